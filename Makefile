@@ -1,0 +1,57 @@
+# Two commands: `make demo` (install + run the demo workflow) and `make test`.
+# Everything is idempotent: a second run only does what is missing.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+CORES ?= 2
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Snakemake runs `script:` rules with the python it finds first on PATH.
+RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): envs/requirements.txt envs/requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "eotrend needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
+	@command -v gdal-config >/dev/null || { \
+		echo "installing GDAL (libgdal-dev gdal-bin) with apt-get"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libgdal-dev gdal-bin; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+		echo "installing python3-venv with apt-get"; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv && \
+		$(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q -r envs/requirements.txt -r envs/requirements-dev.txt
+	# GDAL's bindings must match the system library; without --no-build-isolation
+	# their numpy part is silently missing (checked on the next line).
+	$(BIN)/python -m pip install -q --no-build-isolation "gdal[numpy]==$$(gdal-config --version)"
+	$(BIN)/python -c "from osgeo import gdal_array"
+	touch $@
+
+demo: install
+	$(RUN) snakemake --cores $(CORES)
+	@echo
+	@echo "Results are in results/<dataset>/:"
+	@ls -1 results/*/trend/*.tif results/*/plots/*.png
+	@echo "Logs: logs/, timings: benchmarks/. Report: snakemake --report report.html"
+
+test: install
+	$(RUN) python -m pytest
+
+lint: install
+	$(RUN) ruff check scripts tests bench
+	$(RUN) ruff format --check scripts tests bench
+	$(RUN) snakefmt --check Snakefile rules
+	$(RUN) snakemake --lint --cores 1
+
+bench: install
+	$(RUN) python bench/run.py
+
+clean:
+	rm -rf results logs benchmarks .snakemake report.html

@@ -1,0 +1,26 @@
+# eotrend: polygon extractions and per-pixel trends from satellite image time series.
+# The chain and its contracts are described in README.md; rules live in rules/.
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/download.smk"
+include: "rules/locate.smk"
+include: "rules/extract.smk"
+include: "rules/stack.smk"
+include: "rules/trend.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs,
+    localrule: True

@@ -1,0 +1,63 @@
+"""download: find a dataset's scenes or files, put them in the product cache, and write
+the manifest (one row per scene: name, sensing times, path, size, status).
+
+    python scripts/download.py config.yaml DATASET -o results/DATASET/manifest.csv
+"""
+
+import argparse
+
+
+def main(
+    name: str,
+    dataset: dict,
+    manifest: str,
+    *,
+    threads: int | None = None,
+    mem_mb: float | None = None,
+) -> None:
+    """Collect the dataset's entries from its source and write ``manifest``."""
+    from eotrend.manifest import write_manifest
+    from eotrend.sources import collect
+
+    write_manifest(manifest, collect(name, dataset, threads=threads, mem_mb=mem_mb))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from eotrend.cli import workers_argument
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("config", help="workflow config file (YAML)")
+    parser.add_argument("dataset", help="name of the dataset in the config")
+    parser.add_argument("-o", "--output", required=True, help="manifest CSV to write")
+    workers_argument(parser)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    from eotrend.cli import setup_logging, user_errors
+
+    if "snakemake" in globals():
+        setup_logging(snakemake.log[0])
+        with user_errors():
+            main(
+                snakemake.wildcards.dataset,
+                snakemake.params.dataset,
+                snakemake.output.manifest,
+                threads=snakemake.threads,
+                mem_mb=snakemake.resources.mem_mb,
+            )
+    else:
+        args = parse_args()
+        setup_logging(verbose=args.verbose)
+        with user_errors():
+            from eotrend.config import load_dataset
+
+            main(
+                args.dataset,
+                load_dataset(args.config, args.dataset),
+                args.output,
+                threads=args.workers,
+                mem_mb=args.mem_mb,
+            )

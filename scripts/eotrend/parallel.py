@@ -1,0 +1,346 @@
+"""The process-pool engine every stage uses.
+
+Stages describe their work as small :class:`Task` objects (paths, windows, numbers; each
+worker reads its own data) and hand them with a top-level function to :func:`run_tasks`
+or :func:`iter_tasks`. The engine:
+
+- runs them on a ``ProcessPoolExecutor`` with the forkserver start method (spawn off Linux),
+  BLAS/OpenMP/GDAL thread variables set to 1, and the worker count of a
+  :class:`~eotrend.limits.WorkerPlan` (logged once);
+- logs progress from the parent (:class:`~eotrend.progress.Progress`);
+- survives workers killed by the OOM killer or a crash in a C library: finished results are
+  kept, unfinished tasks are retried on new pools with half the workers, down to one task at
+  a time, and a task that kills its worker twice on its own raises :class:`WorkerCrashError`;
+- stops at the first ordinary exception in a task and raises :class:`TaskError` naming it
+  (:class:`~eotrend.errors.EotrendError` subclasses pass through unchanged).
+
+Results do not depend on the number of workers: each task's result depends only on its
+arguments, and :func:`run_tasks` returns them in task order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from eotrend.errors import EotrendError
+from eotrend.limits import WorkerPlan
+from eotrend.progress import Progress
+
+_log = logging.getLogger(__name__)
+
+# Thread pools of numerical and I/O libraries: one per worker, or the workers oversubscribe
+# the job's CPUs (each worker already is one of the job's threads).
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "GDAL_NUM_THREADS",
+)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work.
+
+    Attributes:
+        name: human-readable, used in progress and errors ("Oa08_reflectance.nc rows 0-511").
+        args: positional arguments of the task function; small and picklable (paths,
+            windows, numbers), never big arrays: workers read their own data.
+    """
+
+    name: str
+    args: tuple = ()
+
+
+class TaskError(EotrendError):
+    """An ordinary exception inside a task; raised from it (its remote traceback attached)."""
+
+
+class WorkerCrashError(EotrendError):
+    """A task killed its worker process again when run alone (memory or a C library crash)."""
+
+
+def run_tasks(
+    func: Callable[..., Any],
+    tasks: Sequence[Task],
+    plan: WorkerPlan | int,
+    *,
+    label: str = "tasks",
+    logger: logging.Logger | None = None,
+) -> list:
+    """Run ``func(*task.args)`` for every task in worker processes; return results in task order.
+
+    Args:
+        func: a top-level (picklable) function.
+        tasks: the work, one :class:`Task` per call.
+        plan: the worker plan (see :func:`eotrend.limits.plan_workers`) or a worker count.
+        label: what is being done, for the log and error messages.
+        logger: where the plan, progress and warnings go; None = this module's logger.
+
+    Raises:
+        TaskError: a task raised an ordinary exception (the run stops at once).
+        EotrendError: a task raised one (unchanged; e.g. an InputError naming its file).
+        WorkerCrashError: a task killed its worker twice when run alone.
+    """
+    results: list = [None] * len(tasks)
+    for index, result in iter_tasks(func, tasks, plan, label=label, logger=logger):
+        results[index] = result
+    return results
+
+
+def iter_tasks(
+    func: Callable[..., Any],
+    tasks: Sequence[Task],
+    plan: WorkerPlan | int,
+    *,
+    label: str = "tasks",
+    logger: logging.Logger | None = None,
+) -> Iterator[tuple[int, Any]]:
+    """Like :func:`run_tasks`, but yield ``(task index, result)`` as tasks complete.
+
+    Every index is yielded exactly once, in completion order, so a caller can write blocks
+    as they arrive. Closing the iterator early ends the workers.
+    """
+    log = _log if logger is None else logger
+    tasks = list(tasks)
+    workers = _announce(plan, label, log)
+    if not tasks:
+        return
+    _one_thread_per_worker()
+    context = multiprocessing.get_context("forkserver" if sys.platform == "linux" else "spawn")
+    progress = Progress(len(tasks), label, log)
+    unfinished = list(range(len(tasks)))
+    while unfinished and workers > 1:
+        unfinished = yield from _crowded(func, tasks, unfinished, workers, context, progress, label)
+        if unfinished:
+            workers = max(1, workers // 2)
+            how = "one task at a time" if workers == 1 else "in a new pool"
+            log.warning(
+                "%s: a worker process died (out of memory, or a crash in a C library?); "
+                "%d finished tasks kept, retrying %d unfinished tasks with %d worker%s, %s",
+                label,
+                progress.done,
+                len(unfinished),
+                workers,
+                "" if workers == 1 else "s",
+                how,
+            )
+    if unfinished:
+        yield from _isolated(func, tasks, unfinished, context, progress, label, log)
+
+
+def _announce(plan: WorkerPlan | int, label: str, log: logging.Logger) -> int:
+    """Log the plan once; return the worker count."""
+    if isinstance(plan, WorkerPlan):
+        log.info("%s: %s", label, plan.describe())
+        return plan.workers
+    if plan < 1:
+        raise ValueError(f"need at least 1 worker, got {plan}")
+    log.info("%s: %d worker%s (given by the caller)", label, plan, "" if plan == 1 else "s")
+    return plan
+
+
+def _one_thread_per_worker() -> None:
+    """Set the thread variables to 1 in this process's environment, before any pool starts.
+
+    Workers (and the forkserver, started with the first pool) inherit the environment when
+    they start; libraries read these variables when they load, and the forkserver preloads
+    ``__main__`` (and so numpy), so a pool initializer would run too late.
+    """
+    for name in THREAD_VARIABLES:
+        os.environ[name] = "1"
+
+
+def _crowded(
+    func: Callable[..., Any],
+    tasks: list[Task],
+    indices: list[int],
+    workers: int,
+    context: BaseContext,
+    progress: Progress,
+    label: str,
+) -> Iterator[tuple[int, Any]]:
+    """Run ``indices`` on one pool of ``workers``; yield results as they come.
+
+    Returns (as the generator's value) the indices a dead worker left unfinished, in order.
+    """
+    unfinished = set(indices)
+    with _pool(min(workers, len(indices)), context) as pool:
+        futures: dict[Future, int] = {}
+        for i in indices:
+            try:
+                futures[pool.submit(_call, func, tasks[i].args)] = i
+            except BrokenProcessPool:  # a worker died while tasks were still being submitted
+                break
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                result = _result(future, tasks[i], label)
+            except BrokenProcessPool:
+                continue  # the other futures still carry results that finished before the crash
+            unfinished.discard(i)
+            progress.advance()
+            yield i, result
+    return sorted(unfinished)
+
+
+def _isolated(
+    func: Callable[..., Any],
+    tasks: list[Task],
+    indices: list[int],
+    context: BaseContext,
+    progress: Progress,
+    label: str,
+    log: logging.Logger,
+) -> Iterator[tuple[int, Any]]:
+    """Run ``indices`` one at a time on a one-worker pool, so that a crash names its task.
+
+    A task that kills its worker is retried once in a fresh pool; a second crash raises
+    :class:`WorkerCrashError`.
+    """
+    pool: ProcessPoolExecutor | None = None
+    try:
+        for i in indices:
+            for attempt in (1, 2):
+                if pool is None:
+                    pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+                future = pool.submit(_call, func, tasks[i].args)
+                wait([future])
+                try:
+                    result = _result(future, tasks[i], label)
+                    break
+                except BrokenProcessPool as crash:
+                    processes = _worker_processes(pool)
+                    pool.shutdown(wait=True)  # joins the dead worker: its exit code is final
+                    pool = None
+                    how = _how_it_died(processes)
+                    if attempt == 2:
+                        raise WorkerCrashError(_crash_message(label, tasks[i], how)) from crash
+                    log.warning(
+                        "%s: task %r killed its worker when run alone (%s); retrying it once "
+                        "in a fresh worker",
+                        label,
+                        tasks[i].name,
+                        how,
+                    )
+            progress.advance()
+            yield i, result
+    except BaseException:
+        if pool is not None:
+            _stop(pool)
+        raise
+    if pool is not None:
+        pool.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def _pool(workers: int, context: BaseContext) -> Iterator[ProcessPoolExecutor]:
+    """A pool shut down normally on success and stopped at once on any exception."""
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    try:
+        yield pool
+    except BaseException:
+        _stop(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel queued tasks and kill running ones, without waiting for them."""
+    # Without the kill, shutdown() (and interpreter exit, which joins the pool) would wait
+    # for every running task. The manager thread then sees the dead workers and exits.
+    for process in _worker_processes(pool):
+        process.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _worker_processes(pool: ProcessPoolExecutor) -> list[BaseProcess]:
+    """The pool's worker processes (private API: Python < 3.14 has no public one)."""
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
+def _result(future: Future, task: Task, label: str) -> Any:
+    """The finished ``future``'s result, or its exception as the caller should see it.
+
+    ``BrokenProcessPool`` passes through (the caller retries); an EotrendError is raised
+    unchanged; any other exception becomes a :class:`TaskError` naming the task.
+    """
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise
+    except BaseException as exc:  # SystemExit in a task is a task failure, not ours
+        original = exc.rebuild() if isinstance(exc, _PortableError) else exc
+        if isinstance(original, EotrendError):
+            raise original from original.__cause__  # already names its file and what to do
+        raise TaskError(
+            f"{label}: task {task.name!r} failed: {type(original).__name__}: {original}"
+        ) from original
+
+
+def _call(func: Callable[..., Any], args: tuple) -> Any:
+    """Run one task in a worker; make its exception survive the trip back to the parent.
+
+    Pickle rebuilds an exception as ``cls(*exc.args)``, which fails for (third-party)
+    classes whose ``__init__`` takes other arguments; the parent would then see a broken
+    pool instead of the error. Those travel as a :class:`_PortableError`.
+    """
+    try:
+        return func(*args)
+    except Exception as exc:
+        try:
+            pickle.loads(pickle.dumps(exc))
+        except Exception:
+            raise _PortableError(type(exc), exc.args, vars(exc)) from exc
+        raise
+
+
+class _PortableError(Exception):
+    """Carries ``(exception class, args, attributes)`` of a task's exception to the parent."""
+
+    def rebuild(self) -> BaseException:
+        """The original exception, its ``__cause__`` the worker's traceback."""
+        cls, args, state = self.args
+        exc = cls.__new__(cls)
+        exc.args = args
+        exc.__dict__.update(state)
+        exc.__cause__ = self.__cause__  # concurrent.futures attaches the remote traceback here
+        return exc
+
+
+def _how_it_died(processes: list[BaseProcess]) -> str:
+    """The exit of the (single) worker, e.g. "killed by SIGKILL"."""
+    codes = [p.exitcode for p in processes if p.exitcode]
+    if not codes:
+        return "the worker died"
+    if codes[0] > 0:
+        return f"exit status {codes[0]}"
+    try:
+        return f"killed by {signal.Signals(-codes[0]).name}"
+    except ValueError:
+        return f"killed by signal {-codes[0]}"
+
+
+def _crash_message(label: str, task: Task, how: str) -> str:
+    return (
+        f"{label}: task {task.name!r} killed its worker process twice when run alone ({how}). "
+        "Likely cause: memory (the OOM killer sends SIGKILL to the biggest process when the "
+        "job exceeds its memory limit), or a crash in a C library (GDAL, HDF5: SIGSEGV, "
+        "SIGABRT). Raise the rule's mem_mb, lower threads, or process smaller blocks; the "
+        "job's log and `dmesg` ('Killed process') tell which."
+    )

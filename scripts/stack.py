@@ -1,0 +1,119 @@
+"""stack: dated single-band GeoTIFFs -> one multi-band GeoTIFF in date order.
+
+Dates come from the file names (a regex with named groups year, month, day) or from the
+GDAL metadata item DATE; inputs are ordered by date, never by name, and must share one
+grid. Optionally each period (year, month, season) is reduced to one band.
+
+    python scripts/stack.py ndvi_*.tif -o stack.tif --period year --reducer max
+"""
+
+import argparse
+from pathlib import Path
+
+
+def main(
+    inputs: list[str],
+    output: str,
+    dates_csv: str | None = None,
+    *,
+    variable: str | None = None,
+    dates_from: str = "filename",
+    regex: str | None = None,
+    period: str = "none",
+    reducer: str = "max",
+    nodata: float | None = None,
+    threads: int | None = None,
+    mem_mb: float | None = None,
+    digest: str | None = None,
+) -> None:
+    """Stack ``inputs`` (files, or folders holding <variable>.tif) into ``output``."""
+    from eotrend import provenance
+    from eotrend.dates import DEFAULT_NAME_REGEX
+    from eotrend.stacking import stack
+
+    stack(
+        inputs,
+        Path(output),
+        Path(dates_csv or Path(output).with_suffix(".dates.csv")),
+        variable=variable,
+        dates_from=dates_from,
+        regex=regex or DEFAULT_NAME_REGEX,
+        period=period,
+        reducer=reducer,
+        nodata=nodata,
+        threads=threads,
+        mem_mb=mem_mb,
+        tags=provenance.tags(digest),
+    )
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from eotrend.cli import workers_argument
+    from eotrend.stacking import REDUCERS
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("inputs", nargs="+", help="GeoTIFF files, or folders of them")
+    parser.add_argument("-o", "--output", required=True, help="stack GeoTIFF to write")
+    parser.add_argument("--dates-csv", help="band table to write (default: <output>.dates.csv)")
+    parser.add_argument("--variable", help="in folders, stack <variable>.tif")
+    parser.add_argument(
+        "--dates-from",
+        choices=["filename", "metadata"],
+        default="filename",
+        help="where each input's date is read (default: filename)",
+    )
+    parser.add_argument("--date-regex", help="regex with named groups year[, month, day]")
+    parser.add_argument(
+        "--period",
+        choices=["none", "year", "month", "season"],
+        default="none",
+        help="composite per period (default: none)",
+    )
+    parser.add_argument(
+        "--reducer", choices=REDUCERS, default="max", help="how a period is reduced (default: max)"
+    )
+    parser.add_argument("--nodata", type=float, help="input value to treat as missing")
+    workers_argument(parser)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    from eotrend.cli import setup_logging, user_errors
+
+    if "snakemake" in globals():
+        setup_logging(snakemake.log[0])
+        dataset = snakemake.params.dataset
+        metadata = dataset["kind"] == "sentinel3"  # scene grids carry their sensing time
+        with user_errors():
+            main(
+                list(snakemake.input.rasters),
+                snakemake.output.stack,
+                snakemake.output.dates,
+                variable=snakemake.wildcards.variable,
+                dates_from="metadata" if metadata else dataset["dates"]["from"],
+                regex=dataset["dates"]["regex"],
+                period=dataset["composite"]["period"],
+                reducer=dataset["composite"]["reducer"],
+                threads=snakemake.threads,
+                mem_mb=snakemake.resources.mem_mb,
+                digest=snakemake.params.digest,
+            )
+    else:
+        args = parse_args()
+        setup_logging(verbose=args.verbose)
+        with user_errors():
+            main(
+                args.inputs,
+                args.output,
+                args.dates_csv,
+                variable=args.variable,
+                dates_from=args.dates_from,
+                regex=args.date_regex,
+                period=args.period,
+                reducer=args.reducer,
+                nodata=args.nodata,
+                threads=args.workers,
+                mem_mb=args.mem_mb,
+            )
