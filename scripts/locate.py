@@ -17,7 +17,7 @@ def main(product: str, aoi: str, vertices: str, window: str | None = None) -> No
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from eotrend.cli import workers_argument
+    from eotrend.cli import verbose_argument
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -26,7 +26,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("aoi", help="polygon vector file (GeoJSON, GeoPackage, Shapefile, KML)")
     parser.add_argument("-o", "--output", required=True, help="vertex table to write (CSV)")
     parser.add_argument("--window", help="also write the extraction window (JSON)")
-    workers_argument(parser)
+    verbose_argument(parser)
     return parser.parse_args(argv)
 
 

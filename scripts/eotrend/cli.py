@@ -48,8 +48,13 @@ def user_errors() -> Iterator[None]:
         raise SystemExit(1) from None
 
 
+def verbose_argument(parser) -> None:
+    """Add ``-v/--verbose``."""
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+
+
 def workers_argument(parser) -> None:
-    """Add the ``--workers`` option every stage command shares."""
+    """Add the options of commands that run a worker pool (and ``--verbose``)."""
     parser.add_argument(
         "--workers",
         type=int,
@@ -62,4 +67,4 @@ def workers_argument(parser) -> None:
         default=None,
         help="memory budget of the whole command in MB (default: what the machine has free)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    verbose_argument(parser)

@@ -13,8 +13,9 @@ What the pixels hold:
   :func:`swath_lonlat` and :func:`angles_truth` return the unpacked truth.
 * Surface: LAND everywhere except a wavy "sea" strip along the right swath edge (WATER),
   two procedural lakes and every pixel whose centre lies in the ``water`` polygons
-  (INLAND_WATER). WATER, INLAND_WATER and LAND are mutually exclusive, which is why SNAP
-  selects water with ``WATER or INLAND_WATER`` (§7.3).
+  (INLAND_WATER; tested with shapely ``contains_xy`` in lon/lat, so a polygon is not split
+  at the antimeridian). WATER, INLAND_WATER and LAND are mutually exclusive, which is why
+  SNAP selects water with ``WATER or INLAND_WATER`` (§7.3).
 * Values: :func:`water_truth` at the scene's decimal year (:func:`scene_decimal_year`, from
   ``sensing_start``) on clear water pixels, exactly (up to packing). Water products are fill
   over LAND and on INVALID pixels; IWV is also valid over land. Each product also has its
@@ -22,13 +23,15 @@ What the pixels hold:
   OCNN_FAIL, KD490_M07 on KDM_FAIL, PAR on PAR_FAIL, T865/A865 on AC_FAIL, IWV on WV_FAIL.
 * Corruptions a reader must reject through the flags: under CLOUD the values exist but are
   biased (reflectance +0.03..0.13, log10 products +0.3, T865 +0.6, A865 -0.6, PAR x0.6), on
-  the CLOUD_MARGIN ring (its inner half also CLOUD_AMBIGUOUS) slightly biased; in AC_FAIL
+  the 4-pixel CLOUD_MARGIN ring around clouds (its inner 2 pixels also CLOUD_AMBIGUOUS)
+  slightly biased (reflectance +0.004, log10 +0.05, T865 +0.05); in AC_FAIL
   patches the blue (Oa01-03) and NIR (Oa16-21) reflectances are shifted down by 0.05/0.03,
   which makes them negative (RWNEG_Oxx, bits >= 2^40). ANNOT_TAU06 (T865 > 0.6),
   ANNOT_ANGSTROM (A865 < 0.7) and ANNOT_ABSO_D (AC_FAIL patches) set bits 32-39;
-  HISOLZEN marks SZA > 70 deg. RWNEG also occurs on clear water where the truth itself is
-  negative (Oa21 before about 2019). COASTLINE, TURBID_ATM, TIDAL, SNOW_ICE, glint and the
-  other flags are never set.
+  HISOLZEN marks SZA > 70 deg (at the scene start time). RWNEG also occurs on clear water
+  where the truth itself is negative (Oa21 around 2020 and earlier, where the turbidity
+  field is low). COASTLINE, TURBID_ATM, TIDAL, SNOW_ICE, glint and the other flags are
+  never set.
 
 Packing (§5, §6; ``scale_factor``/``add_offset`` are float32 attributes):
 
@@ -85,14 +88,22 @@ BANDS: tuple[str, ...] = (
     "Oa09", "Oa10", "Oa11", "Oa12", "Oa16", "Oa17", "Oa18", "Oa21",
 )  # fmt: skip
 """The 16 WFR reflectance bands (§9)."""
-BAND_CENTRE_NM = dict(zip(BANDS, (400, 412.5, 442.5, 490, 510, 560, 620, 665, 673.75,
-                                  681.25, 708.75, 753.75, 778.75, 865, 885, 1020), strict=True))
-BAND_WIDTH_NM = dict(zip(BANDS, (15, 10, 10, 10, 10, 10, 10, 10, 7.5, 7.5, 10, 7.5, 15, 20,
-                                 10, 40), strict=True))
+_CENTRES = (400, 412.5, 442.5, 490, 510, 560, 620, 665, 673.75, 681.25, 708.75, 753.75, 778.75,
+            865, 885, 1020)  # fmt: skip
+_WIDTHS = (15, 10, 10, 10, 10, 10, 10, 10, 7.5, 7.5, 10, 7.5, 15, 20, 10, 40)
+BAND_CENTRE_NM = dict(zip(BANDS, _CENTRES, strict=True))
+"""Band centre wavelength in nm (§9)."""
+BAND_WIDTH_NM = dict(zip(BANDS, _WIDTHS, strict=True))
+"""Band width in nm (§9)."""
 LOG10_VARIABLES: tuple[str, ...] = ("CHL_OC4ME", "CHL_NN", "TSM_NN", "ADG443_NN", "KD490_M07")
 """Variables stored as log10 of the physical value (§6)."""
 WATER_VARIABLES: tuple[str, ...] = (
-    *(f"{b}_reflectance" for b in BANDS), *LOG10_VARIABLES, "PAR", "T865", "A865", "IWV",
+    *(f"{b}_reflectance" for b in BANDS),
+    *LOG10_VARIABLES,
+    "PAR",
+    "T865",
+    "A865",
+    "IWV",
 )
 """Every variable name :func:`water_truth` accepts."""
 
@@ -105,6 +116,10 @@ BLOCK_ROWS = 64
 CHUNK_COLUMNS = 512
 DEFLATE_LEVEL = 4
 CHUNK_CACHE_BYTES = 1 << 20
+MARGIN_PX = 4
+"""Width of the CLOUD_MARGIN ring around clouds, pixels (Chebyshev distance)."""
+AMBIGUOUS_PX = 2
+"""Width of the inner part of that ring also flagged CLOUD_AMBIGUOUS, pixels."""
 REFERENCE_YEAR = 2020.0
 """Reference epoch of the linear trends in :func:`water_truth` (decimal year)."""
 _EPOCH_2000 = datetime(2000, 1, 1, tzinfo=UTC)
@@ -151,7 +166,8 @@ def _file_table() -> dict[str, _FileInfo]:
     """File name -> :class:`_FileInfo` for every file the generator can write (§2, §8)."""
     table = {
         f"{b}_reflectance.nc": _FileInfo(
-            f"Reflectance {b}", f"Reflectance for OLCI acquisition band {b}",
+            f"Reflectance {b}",
+            f"Reflectance for OLCI acquisition band {b}",
             f"{b}_reflectanceData",
         )
         for b in BANDS
@@ -353,8 +369,7 @@ def swath_lonlat(
     proportional to its size). ``geo_coordinates.nc`` holds these values rounded to 1e-6 deg.
     """
     g = _swath(spec)
-    return sw.lonlat(g, sw.window_indices(spec.rows, rows),
-                     sw.window_indices(spec.columns, cols))
+    return sw.lonlat(g, sw.window_indices(spec.rows, rows), sw.window_indices(spec.columns, cols))
 
 
 def angles_truth(
@@ -385,24 +400,27 @@ _FIELD_COMPONENTS = 3
 
 def _field_params(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fixed random parameters of the smooth field ``name``: directions (K, 3), wave
-    numbers (K,) in rad per unit-vector length (wavelengths 30-150 km), phases, weights."""
+    numbers (K,) in rad per unit-vector length (wavelengths 40-200 km), phases, weights."""
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     dirs = rng.standard_normal((_FIELD_COMPONENTS, 3))
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    kappa = 2.0 * np.pi * sw.EARTH_RADIUS_M / rng.uniform(30e3, 150e3, _FIELD_COMPONENTS)
+    kappa = 2.0 * np.pi * sw.EARTH_RADIUS_M / rng.uniform(40e3, 200e3, _FIELD_COMPONENTS)
     phase = rng.uniform(0.0, 2.0 * np.pi, _FIELD_COMPONENTS)
     weight = rng.uniform(0.5, 1.0, _FIELD_COMPONENTS)
     return dirs, kappa, phase, weight / weight.sum()
 
 
-_FIELDS = {n: _field_params(n) for n in
-           ("turb", "chl", "cdom", "slope1", "slope2", "aer", "ang", "wv", "alt")}
+_FIELDS = {
+    n: _field_params(n)
+    for n in ("turb", "chl", "cdom", "slope1", "slope2", "aer", "ang", "wv", "alt")
+}
 
 # Reflectance model per band: base = a + c * turb + d * chl (dimensionless rho_w).
+# Oa21 straddles zero (as real 1020 nm rho_w does): negative where turb < -0.5 in 2020.
 _REFL_A = (.020, .022, .026, .034, .040, .052, .048, .044, .043, .042, .036, .020, .018,
-           .012, .011, .003)  # fmt: skip
+           .012, .011, .001)  # fmt: skip
 _REFL_C = (.006, .007, .008, .010, .012, .016, .015, .014, .014, .013, .012, .008, .007,
-           .005, .004, .0015)  # fmt: skip
+           .005, .004, .002)  # fmt: skip
 _REFL_D = (-.004, -.004, -.004, -.003, -.001, .002, .001, -.001, 0.0, .001, .004, .001, .001,
            0.0, 0.0, 0.0)  # fmt: skip
 # log10 products: (a0, {field: coefficient}, b0, b1, slope field); log10 = a + b (t - 2020),
@@ -410,7 +428,7 @@ _REFL_D = (-.004, -.004, -.004, -.003, -.001, .002, .001, -.001, 0.0, .001, .004
 _LOG10_MODEL = {
     "CHL_OC4ME": (0.45, {"chl": 0.55}, 0.020, 0.015, "slope1"),
     "CHL_NN": (0.50, {"chl": 0.45, "turb": 0.10}, 0.020, 0.015, "slope2"),
-    "TSM_NN": (1.00, {"turb": 0.60}, 0.030, 0.020, "slope1"),
+    "TSM_NN": (1.00, {"turb": 0.45}, 0.030, 0.020, "slope1"),
     "ADG443_NN": (-0.70, {"cdom": 0.40}, 0.010, 0.010, "slope2"),
     "KD490_M07": (-0.30, {"turb": 0.35, "chl": 0.10}, 0.015, 0.010, "slope1"),
 }
@@ -509,8 +527,10 @@ class _Truth:
             return np.full(self.lon.shape, 0.002)
         if variable == "A865":
             return np.zeros(self.lon.shape)
-        raise ValueError(f"{variable!r} has no linear trend (PAR follows the sun, IWV the "
-                         "season); trends exist for reflectances, log10 products, T865, A865")
+        raise ValueError(
+            f"{variable!r} has no linear trend (PAR follows the sun, IWV the "
+            "season); trends exist for reflectances, log10 products, T865, A865"
+        )
 
 
 def water_truth(
@@ -518,7 +538,7 @@ def water_truth(
 ) -> np.ndarray:
     """Physical value (float64) of a water variable at lon/lat (degrees) and decimal year t.
 
-    Inputs broadcast together. Smooth in space (wavelengths 30-150 km). Models:
+    Inputs broadcast together. Smooth in space (wavelengths 40-200 km). Models:
 
     * ``OaNN_reflectance``: ``base(lon, lat) + slope(lon, lat) * (t - 2020)``, base about
       0.003-0.07 by band, slope in [1e-3, 5e-3] per year (:func:`trend_truth`).
@@ -574,7 +594,7 @@ class _Features:
     ac_grid: np.ndarray = field(init=False)
     oc4me_grid: np.ndarray = field(init=False)
     ocnn_grid: np.ndarray = field(init=False)
-    thresholds: tuple[float, float, float] = field(init=False)
+    cloud_level: float = field(init=False)
     lakes: list[tuple[float, ...]] = field(init=False)
     shore_phase: float = field(init=False)
 
@@ -587,7 +607,7 @@ class _Features:
         self.ac_grid = _noise_grid(spec, 2, self.PATCH_CELL)
         self.oc4me_grid = _noise_grid(spec, 3, self.PATCH_CELL)
         self.ocnn_grid = _noise_grid(spec, 4, self.PATCH_CELL)
-        self.thresholds = self._cloud_thresholds()
+        self.cloud_level = self._cloud_level()
         rng = np.random.default_rng([spec.seed, 5])
         self.shore_phase = float(rng.uniform(0, 2 * np.pi))
         self.lakes = [
@@ -598,16 +618,26 @@ class _Features:
         if self.water is not None:
             shapely.prepare(self.water)
 
-    def _cloud_thresholds(self) -> tuple[float, float, float]:
-        """Cloud-field levels (cloud, ambiguous, margin) giving ``cloud_fraction`` CLOUD."""
+    def _cloud_level(self) -> float:
+        """Cloud-field level above which a pixel is CLOUD: its (1 - cloud_fraction) quantile."""
         cf = self.spec.cloud_fraction
         if cf <= 0.0:
-            return (np.inf, np.inf, np.inf)
-        sample = _sample(self.cloud_grid, self.CLOUD_CELL,
-                         np.arange(0, self.spec.rows, 4), np.arange(0, self.spec.columns, 4))
-        cloud = float(np.quantile(sample, 1.0 - cf))
-        margin = float(np.quantile(sample, max(0.0, 1.0 - cf - (0.3 * cf + 0.01))))
-        return cloud, 0.5 * (cloud + margin), margin
+            return np.inf
+        rows, cols = np.arange(0, self.spec.rows, 4), np.arange(0, self.spec.columns, 4)
+        return float(np.quantile(_sample(self.cloud_grid, self.CLOUD_CELL, rows, cols), 1.0 - cf))
+
+
+def _dilate(mask: np.ndarray, n: int) -> np.ndarray:
+    """Boolean dilation by a (2n + 1) x (2n + 1) square (no wrap-around at the edges)."""
+    rows = mask.copy()
+    for k in range(1, n + 1):
+        rows[k:] |= mask[:-k]
+        rows[:-k] |= mask[k:]
+    out = rows.copy()
+    for k in range(1, n + 1):
+        out[:, k:] |= rows[:, :-k]
+        out[:, :-k] |= rows[:, k:]
+    return out
 
 
 def _as_geometry(water) -> object | None:
@@ -667,6 +697,8 @@ def _p32(dtype: str, scale: float, offset: float, fill: int) -> _Packing:
 
 
 REFLECTANCE_PACKING = _p32("uint16", 1.8311106e-05, -0.2, 65535)
+# raw values below this decode to a negative reflectance (raw * scale + offset < 0)
+_REFLECTANCE_ZERO_RAW = int(np.ceil(-REFLECTANCE_PACKING.offset / REFLECTANCE_PACKING.scale))
 _LOG10_PACKING = {
     "CHL_OC4ME": (_p32("uint8", 0.015, -2.0, 255), "lg(re mg.m-3)"),
     "CHL_NN": (_p32("uint8", 0.015, -2.0, 255), "lg(re mg.m-3)"),
@@ -676,8 +708,11 @@ _LOG10_PACKING = {
 }
 _LOG10_ERR_PACKING = _p32("uint8", 0.005, 0.0, 255)
 _LINEAR_PACKING = {
-    "PAR": (_p32("uint16", 0.05, 0.0, 65535), _p32("uint16", 0.05, 0.0, 65535),
-            "µEinstein.m-2.s-1"),
+    "PAR": (
+        _p32("uint16", 0.05, 0.0, 65535),
+        _p32("uint16", 0.05, 0.0, 65535),
+        "µEinstein.m-2.s-1",
+    ),
     "T865": (_p32("uint16", 1e-4, 0.0, 65535), _p32("uint16", 1e-4, 0.0, 65535), None),
     "A865": (_p32("uint16", 1e-4, -1.0, 65535), _p32("uint16", 1e-4, 0.0, 65535), None),
     "IWV": (_p32("uint8", 0.3, 0.0, 255), _p32("uint8", 0.1, 0.0, 255), "kg.m-2"),
@@ -762,13 +797,24 @@ def _open(folder: Path, name: str, spec: SceneSpec, dims: dict[str, int]) -> net
 
 
 def _variable(
-    ds: netCDF4.Dataset, name: str, dtype: str, dims: tuple[str, ...], fill: int | None,
-    chunks: tuple[int, ...], attrs: dict[str, object],
+    ds: netCDF4.Dataset,
+    name: str,
+    dtype: str,
+    dims: tuple[str, ...],
+    fill: int | None,
+    chunks: tuple[int, ...],
+    attrs: dict[str, object],
 ) -> netCDF4.Variable:
     """Create a deflated, chunked variable written raw (no automatic mask/scale)."""
     var = ds.createVariable(
-        name, dtype, dims, zlib=True, complevel=DEFLATE_LEVEL, shuffle=True,
-        chunksizes=chunks, fill_value=False if fill is None else fill,
+        name,
+        dtype,
+        dims,
+        zlib=True,
+        complevel=DEFLATE_LEVEL,
+        shuffle=True,
+        chunksizes=chunks,
+        fill_value=False if fill is None else fill,
     )
     var.setncatts(attrs)
     var.set_auto_maskandscale(False)
@@ -778,8 +824,9 @@ def _variable(
     return var
 
 
-def _packed_attrs(packing: _Packing, long_name: str, units: str | None,
-                  extra: dict[str, object] | None = None) -> dict[str, object]:
+def _packed_attrs(
+    packing: _Packing, long_name: str, units: str | None, extra: dict[str, object] | None = None
+) -> dict[str, object]:
     """Attributes of a packed variable: scale/offset, long_name, units, valid range."""
     kind = np.dtype(packing.dtype).type
     info = np.iinfo(packing.dtype)
@@ -816,7 +863,12 @@ class _ImageWriter:
     def _image(self, ds, name, packing, long_name, units, extra=None) -> None:
         """Define one (rows, columns) packed variable."""
         self.vars[name] = _variable(
-            ds, name, packing.dtype, ("rows", "columns"), packing.fill, self.chunks,
+            ds,
+            name,
+            packing.dtype,
+            ("rows", "columns"),
+            packing.fill,
+            self.chunks,
             _packed_attrs(packing, long_name, units, extra),
         )
 
@@ -829,14 +881,25 @@ class _ImageWriter:
         elif name.endswith("_reflectance.nc"):
             band = name[:4]
             var = f"{band}_reflectance"
-            std = ("surface_ratio_of_upwelling_radiance_emerging_from_sea_water_to_"
-                   "downwelling_radiative_flux_in_air")
-            self._image(ds, var, REFLECTANCE_PACKING,
-                        f"Reflectance for OLCI acquisition band {band}", None,
-                        {"standard_name": std, "ancillary_variables": f"{var}_err"})
-            self._image(ds, f"{var}_err", REFLECTANCE_PACKING,
-                        f"Error estimates for reflectance for OLCI acquisition band {band}",
-                        None)
+            std = (
+                "surface_ratio_of_upwelling_radiance_emerging_from_sea_water_to_"
+                "downwelling_radiative_flux_in_air"
+            )
+            self._image(
+                ds,
+                var,
+                REFLECTANCE_PACKING,
+                f"Reflectance for OLCI acquisition band {band}",
+                None,
+                {"standard_name": std, "ancillary_variables": f"{var}_err"},
+            )
+            self._image(
+                ds,
+                f"{var}_err",
+                REFLECTANCE_PACKING,
+                f"Error estimates for reflectance for OLCI acquisition band {band}",
+                None,
+            )
         else:
             for var in _PRODUCT_FILES[name]:
                 if var in _LOG10_PACKING:
@@ -845,10 +908,16 @@ class _ImageWriter:
                 else:
                     packing, err_packing, units = _LINEAR_PACKING[var]
                     err_units = units
-                self._image(ds, var, packing, _LONG_NAMES[var], units,
-                            {"ancillary_variables": f"{var}_err"})
-                self._image(ds, f"{var}_err", err_packing,
-                            f"Error estimates for {_LONG_NAMES[var]}", err_units)
+                self._image(
+                    ds, var, packing, _LONG_NAMES[var], units, {"ancillary_variables": f"{var}_err"}
+                )
+                self._image(
+                    ds,
+                    f"{var}_err",
+                    err_packing,
+                    f"Error estimates for {_LONG_NAMES[var]}",
+                    err_units,
+                )
 
     def _define_geo(self, ds: netCDF4.Dataset) -> None:
         """latitude, longitude (int32 1e-6) and altitude (int16) of §5."""
@@ -932,9 +1001,15 @@ def _block(spec: SceneSpec, feat: _Features, r0: int, r1: int, index: int) -> _B
     lon, lat = sw.lonlat(g, rows, cols)
     surface = _surface(spec, feat, rows, cols, lon, lat)
     water = surface > 0
-    cf = _sample(feat.cloud_grid, feat.CLOUD_CELL, rows, cols)
-    thr_cloud, thr_amb, thr_margin = feat.thresholds
-    cloud = cf >= thr_cloud
+    # CLOUD above a level of a smooth field; CLOUD_MARGIN the ring of MARGIN_PX pixels
+    # around it, whose inner AMBIGUOUS_PX pixels are also CLOUD_AMBIGUOUS. Computed on the
+    # block plus a halo so that rings continue across block boundaries.
+    h0, h1 = max(r0 - MARGIN_PX, 0), min(r1 + MARGIN_PX, spec.rows)
+    cf = _sample(feat.cloud_grid, feat.CLOUD_CELL, np.arange(h0, h1), cols)
+    cloud_halo = cf >= feat.cloud_level
+    inner = slice(r0 - h0, r0 - h0 + (r1 - r0))
+    cloud = cloud_halo[inner]
+    strength = np.clip((cf[inner] - feat.cloud_level) / 0.5, 0.0, 1.0) * cloud
     rng = np.random.default_rng([spec.seed, 100, index])
     noise = rng.random((5, r1 - r0, spec.columns), dtype=np.float32)
     invalid = noise[0] < 2e-4
@@ -956,15 +1031,19 @@ def _block(spec: SceneSpec, feat: _Features, r0: int, r1: int, index: int) -> _B
     }
     return _Block(
         r0=r0, lon=lon, lat=lat, surface=surface, cloud=cloud,
-        ambiguous=(cf >= thr_amb) & ~cloud, margin=(cf >= thr_margin) & ~cloud,
-        strength=np.clip((cf - thr_cloud) / 0.5, 0.0, 1.0) * cloud,
+        ambiguous=_dilate(cloud_halo, AMBIGUOUS_PX)[inner] & ~cloud,
+        margin=_dilate(cloud_halo, MARGIN_PX)[inner] & ~cloud, strength=strength,
         invalid=invalid, ac_fail=water & patches["ac"], fails=fails,
     )  # fmt: skip
 
 
 def _surface(
-    spec: SceneSpec, feat: _Features, rows: np.ndarray, cols: np.ndarray,
-    lon: np.ndarray, lat: np.ndarray,
+    spec: SceneSpec,
+    feat: _Features,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
 ) -> np.ndarray:
     """Surface class (uint8, (len(rows), len(cols))): 0 land, 1 sea, 2 inland water."""
     g = _swath(spec)
@@ -1059,8 +1138,12 @@ def _error_of(name: str, value: np.ndarray, values: _BlockValues) -> np.ndarray:
         return err
     if name in _LOG10_PACKING:
         return 0.08 + 0.04 * values.truth.field("cdom")
-    return {"PAR": 0.05 * value + 5.0, "T865": 0.01 + 0.1 * np.abs(value),
-            "A865": np.full(value.shape, 0.1), "IWV": 1.0 + 0.05 * value}[name]
+    return {
+        "PAR": 0.05 * value + 5.0,
+        "T865": 0.01 + 0.1 * np.abs(value),
+        "A865": np.full(value.shape, 0.1),
+        "IWV": 1.0 + 0.05 * value,
+    }[name]
 
 
 class _FlagSet:
@@ -1076,57 +1159,72 @@ class _FlagSet:
 
 
 def _write_block(
-    spec: SceneSpec, out: _ImageWriter, blk: _Block, t: float, flags_wanted: bool,
+    spec: SceneSpec, out: _ImageWriter, blk: _Block, t: float, flags_wanted: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """Compute and write every requested image variable of one block.
 
     Returns the packed (lat, lon) int32 block (the tie grid takes its columns 64 j).
     """
-    r0 = blk.r0
     lat_raw, lon_raw = _pack_lat(blk.lat), _pack_lon(blk.lon)
     values = _BlockValues(blk, t)
     if out.wants("latitude"):
-        out.write("latitude", r0, lat_raw)
-        out.write("longitude", r0, lon_raw)
+        out.write("latitude", blk.r0, lat_raw)
+        out.write("longitude", blk.r0, lon_raw)
         alt = np.where(blk.surface == 1, 0.0, 250.0 + 200.0 * values.truth.field("alt"))
-        out.write("altitude", r0, np.rint(alt).astype(np.int16))
+        out.write("altitude", blk.r0, np.rint(alt).astype(np.int16))
     flags = _FlagSet(spec.layout, blk.lon.shape) if flags_wanted else None
+    _write_reflectances(out, values, flags)
+    _write_log10_products(out, values)
+    _write_linear_products(out, values, flags)
+    if flags is not None:
+        _surface_flags(flags, blk, values, t)
+        out.write("WQSF", blk.r0, flags.bits)
+    return lat_raw, lon_raw
+
+
+def _write_reflectances(out: _ImageWriter, values: _BlockValues, flags: _FlagSet | None) -> None:
+    """The 16 OaNN_reflectance (+ _err) blocks, and the RWNEG flags of the packed values."""
     for i, band in enumerate(BANDS):
         var = f"{band}_reflectance"
         if not (out.wants(var) or flags is not None):
             continue
         rho = values.reflectance(i)
-        if flags is not None:
-            flags.set(_RWNEG[i][0], values.valid & (rho < 0.0))
+        rho_raw = REFLECTANCE_PACKING.pack(rho, values.valid)
+        if flags is not None:  # negative as stored (fill 65535 is never below zero_raw)
+            flags.set(_RWNEG[i][0], rho_raw < _REFLECTANCE_ZERO_RAW)
         if out.wants(var):
-            out.write(var, r0, REFLECTANCE_PACKING.pack(rho, values.valid))
+            out.write(var, values.blk.r0, rho_raw)
             err = _error_of(var, rho, values)
-            out.write(f"{var}_err", r0, REFLECTANCE_PACKING.pack(err, values.valid))
+            out.write(f"{var}_err", values.blk.r0, REFLECTANCE_PACKING.pack(err, values.valid))
+
+
+def _write_log10_products(out: _ImageWriter, values: _BlockValues) -> None:
+    """CHL_OC4ME, CHL_NN, TSM_NN, ADG443_NN, KD490_M07 (+ _err) blocks, packed as log10."""
     for name, (packing, _) in _LOG10_PACKING.items():
         if out.wants(name):
             log_value = values.log10(name)
             valid = values.valid_of(name)
-            out.write(name, r0, packing.pack(log_value, valid))
+            out.write(name, values.blk.r0, packing.pack(log_value, valid))
             err = _error_of(name, log_value, values)
-            out.write(f"{name}_err", r0, _LOG10_ERR_PACKING.pack(err, valid))
+            out.write(f"{name}_err", values.blk.r0, _LOG10_ERR_PACKING.pack(err, valid))
+
+
+def _write_linear_products(out: _ImageWriter, values: _BlockValues, flags: _FlagSet | None) -> None:
+    """PAR, T865, A865, IWV (+ _err) blocks; ANNOT_TAU06 / ANNOT_ANGSTROM from the aerosol."""
     for name, (packing, err_packing, _) in _LINEAR_PACKING.items():
         aerosol_flags = flags is not None and name in ("T865", "A865")
         if not (out.wants(name) or aerosol_flags):
             continue
         value = values.linear(name)
         valid = values.valid_of(name)
-        if aerosol_flags:
+        if flags is not None and aerosol_flags:
             flag = "ANNOT_TAU06" if name == "T865" else "ANNOT_ANGSTROM"
             hit = value > 0.6 if name == "T865" else value < 0.7
             flags.set(flag, valid & hit)
         if out.wants(name):
-            out.write(name, r0, packing.pack(value, valid))
+            out.write(name, values.blk.r0, packing.pack(value, valid))
             err = _error_of(name, value, values)
-            out.write(f"{name}_err", r0, err_packing.pack(err, valid))
-    if flags is not None:
-        _surface_flags(flags, blk, values, t)
-        out.write("WQSF", r0, flags.bits)
-    return lat_raw, lon_raw
+            out.write(f"{name}_err", values.blk.r0, err_packing.pack(err, valid))
 
 
 def _surface_flags(flags: _FlagSet, blk: _Block, values: _BlockValues, t: float) -> None:
@@ -1288,9 +1386,7 @@ def _metadata_object(ident: str, text: str, body: str, category: str = "DMD") ->
     )
 
 
-def _manifest_xml(
-    spec: SceneSpec, entries: list[tuple[str, int, str]], summary: _Summary
-) -> str:
+def _manifest_xml(spec: SceneSpec, entries: list[tuple[str, int, str]], summary: _Summary) -> str:
     """The xfdumanifest.xml text for the files in ``entries`` (name, size, md5)."""
     name = product_name(spec)
     ind = " " * 15
@@ -1441,8 +1537,10 @@ def _manifest_xml(
         f"      </dataObject>\n"
         for f, size, md5 in entries
     )
-    dmd = ("acquisitionPeriod platform measurementOrbitReference measurementQualityInformation"
-           " processing measurementFrameSet generalProductInformation olciProductInformation")
+    dmd = (
+        "acquisitionPeriod platform measurementOrbitReference measurementQualityInformation"
+        " processing measurementFrameSet generalProductInformation olciProductInformation"
+    )
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" '
@@ -1491,8 +1589,7 @@ def _write_folder(
         _write_tie_geometries(spec, folder)
     if "time_coordinates.nc" in files:
         _write_time(spec, folder)
-    entries = [(f, (folder / f).stat().st_size, _md5(folder / f)) for f in WFR_FILES
-               if f in files]
+    entries = [(f, (folder / f).stat().st_size, _md5(folder / f)) for f in WFR_FILES if f in files]
     (folder / MANIFEST).write_text(_manifest_xml(spec, entries, summary), encoding="utf-8")
 
 
@@ -1513,8 +1610,12 @@ def _write_zip(folder: Path, zip_path: Path, when: datetime) -> None:
 
 
 def write_product(
-    spec: SceneSpec, dest_dir: str | os.PathLike[str], *, water=None,
-    files: Iterable[str] | None = None, zip: bool = False,
+    spec: SceneSpec,
+    dest_dir: str | os.PathLike[str],
+    *,
+    water=None,
+    files: Iterable[str] | None = None,
+    zip: bool = False,
 ) -> Path:
     """Write ``<dest_dir>/<product_name(spec)>`` (a ``.SEN3`` folder); return its path.
 

@@ -168,9 +168,7 @@ def unit_vectors(
     )
 
 
-def vectors_to_lonlat(
-    x: np.ndarray, y: np.ndarray, z: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def vectors_to_lonlat(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Longitude in [-180, 180) and latitude (degrees, float64) of unit vectors."""
     lon = np.degrees(np.arctan2(y, x))
     lon = np.where(lon >= 180.0, lon - 360.0, lon)
@@ -272,10 +270,12 @@ def footprint(swath: Swath, per_side: int = 12) -> tuple[np.ndarray, np.ndarray]
     r_last, c_last = swath.rows - 1, swath.columns - 1
     r = np.rint(np.linspace(0, r_last, per_side + 1)).astype(np.int64)
     c = np.rint(np.linspace(0, c_last, per_side + 1)).astype(np.int64)
-    ring_rows = np.concatenate([r[:-1], np.full(per_side, r_last), r[::-1][:-1],
-                                np.zeros(per_side + 1, np.int64)])
-    ring_cols = np.concatenate([np.zeros(per_side, np.int64), c[:-1],
-                                np.full(per_side, c_last), c[::-1]])
+    ring_rows = np.concatenate(
+        [r[:-1], np.full(per_side, r_last), r[::-1][:-1], np.zeros(per_side + 1, np.int64)]
+    )
+    ring_cols = np.concatenate(
+        [np.zeros(per_side, np.int64), c[:-1], np.full(per_side, c_last), c[::-1]]
+    )
     nad, tan, right = nadir_track(swath, ring_rows)
     a, b, e = _column_coefficients(swath, ring_cols)
     vec = nad * a[:, None] + tan * b[:, None] + right * e[:, None]
