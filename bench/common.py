@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +38,73 @@ def command(args: list[str]) -> tuple[float, float]:
     start = time.perf_counter()
     result = subprocess.run(wrapped, check=True, capture_output=True, text=True)
     return time.perf_counter() - start, int(result.stdout.split()[-1]) / 1024
+
+
+def command_tree(args: list[str], interval: float = 0.05) -> tuple[float, float, float]:
+    """Run a command; (wall seconds, peak RSS in MB of its largest process, peak of the sum
+    of the RSS of all its processes in MB, sampled every ``interval`` seconds).
+
+    The largest process comes from the kernel (RUSAGE_CHILDREN: exact); the sum, which is
+    what a memory limit sees when the command runs worker processes, from sampling /proc
+    (a peak shorter than ``interval`` can be missed).
+    """
+    wrapped = [
+        sys.executable,
+        "-c",
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+        *args,
+    ]
+    start = time.perf_counter()
+    process = subprocess.Popen(wrapped, stdout=subprocess.PIPE, text=True)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(interval):
+            peak[0] = max(peak[0], sum(_rss_bytes(p) for p in _descendants(process.pid)))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = process.communicate()
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, args)
+    return wall, int(out.split()[-1]) / 1024, peak[0] / 2**20
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (not ``pid`` itself), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def load_average() -> str:
+    """The 1-minute load average and the CPUs this process may use, for the report."""
+    return f"load {os.getloadavg()[0]:.2f} on {len(os.sched_getaffinity(0))} CPUs"
 
 
 def peak_rss_mb() -> float:

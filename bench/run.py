@@ -1,9 +1,27 @@
-"""Run every benchmark and print their tables (``make bench``)."""
+"""Run the benchmarks and print their tables (``make bench``).
+
+python bench/run.py                        # every benchmark, default sizes (a few minutes)
+python bench/run.py --only trend           # one of them
+python bench/run.py --only trend --scale   # add the large cases (trend: 21 x 7000 x 7000,
+                                           # about 10 minutes the first time: the stack
+                                           # is made once under bench/out)
+"""
 
 from __future__ import annotations
 
-import trend_bench
+import argparse
+import importlib
+
+# name -> module with main() -> str (the table) and, optionally, scale() -> str.
+BENCHMARKS = {"trend": "trend_bench"}
 
 if __name__ == "__main__":
-    for bench in (trend_bench,):
-        print(bench.main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append")
+    parser.add_argument("--scale", action="store_true", help="add the large cases (slow)")
+    args = parser.parse_args()
+    for name in args.only or BENCHMARKS:
+        bench = importlib.import_module(BENCHMARKS[name])
+        print(bench.main(), flush=True)
+        if args.scale and hasattr(bench, "scale"):
+            print(bench.scale(), flush=True)

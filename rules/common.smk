@@ -87,6 +87,12 @@ def stack_inputs(wildcards):
     return [row["path"] for row in manifest_rows(wildcards.dataset)]
 
 
+def align_reference(wildcards):
+    """The raster a geotiff dataset's inputs are warped onto (none when they align)."""
+    reference = dataset_config(wildcards).get("align", {}).get("reference", "")
+    return [reference] if reference else []
+
+
 def scene_stats(wildcards):
     """Per-scene statistics tables of a sentinel3 dataset."""
     return expand(

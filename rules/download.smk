@@ -1,6 +1,13 @@
 # download: find the dataset's scenes or files and put them in the product cache.
 # A checkpoint: per-scene jobs are expanded from the manifest it writes. Products live
-# in the cache folder (never a rule output), so a failed job deletes nothing.
+# in the cache folder (never a rule output), so a failed or interrupted job deletes
+# nothing: the rerun skips finished products and resumes partial downloads.
+#
+# Credentials (cdse source): the script reads CDSE_USERNAME/CDSE_PASSWORD or ~/.netrc
+# itself. No `envvars:` directive, because it would make the environment variables
+# mandatory and netrc users would have to set them anyway; no `params:` either, because
+# params are stored in .snakemake/metadata (P14). A missing or wrong credential fails the
+# job with a message saying which one.
 
 
 checkpoint download:

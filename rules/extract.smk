@@ -4,6 +4,7 @@
 
 rule extract:
     input:
+        manifest="results/{dataset}/manifest.csv",
         window="results/{dataset}/scenes/{scene}/window.json",
         aoi=aoi_input,
     output:

@@ -5,6 +5,7 @@
 rule stack:
     input:
         rasters=stack_inputs,
+        reference=align_reference,
     output:
         stack="results/{dataset}/stack/{variable}.tif",
         dates="results/{dataset}/stack/{variable}_dates.csv",

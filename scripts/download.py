@@ -1,7 +1,13 @@
 """download: find a dataset's scenes or files, put them in the product cache, and write
-the manifest (one row per scene: name, sensing times, path, size, status).
+the manifest (one row per scene: name, sensing times, path, size, checksum, status).
 
     python scripts/download.py config.yaml DATASET -o results/DATASET/manifest.csv
+
+The cdse source (and a frozen manifest whose products must be fetched) reads the
+Copernicus Data Space credentials from CDSE_USERNAME/CDSE_PASSWORD (CDSE_TOTP for
+two-factor accounts) or from ~/.netrc ($NETRC); they are never written anywhere.
+When products fail, the manifest is written first (failed rows with their reasons);
+with source.on_failure: fail the command then exits with status 1.
 """
 
 import argparse
@@ -15,11 +21,14 @@ def main(
     threads: int | None = None,
     mem_mb: float | None = None,
 ) -> None:
-    """Collect the dataset's entries from its source and write ``manifest``."""
+    """Collect the dataset's entries from its source, write ``manifest``, then fail
+    (DownloadError) if products failed and the source's ``on_failure`` is ``fail``."""
     from eotrend.manifest import write_manifest
-    from eotrend.sources import collect
+    from eotrend.sources import check_failures, collect
 
-    write_manifest(manifest, collect(name, dataset, threads=threads, mem_mb=mem_mb))
+    entries = collect(name, dataset, threads=threads, mem_mb=mem_mb)
+    write_manifest(manifest, entries)
+    check_failures(name, entries, dataset["source"]["on_failure"])
 
 
 def parse_args(argv=None) -> argparse.Namespace:

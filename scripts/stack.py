@@ -1,10 +1,14 @@
 """stack: dated single-band GeoTIFFs -> one multi-band GeoTIFF in date order.
 
-Dates come from the file names (a regex with named groups year, month, day) or from the
-GDAL metadata item DATE; inputs are ordered by date, never by name, and must share one
-grid. Optionally each period (year, month, season) is reduced to one band.
+Dates come from the file names (a regex with named groups year, month, day, or a strptime
+pattern such as %Y%m%d) or from the GDAL metadata (ACQUISITION_DATETIME, DATE,
+TIFFTAG_DATETIME); inputs are ordered by date, never by name. The tiles of a split Earth
+Engine export (<prefix>-<row offset>-<col offset>.tif) are mosaicked and dated by
+<prefix>. Inputs must share one grid, or are warped onto the grid of --align. Optionally
+each period (year, month, season) is reduced to one band.
 
     python scripts/stack.py ndvi_*.tif -o stack.tif --period year --reducer max
+    python scripts/stack.py S2_*_B4.tif -o b4.tif --date-format %Y%m%d --nodata 0
 """
 
 import argparse
@@ -19,14 +23,21 @@ def main(
     variable: str | None = None,
     dates_from: str = "filename",
     regex: str | None = None,
+    date_format: str | None = None,
     period: str = "none",
     reducer: str = "max",
     nodata: float | None = None,
+    align: str | None = None,
+    resampling: str = "nearest",
     threads: int | None = None,
     mem_mb: float | None = None,
     digest: str | None = None,
 ) -> None:
-    """Stack ``inputs`` (files, or folders holding <variable>.tif) into ``output``."""
+    """Stack ``inputs`` (files, or folders holding <variable>.tif) into ``output``.
+
+    Empty strings for ``regex``, ``date_format`` and ``align`` mean "not set" (config
+    defaults).
+    """
     from eotrend import provenance
     from eotrend.dates import DEFAULT_NAME_REGEX
     from eotrend.stacking import stack
@@ -38,9 +49,12 @@ def main(
         variable=variable,
         dates_from=dates_from,
         regex=regex or DEFAULT_NAME_REGEX,
+        date_format=date_format or None,
         period=period,
         reducer=reducer,
         nodata=nodata,
+        align=align or None,
+        resampling=resampling,
         threads=threads,
         mem_mb=mem_mb,
         tags=provenance.tags(digest),
@@ -49,6 +63,7 @@ def main(
 
 def parse_args(argv=None) -> argparse.Namespace:
     from eotrend.cli import workers_argument
+    from eotrend.mosaic import RESAMPLINGS
     from eotrend.stacking import REDUCERS
 
     parser = argparse.ArgumentParser(
@@ -64,7 +79,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         default="filename",
         help="where each input's date is read (default: filename)",
     )
-    parser.add_argument("--date-regex", help="regex with named groups year[, month, day]")
+    names = parser.add_mutually_exclusive_group()
+    names.add_argument(
+        "--date-regex",
+        help="regex with named groups year[, month, day] (default: the first 19xx or 20xx)",
+    )
+    names.add_argument(
+        "--date-format",
+        help="strptime pattern found anywhere in the name, e.g. %%Y%%m%%d or %%Y%%j",
+    )
     parser.add_argument(
         "--period",
         choices=["none", "year", "month", "season"],
@@ -74,7 +97,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--reducer", choices=REDUCERS, default="max", help="how a period is reduced (default: max)"
     )
-    parser.add_argument("--nodata", type=float, help="input value to treat as missing")
+    parser.add_argument(
+        "--nodata",
+        type=float,
+        help="input value that counts as missing, besides each file's own nodata",
+    )
+    parser.add_argument(
+        "--align",
+        metavar="REFERENCE.tif",
+        help="warp inputs that are not on this raster's grid onto it (default: inputs must align)",
+    )
+    parser.add_argument(
+        "--resampling",
+        choices=RESAMPLINGS,
+        default="nearest",
+        help="resampling of --align (default: nearest, which keeps input values)",
+    )
     workers_argument(parser)
     return parser.parse_args(argv)
 
@@ -94,8 +132,12 @@ if __name__ == "__main__":
                 variable=snakemake.wildcards.variable,
                 dates_from="metadata" if metadata else dataset["dates"]["from"],
                 regex=dataset["dates"]["regex"],
+                date_format=dataset["dates"]["format"] or None,
                 period=dataset["composite"]["period"],
                 reducer=dataset["composite"]["reducer"],
+                nodata=dataset["nodata"],
+                align=dataset["align"]["reference"] or None,
+                resampling=dataset["align"]["resampling"],
                 threads=snakemake.threads,
                 mem_mb=snakemake.resources.mem_mb,
                 digest=snakemake.params.digest,
@@ -111,9 +153,12 @@ if __name__ == "__main__":
                 variable=args.variable,
                 dates_from=args.dates_from,
                 regex=args.date_regex,
+                date_format=args.date_format,
                 period=args.period,
                 reducer=args.reducer,
                 nodata=args.nodata,
+                align=args.align,
+                resampling=args.resampling,
                 threads=args.workers,
                 mem_mb=args.mem_mb,
             )

@@ -1,10 +1,13 @@
-"""trend: per-pixel linear regression of a stack's values on time.
+"""trend: per-pixel regression of a stack's values on time.
 
-Writes a float32 GeoTIFF with bands slope, intercept, rvalue, pvalue, stderr,
-intercept_stderr, nobs (the definitions of scipy.stats.linregress; slope per year by
-default). Pixels with fewer than --min-obs valid values are NaN (nobs still written).
+Writes a float32 Cloud-Optimised GeoTIFF with bands slope, intercept, rvalue, pvalue,
+stderr, intercept_stderr, nobs (the definitions of scipy.stats.linregress; slope per year
+by default), then with --robust sen_slope, sen_intercept, mk_tau, mk_pvalue (Theil-Sen and
+the Mann-Kendall test). Pixels with fewer than --min-obs valid values, or no variance in
+time, are NaN (nobs still written).
 
-    python scripts/trend.py stack.tif -o trend.tif [--min-obs 3] [--time-unit year]
+    python scripts/trend.py stack.tif -o trend.tif [--min-obs 3] [--robust]
+        [--time-unit year|day] [--chunk-rows N] [--workers N] [--mem-mb MB]
 """
 
 import argparse
@@ -17,6 +20,8 @@ def main(
     *,
     min_obs: int = 3,
     time_unit: str = "year",
+    robust: bool = False,
+    compress: str = "ZSTD",
     chunk_rows: int | None = None,
     threads: int | None = None,
     mem_mb: float | None = None,
@@ -31,6 +36,8 @@ def main(
         Path(output),
         min_obs=min_obs,
         time_unit=time_unit,
+        robust=robust,
+        compress=compress,
         chunk_rows=chunk_rows,
         threads=threads,
         mem_mb=mem_mb,
@@ -50,13 +57,26 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--min-obs", type=int, default=3, help="fewest valid values for a fit (default: 3)"
     )
     parser.add_argument(
+        "--robust",
+        action="store_true",
+        help="add Theil-Sen slope and intercept and the Mann-Kendall test (about 10x slower)",
+    )
+    parser.add_argument(
         "--time-unit",
         choices=["year", "day"],
         default="year",
         help="unit of time of the slope (default: year)",
     )
     parser.add_argument(
-        "--chunk-rows", type=int, help="rows per block (default: sized from the memory budget)"
+        "--compress",
+        choices=["ZSTD", "DEFLATE", "LZW"],
+        default="ZSTD",
+        help="codec of the output (default: ZSTD, the fastest; DEFLATE for old readers)",
+    )
+    parser.add_argument(
+        "--chunk-rows",
+        type=int,
+        help="rows per block (default: planned from the memory budget and the workers)",
     )
     workers_argument(parser)
     return parser.parse_args(argv)
@@ -74,6 +94,8 @@ if __name__ == "__main__":
                 snakemake.output.trend,
                 min_obs=settings["min_obs"],
                 time_unit=settings["time_unit"],
+                robust=settings.get("robust", False),
+                compress=settings.get("compress", "ZSTD"),
                 threads=snakemake.threads,
                 mem_mb=snakemake.resources.mem_mb,
                 digest=snakemake.params.digest,
@@ -87,6 +109,8 @@ if __name__ == "__main__":
                 args.output,
                 min_obs=args.min_obs,
                 time_unit=args.time_unit,
+                robust=args.robust,
+                compress=args.compress,
                 chunk_rows=args.chunk_rows,
                 threads=args.workers,
                 mem_mb=args.mem_mb,

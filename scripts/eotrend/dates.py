@@ -1,6 +1,8 @@
 """Acquisition dates of rasters: from file names, from GDAL metadata, and per period.
 
-Inputs are always ordered by these parsed dates, never by file name.
+Inputs are always ordered by these parsed dates, never by file name. A file name is read
+either with a regular expression (named groups ``year`` and optionally ``month``, ``day``)
+or with a strptime pattern (e.g. ``%Y%m%d``) searched anywhere in the name.
 """
 
 from __future__ import annotations
@@ -15,6 +17,67 @@ DEFAULT_NAME_REGEX = r"(?P<year>(19|20)\d{2})"
 # Metadata items that carry a date, in order of preference.
 METADATA_KEYS = ("ACQUISITION_DATETIME", "DATE", "TIFFTAG_DATETIME")
 PERIODS = ("none", "year", "month", "season")
+# strptime directives allowed in a date format, and the text each matches in a file name.
+# Widths are fixed (zero-padded numbers), as in file names.
+FORMAT_DIRECTIVES = {
+    "Y": r"\d{4}",
+    "y": r"\d{2}",
+    "m": r"\d{2}",
+    "d": r"\d{2}",
+    "j": r"\d{3}",
+    "H": r"\d{2}",
+    "M": r"\d{2}",
+    "S": r"\d{2}",
+    "b": r"[A-Za-z]{3}",
+    "B": r"[A-Za-z]+",
+    "%": "%",
+}
+
+
+def check_regex(regex: str) -> re.Pattern[str]:
+    """The compiled date regex; a syntax error or a missing ``year`` group is an error."""
+    try:
+        pattern = re.compile(regex)
+    except re.error as error:
+        raise InputError(
+            "dates.regex",
+            f"{regex!r} is not a valid regular expression ({error})",
+            "Fix it (Python re syntax).",
+        ) from error
+    if "year" not in pattern.groupindex:
+        raise InputError(
+            "dates.regex",
+            f"{regex!r} has no named group year",
+            "Write the year as (?P<year>\\d{4}); month and day groups are optional.",
+        )
+    return pattern
+
+
+def format_regex(date_format: str) -> str:
+    """The regex matching what the strptime pattern ``date_format`` reads in a file name.
+
+    Raises:
+        InputError: a directive outside :data:`FORMAT_DIRECTIVES`, or no year (%Y, %y).
+    """
+    parts, i = [], 0
+    while i < len(date_format):
+        char = date_format[i]
+        if char != "%":
+            parts.append(re.escape(char))
+            i += 1
+            continue
+        directive = date_format[i + 1 : i + 2]
+        if directive not in FORMAT_DIRECTIVES:
+            raise InputError(
+                "dates.format",
+                f"{date_format!r}: %{directive} is not supported in file names",
+                "Use " + ", ".join(f"%{d}" for d in FORMAT_DIRECTIVES) + ".",
+            )
+        parts.append(FORMAT_DIRECTIVES[directive])
+        i += 2
+    if not re.search(r"%[Yy]", date_format.replace("%%", "")):
+        raise InputError("dates.format", f"{date_format!r} has no year (%Y or %y)", "Add the year.")
+    return "".join(parts)
 
 
 def date_from_name(path: str | Path, regex: str = DEFAULT_NAME_REGEX) -> datetime | None:
@@ -23,7 +86,7 @@ def date_from_name(path: str | Path, regex: str = DEFAULT_NAME_REGEX) -> datetim
     The regex is searched in the file name (not the folder). Returns None when it does
     not match.
     """
-    match = re.search(regex, Path(path).name)
+    match = check_regex(regex).search(Path(path).name)
     if not match:
         return None
     parts = match.groupdict()
@@ -31,12 +94,30 @@ def date_from_name(path: str | Path, regex: str = DEFAULT_NAME_REGEX) -> datetim
         return datetime(
             int(parts["year"]), int(parts.get("month") or 1), int(parts.get("day") or 1), tzinfo=UTC
         )
-    except (KeyError, ValueError) as error:
+    except ValueError as error:
         raise InputError(
             path,
             f"matches the date regex {regex!r} but not as a date ({error})",
             "The regex needs a named group year (and optionally month, day).",
         ) from error
+
+
+def date_from_format(path: str | Path, date_format: str) -> datetime | None:
+    """The date in a file name read with a strptime pattern, e.g. ``%Y%m%d`` (UTC).
+
+    The first substring of the file name (not the folder) that has the pattern's shape
+    (fixed-width numbers, see :data:`FORMAT_DIRECTIVES`) and parses as a valid date wins:
+    in ``LC08_231062_20190305_20200829.tif``, ``%Y%m%d`` reads 2019-03-05. Returns None
+    when no substring parses.
+    """
+    # A lookahead finds overlapping candidates: "x2019030512" tries 20190305, 01903051...
+    candidates = re.finditer(f"(?=({format_regex(date_format)}))", Path(path).name)
+    for match in candidates:
+        try:
+            return datetime.strptime(match.group(1), date_format).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
 
 
 def date_from_metadata(tags: dict[str, str]) -> datetime | None:

@@ -1,27 +1,50 @@
 """The extract stage: one scene's pixels inside the AOI, their statistics, their grids.
 
-A pixel belongs to a feature when its centre lies inside the feature's polygon in
-lon/lat (holes and every part honoured). Variables are read over the locate window only,
-one file per worker task, unpacked to physical units; validity comes from the quality
-flags decoded from the file's own flag attributes.
+Reading. Only the pixel window from locate (which holds every pixel centre inside the
+AOI) is read, from every file involved: the geo coordinates, the flag file, each data
+file and, for angles, the matching tie-point window. One worker task per file through
+the shared engine; tasks return the stored integers, and only the pixels kept are
+decoded.
+
+Kept pixels. A pixel belongs to a feature when its centre lies inside the feature's
+polygon in lon/lat (holes and every part of a MultiPolygon honoured, boundary counts as
+inside; vectorised with shapely). Longitudes of polygons and pixels are unwrapped around
+the AOI's mean direction, so an AOI across the antimeridian works. A pixel inside two
+features appears once per feature.
+
+Values. Every variable is decoded with its own scale, offset, fill and valid range (fill
+-> NaN in every variable); log10 products (units ``lg(re X)``) are converted to physical
+units X, and their column says so (:func:`value_column`: ``TSM_NN`` -> ``TSM_NN_g.m-3``).
+The angles SZA, SAA, OZA and OAA can be asked for like variables; they are interpolated
+from the tie-point grid (:mod:`eotrend.angles`).
+
+Validity. ``valid`` comes from one quality rule on the flags decoded from the file's own
+``flag_masks``/``flag_meanings`` (:data:`QUALITY_PRESETS` or an explicit rule). With
+``product_masks`` on (the default), a product's own failure flags (:data:`PRODUCT_FLAGS`,
+SNAP's recommended per-product masks) also set that product's value to NaN.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import shapely
 
+from eotrend import angles, gridding, olci, raster
 from eotrend import geometry as geo
-from eotrend import gridding, olci, raster
 from eotrend.aoi import Feature, read_aoi
 from eotrend.atomic import atomic_path
+from eotrend.errors import InputError
 from eotrend.limits import plan_workers
-from eotrend.parallel import Task, run_tasks
+from eotrend.parallel import Task, iter_tasks
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +65,9 @@ WATER_EXCLUDE = [
     "ADJAC",
     *[f"RWNEG_O{band}" for band in range(2, 9)],
 ]
+# water: SNAP's recommended WFR reflectance mask (WATER or INLAND_WATER, none of the
+# above). land: LFR (LQSF, olci-format.md §7.4) land pixels free of cloud and of
+# instrument or illumination problems. none: every pixel.
 QUALITY_PRESETS: dict[str, dict[str, list[str]]] = {
     "water": {"require": [], "require_any": ["WATER", "INLAND_WATER"], "exclude": WATER_EXCLUDE},
     "land": {
@@ -61,27 +87,93 @@ QUALITY_PRESETS: dict[str, dict[str, list[str]]] = {
     },
     "none": {"require": [], "require_any": [], "exclude": []},
 }
-STATISTICS = ("median", "mean", "std", "p25", "p75")
+# A product's own failure flags (SNAP's per-product recommended masks, olci-format.md
+# §7.3; LFR §7.4): where one is set, that product's value is NaN. Flags the file does
+# not define are skipped (LQSF has no MEGLINT).
+PRODUCT_FLAGS: dict[str, tuple[str, ...]] = {
+    "CHL_OC4ME": ("OC4ME_FAIL",),
+    "CHL_NN": ("OCNN_FAIL",),
+    "TSM_NN": ("OCNN_FAIL",),
+    "ADG443_NN": ("OCNN_FAIL",),
+    "KD490_M07": ("KDM_FAIL",),
+    "PAR": ("PAR_FAIL",),
+    "IWV": ("MEGLINT", "WV_FAIL"),
+    "OGVI": ("OGVI_FAIL",),
+    "GIFAPAR": ("GIFAPAR_FAIL",),
+    "OTCI": ("OTCI_FAIL",),
+}
+# Per variable and feature, over valid pixels with a value (see feature_statistics).
+STATISTICS = ("count", "median", "mean", "std", "p25", "p75")
+# Why a feature has no statistics in a scene (the `note` column).
+NOTES = {
+    "ok": "statistics over the valid pixels",
+    "outside_swath": "the scene does not cover the AOI (no window)",
+    "no_pixels": "no pixel centre of the scene lies inside the feature",
+    "no_valid_pixels": "every pixel inside the feature is rejected by the quality rule",
+}
+ANGLE_BLOCK = 1 << 16  # pixels interpolated at a time
+
+
+def value_column(variable: str, units: str | None = None) -> str:
+    """The column of ``variable`` in pixel tables and statistics (and its bands' name).
+
+    A variable stored as log10 holds physical values in unit X, and its column says so:
+    ``<variable>_<X>`` (``TSM_NN_g.m-3``, ``CHL_OC4ME_mg.m-3``, ``KD490_M07_m-1``). Every
+    other variable keeps its name. ``units`` is the file's units attribute (``lg(re X)``
+    for log10 products); None assumes the documented units (:data:`olci.LOG10_PRODUCTS`).
+    """
+    unit = olci.LOG10_PRODUCTS.get(variable) if units is None else olci.log10_unit(units)
+    return f"{variable}_{unit}" if unit else variable
+
+
+def stats_column(variable: str, statistic: str) -> str:
+    """The statistics column of ``variable``, e.g. ("TSM_NN", "median") ->
+    ``TSM_NN_g.m-3_median``; ``statistic`` is one of :data:`STATISTICS` or ``gmean``."""
+    return f"{value_column(variable)}_{statistic}"
 
 
 @dataclass(frozen=True)
 class SceneExtract:
     """What one scene yields.
 
-    pixels: one row per (feature, pixel) with scene, time, feature, row, col, lon, lat,
-    one float column per variable (physical units), flags (uint64) and valid (bool).
-    units: variable -> unit string.
+    Attributes:
+        scene: product name (without ``.SEN3``). time: sensing start (UTC).
+        pixels: one row per (feature, pixel inside it): scene (str), time (UTC
+            timestamp), feature (str), row, col (int32 image indices), lon, lat (float64
+            degrees, pixel centre), one float32 column per variable in physical units
+            (:func:`value_column`), flags (uint64, the raw WQSF/LQSF) and valid (bool).
+            Ordered by feature (AOI order), row, col.
+        columns: variable -> its column, in the order asked for.
+        units: variable -> physical unit ('' for dimensionless values).
+        note: "ok", or "outside_swath" when the scene does not cover the AOI.
+        flag_variable: WQSF or LQSF ('' when nothing was read).
+        flag_masks: flag name -> mask of that flag variable.
+        rule: the quality rule ``valid`` was computed with.
+        product_flags: variable -> the failure flags that set its values to NaN.
     """
 
     scene: str
     time: datetime
     pixels: pd.DataFrame
+    columns: dict[str, str]
     units: dict[str, str]
+    note: str = "ok"
+    flag_variable: str = ""
+    flag_masks: dict[str, int] = field(default_factory=dict)
+    rule: dict[str, list[str]] = field(default_factory=dict)
+    product_flags: dict[str, list[str]] = field(default_factory=dict)
 
 
 def quality_rule(setting: str | dict) -> dict[str, list[str]]:
     """The flag rule of a config ``quality`` value (a preset name or an explicit rule)."""
     if isinstance(setting, str):
+        if setting not in QUALITY_PRESETS:
+            raise InputError(
+                f"quality = {setting!r}",
+                "is not a quality preset",
+                f"Use one of {', '.join(QUALITY_PRESETS)} or an explicit rule "
+                "(require, require_any, exclude).",
+            )
         return QUALITY_PRESETS[setting]
     return {key: list(setting.get(key, [])) for key in ("require", "require_any", "exclude")}
 
@@ -99,145 +191,444 @@ def valid_by_flags(
     return valid
 
 
-def read_variable_task(product: str, variable: str, window: tuple[int, int, int, int]):
-    """Worker task: one variable over a window -> (float32 values, unit)."""
-    values, unit = olci.read_variable(Path(product), variable, olci.Window(*window))
-    return values.astype(np.float32), unit
+def aoi_lon0(features: list[Feature]) -> float:
+    """Longitude (degrees) of the mean direction of every AOI vertex: the centre around
+    which polygons and pixels are unwrapped (right across the antimeridian too)."""
+    coords = np.concatenate(
+        [shapely.get_coordinates(feature.geometry)[:, :2] for feature in features]
+    )
+    x, y, _ = geo.unit_vectors(coords[:, 0], coords[:, 1]).sum(axis=0)
+    return float(np.degrees(np.arctan2(y, x)))
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One worker task: which variables of which file, over which window."""
+
+    path: Path
+    variables: tuple[str, ...]
+    window: olci.Window
+
+    def task(self) -> Task:
+        w = self.window
+        return Task(
+            f"{self.path.name} {w.shape[0]}x{w.shape[1]} window",
+            (str(self.path), self.variables, (w.row0, w.row1, w.col0, w.col1)),
+        )
+
+
+@dataclass(frozen=True)
+class _ReadPlan:
+    """The reads of one scene: geo coordinates first, the flags second, then one per data
+    file, then (when angles are asked for) the tie-point window ``tie`` of the angle
+    pairs; ``step`` = image columns per tie column."""
+
+    reads: list[_Read]
+    flag_variable: str
+    tie: olci.Window | None = None
+    step: int = 0
+
+    @classmethod
+    def of(cls, product: Path, variables: list[str], window: olci.Window) -> _ReadPlan:
+        flag_path, flag_variable = olci.flag_file(product)
+        reads = [
+            _Read(product / "geo_coordinates.nc", ("longitude", "latitude"), window),
+            _Read(flag_path, (flag_variable,), window),
+        ]
+        by_file: dict[Path, list[str]] = {}
+        tie_names: list[str] = []
+        for variable in variables:
+            if variable in olci.FLAG_VARIABLES:
+                raise InputError(
+                    f"variables: {variable}",
+                    "is the quality-flag variable, always in the pixel table's `flags` column",
+                    "Remove it from the dataset's `variables`.",
+                )
+            if variable in angles.ANGLES:
+                tie_names += [n for n in angles.pair_of(variable) if n not in tie_names]
+            else:
+                by_file.setdefault(olci.variable_file(product, variable), []).append(variable)
+        reads += [_Read(path, tuple(names), window) for path, names in by_file.items()]
+        if not tie_names:
+            return cls(reads, flag_variable)
+        _, tie_columns, step = olci.tie_geometry(product)
+        tie = angles.tie_window(window, step, tie_columns)
+        reads.append(_Read(olci.variable_file(product, tie_names[0]), tuple(tie_names), tie))
+        return cls(reads, flag_variable, tie, step)
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """The pixels of a window inside the features.
+
+    flat: ascending flat indices (int64) into the window of the pixels inside any
+    feature; members: per feature, positions into ``flat`` of its pixels.
+    """
+
+    flat: np.ndarray
+    members: list[np.ndarray]
+
+
+def _select(
+    geo_read: dict[str, olci.Packed], geometries: list, lon0: float
+) -> tuple[_Selection, np.ndarray, np.ndarray]:
+    """Which window pixels lie inside each (unwrapped) geometry; their lon, lat."""
+    lon = geo_read["longitude"].decoded().reshape(-1)
+    lat = geo_read["latitude"].decoded().reshape(-1)
+    unwrapped = geo.unwrap_lon(lon, lon0)
+    inside = []
+    for geometry in geometries:
+        # The exact test only for pixels in the polygon's bounding box (a cheap filter).
+        x0, y0, x1, y1 = geometry.bounds
+        box = np.flatnonzero((unwrapped >= x0) & (unwrapped <= x1) & (lat >= y0) & (lat <= y1))
+        mask = np.zeros(lon.shape, bool)
+        mask[box] = geo.contains(geometry, unwrapped[box], lat[box])
+        inside.append(mask)
+    flat = np.flatnonzero(np.logical_or.reduce(inside))
+    members = [np.flatnonzero(mask[flat]) for mask in inside]
+    return _Selection(flat, members), lon[flat], lat[flat]
+
+
+def _read(
+    reading: _ReadPlan,
+    window: olci.Window,
+    geometries: list,
+    lon0: float,
+    *,
+    threads: int | None,
+    mem_mb: float | None,
+) -> tuple[_Selection, np.ndarray, np.ndarray, dict[str, olci.Packed], dict[str, olci.Packed]]:
+    """Run the reads on the worker pool: the selection with the kept pixels' lon and lat,
+    every variable at the kept pixels (stored values, 1-D) and the tie-grid angles."""
+    task_mb = 40 + 24 * window.shape[0] * window.shape[1] / 2**20
+    plan = plan_workers(len(reading.reads), threads=threads, mem_mb=mem_mb, task_mem_mb=task_mb)
+    tasks = [read.task() for read in reading.reads]
+    tie_index = len(tasks) - 1 if reading.tie is not None else None
+    # Results come in completion order; data windows are cut down to the kept pixels as
+    # soon as the geo coordinates have said which ones, so at most a few whole windows
+    # are held at a time.
+    picked: dict[str, olci.Packed] = {}
+    waiting: list[dict[str, olci.Packed]] = []
+    tie_read: dict[str, olci.Packed] = {}
+    selection = lon = lat = None
+    for index, result in iter_tasks(olci.read_packed, tasks, plan, label="read", logger=log):
+        if index == 0:
+            selection, lon, lat = _select(result, geometries, lon0)
+            for held in waiting:
+                picked.update({k: v.take(selection.flat) for k, v in held.items()})
+            waiting.clear()
+        elif index == tie_index:
+            tie_read = result
+        elif selection is None:
+            waiting.append(result)
+        else:
+            picked.update({k: v.take(selection.flat) for k, v in result.items()})
+    return selection, lon, lat, picked, tie_read
 
 
 def extract_scene(
     product_path: Path,
     features: list[Feature],
-    window: olci.Window,
+    window: olci.Window | None,
     variables: list[str],
     quality: str | dict,
     *,
+    product_masks: bool = True,
     threads: int | None = None,
     mem_mb: float | None = None,
 ) -> SceneExtract:
-    """Extract the pixels of every feature from one scene (see :class:`SceneExtract`)."""
-    product = olci.open_product(product_path)
-    lon0 = float(np.mean([f.geometry.centroid.x for f in features]))
-    lon, lat = olci.read_lonlat(product.path, window)
-    lon = geo.unwrap_lon(lon, lon0)
-    flags, masks = olci.read_flags(product.path, window)
-    valid = valid_by_flags(flags, masks, quality_rule(quality), product.path / "wqsf.nc")
+    """Extract the pixels of every feature from one scene (see :class:`SceneExtract`).
 
-    bounds = (window.row0, window.row1, window.col0, window.col1)
-    tasks = [
-        Task(
-            f"{variable} {window.shape[0]}x{window.shape[1]} window",
-            (str(product.path), variable, bounds),
-        )
-        for variable in variables
-    ]
-    task_mb = 50 + window.shape[0] * window.shape[1] * 8 * 4 / 2**20
-    plan = plan_workers(len(tasks), threads=threads, mem_mb=mem_mb, task_mem_mb=task_mb)
-    layers = run_tasks(read_variable_task, tasks, plan, label="variables", logger=log)
-
-    rows, cols = np.mgrid[window.row0 : window.row1, window.col0 : window.col1]
-    frames = []
-    for feature in features:
-        inside = geo.contains(geo.unwrap_geometry(feature.geometry, lon0), lon, lat)
-        frame = pd.DataFrame(
-            {
-                "scene": product.name,
-                "time": pd.Timestamp(product.sensing_start),
-                "feature": feature.name,
-                "row": rows[inside].astype(np.int32),
-                "col": cols[inside].astype(np.int32),
-                "lon": geo.unwrap_lon(lon[inside], 0.0),
-                "lat": lat[inside],
-            }
-        )
-        for variable, (values, _) in zip(variables, layers, strict=True):
-            frame[variable] = values[inside]
-        frame["flags"] = flags[inside]
-        frame["valid"] = valid[inside]
-        frames.append(frame)
-        log.info(
-            "feature %s: %d pixels, %d valid", feature.name, len(frame), int(frame["valid"].sum())
-        )
-    pixels = pd.concat(frames, ignore_index=True)
-    units = {variable: unit for variable, (_, unit) in zip(variables, layers, strict=True)}
-    return SceneExtract(product.name, product.sensing_start, pixels, units)
-
-
-def feature_statistics(
-    extract: SceneExtract, features: list[Feature], variables: list[str]
-) -> pd.DataFrame:
-    """One row per feature: scene, time, feature, count, valid_count, fraction_valid and,
-    per variable, median, mean, std (ddof=1), p25, p75 over valid, non-NaN pixels.
-
-    A feature with no pixel in the scene still gets its row (count 0, statistics NaN).
+    ``window`` is the locate window (every pixel centre inside the AOI lies in it), None
+    when the scene does not cover the AOI: the result is then empty, with note
+    ``outside_swath``. Raises InputError for a missing file or variable, or a flag name
+    of the rule the file does not define.
     """
+    product = olci.open_product(product_path)
+    rule = quality_rule(quality)
+    variables = list(dict.fromkeys(variables))
+    if window is None:
+        columns = {v: value_column(v) for v in variables}
+        units = {v: olci.LOG10_PRODUCTS.get(v, "") for v in variables}
+        names = [feature.name for feature in features]
+        pixels = _pixel_frame(product.name, product.sensing_start, names, columns)
+        return SceneExtract(
+            product.name, product.sensing_start, pixels, columns, units, "outside_swath", rule=rule
+        )
+    reading = _ReadPlan.of(product.path, variables, window)
+    lon0 = aoi_lon0(features)
+    geometries = [geo.unwrap_geometry(feature.geometry, lon0) for feature in features]
+    selection, lon, lat, picked, tie_read = _read(
+        reading, window, geometries, lon0, threads=threads, mem_mb=mem_mb
+    )
+
+    flag_variable = reading.flag_variable
+    flags = picked[flag_variable].raw.astype(np.uint64)
+    masks = picked[flag_variable].flag_masks()
+    valid = valid_by_flags(flags, masks, rule, reading.reads[1].path)
+    rows, cols = np.divmod(selection.flat, window.shape[1])
+    values: dict[str, np.ndarray] = {}
+    product_flags: dict[str, list[str]] = {}
+    columns: dict[str, str] = {}
+    units: dict[str, str] = {}
+    if tie_read:
+        tie_cols = cols + window.col0 - reading.tie.col0 * reading.step
+        for zenith, azimuth in angles.PAIRS.items():
+            if zenith in tie_read:
+                values[zenith], values[azimuth] = _angles(
+                    tie_read[zenith], tie_read[azimuth], rows, tie_cols, reading.step
+                )
+    for variable in variables:
+        if variable in angles.ANGLES:
+            units[variable] = tie_read[variable].units
+            columns[variable] = variable
+            continue
+        packed = picked[variable]
+        physical, units[variable] = packed.physical()
+        values[variable] = physical.astype(np.float32)
+        columns[variable] = value_column(variable, packed.units)
+        if product_masks:
+            failed = [name for name in PRODUCT_FLAGS.get(variable, ()) if name in masks]
+            if failed:
+                product_flags[variable] = failed
+                values[variable][(flags & olci.flag_mask(masks, failed, "")) != 0] = np.nan
+    parts = {
+        "rows": rows + window.row0,
+        "cols": cols + window.col0,
+        "lon": lon,
+        "lat": lat,
+        "flags": flags,
+        "valid": valid,
+        "values": values,
+    }
+    pixels = _pixel_frame(
+        product.name,
+        product.sensing_start,
+        [feature.name for feature in features],
+        columns,
+        selection.members,
+        parts,
+    )
+    for feature, members in zip(features, selection.members, strict=True):
+        log.info(
+            "feature %s: %d pixels inside, %d valid",
+            feature.name,
+            len(members),
+            int(valid[members].sum()),
+        )
+    return SceneExtract(
+        product.name,
+        product.sensing_start,
+        pixels,
+        columns,
+        units,
+        "ok",
+        flag_variable,
+        {name: int(mask) for name, mask in masks.items()},
+        rule,
+        product_flags,
+    )
+
+
+def _angles(
+    zenith: olci.Packed, azimuth: olci.Packed, rows: np.ndarray, cols: np.ndarray, step: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """float32 zenith and azimuth at pixels (rows, cols of the tie window), interpolated
+    in blocks: the float64 temporaries of a big AOI stay small."""
+    zen = np.empty(rows.shape, np.float32)
+    azi = np.empty(rows.shape, np.float32)
+    z, a = zenith.decoded(), azimuth.decoded()
+    for start in range(0, rows.size, ANGLE_BLOCK):
+        part = slice(start, start + ANGLE_BLOCK)
+        zen[part], azi[part] = angles.interpolate(z, a, rows[part], cols[part], step)
+    return zen, azi
+
+
+def _pixel_frame(
+    scene: str,
+    time: datetime,
+    features: list[str],
+    columns: dict[str, str],
+    members: list[np.ndarray] | None = None,
+    parts: dict | None = None,
+) -> pd.DataFrame:
+    """The pixel table (see :class:`SceneExtract`): for each feature in turn, the pixels
+    at positions ``members[i]`` of the arrays in ``parts``; empty, with every column and
+    its dtype, when ``parts`` is None. scene and feature are categorical (every feature
+    a category, with pixels or not). Empties ``parts["values"]``."""
+    if parts is None:
+        members, parts = [np.empty(0, np.int64)] * len(features), {}
+    order = np.concatenate(members) if members else np.empty(0, np.int64)
+    codes = np.repeat(np.arange(len(features)), [len(m) for m in members])
+    # One feature, or features in turn without overlap: no reordering needed.
+    ordered = bool(np.all(order == np.arange(len(order))))
+
+    def pick(array, dtype):
+        if array is None:
+            return np.empty(0, dtype)
+        return (array if ordered else array[order]).astype(dtype, copy=False)
+
+    values = parts.get("values", {})  # emptied as the table is built: no second copy
+    frame = {
+        "scene": pd.Categorical.from_codes(np.zeros(len(order), np.int8), categories=[scene]),
+        "time": pd.Series(pd.Timestamp(time), index=range(len(order)), dtype="datetime64[us, UTC]"),
+        "feature": pd.Categorical.from_codes(codes, categories=features),
+        "row": pick(parts.get("rows"), np.int32),
+        "col": pick(parts.get("cols"), np.int32),
+        "lon": pick(parts.get("lon"), np.float64),
+        "lat": pick(parts.get("lat"), np.float64),
+    }
+    for variable, column in columns.items():
+        frame[column] = pick(values.pop(variable, None), np.float32)
+    frame["flags"] = pick(parts.get("flags"), np.uint64)
+    frame["valid"] = pick(parts.get("valid"), bool)
+    return pd.DataFrame(frame, copy=False)
+
+
+def _summary(values: np.ndarray, *, azimuth: bool, log10: bool) -> dict[str, float]:
+    """The statistics of one variable's values (finite, float64) for one feature.
+
+    Every statistic is taken on physical values; std is the sample standard deviation
+    (ddof 1). Azimuths are unwrapped around their circular mean first and the location
+    statistics wrapped back to [-180, 180), so that 179 and -179 have median 180, not 0.
+    log10 products add ``gmean`` = 10 ** mean(log10 value), the mean in the domain the
+    product is retrieved in (the arithmetic mean of a lognormal variable is pulled up by
+    its few highest values).
+    """
+    n = values.size
+    if n == 0:
+        names = [*STATISTICS[1:], *(["gmean"] if log10 else [])]
+        return {"count": 0, **dict.fromkeys(names, np.nan)}
+    if azimuth:
+        radians = np.radians(values)
+        centre = np.degrees(np.arctan2(np.sin(radians).mean(), np.cos(radians).mean()))
+        values = geo.unwrap_lon(values, centre)
+    p25, median, p75 = np.percentile(values, [25, 50, 75])
+    stats = {
+        "count": n,
+        "median": median,
+        "mean": values.mean(),
+        "std": values.std(ddof=1) if n > 1 else np.nan,
+        "p25": p25,
+        "p75": p75,
+    }
+    if azimuth:
+        for key in ("median", "mean", "p25", "p75"):
+            stats[key] = float(geo.unwrap_lon(stats[key], 0.0))
+    if log10:
+        stats["gmean"] = 10.0 ** np.log10(values).mean()
+    return stats
+
+
+def feature_statistics(extract: SceneExtract, features: list[Feature]) -> pd.DataFrame:
+    """One row per feature: scene, time, feature, note (a key of :data:`NOTES`), count
+    (pixels inside), valid_count, fraction_valid and, per variable,
+    ``<column>_<statistic>`` for the :data:`STATISTICS` (plus ``gmean`` for log10
+    products) over the valid pixels that have a value (count = how many).
+
+    Statistics are on physical values. For log10 products the median and percentiles
+    are those of the physical values: the median commutes with 10 ** (up to the
+    interpolation between two middle values), the mean does not, hence ``gmean``.
+    A feature with no pixel or no valid pixel still gets its row, with NaN statistics.
+    """
+    pixels = extract.pixels
     records = []
     for feature in features:
-        pixels = extract.pixels[extract.pixels["feature"] == feature.name]
-        good = pixels[pixels["valid"]]
+        own = pixels[pixels["feature"] == feature.name]
+        good = own[own["valid"].to_numpy(bool)]
+        count, valid_count = len(own), len(good)
+        if extract.note != "ok":
+            note = extract.note
+        elif count == 0:
+            note = "no_pixels"
+        elif valid_count == 0:
+            note = "no_valid_pixels"
+        else:
+            note = "ok"
         record = {
             "scene": extract.scene,
             "time": pd.Timestamp(extract.time),
             "feature": feature.name,
-            "count": len(pixels),
-            "valid_count": len(good),
-            "fraction_valid": len(good) / len(pixels) if len(pixels) else np.nan,
+            "note": note,
+            "count": count,
+            "valid_count": valid_count,
+            "fraction_valid": valid_count / count if count else np.nan,
         }
-        for variable in variables:
-            values = good[variable].to_numpy(dtype=np.float64)
-            values = values[~np.isnan(values)]
-            has = values.size > 0
-            record[f"{variable}_median"] = np.median(values) if has else np.nan
-            record[f"{variable}_mean"] = values.mean() if has else np.nan
-            record[f"{variable}_std"] = values.std(ddof=1) if values.size > 1 else np.nan
-            record[f"{variable}_p25"] = np.percentile(values, 25) if has else np.nan
-            record[f"{variable}_p75"] = np.percentile(values, 75) if has else np.nan
+        for variable, column in extract.columns.items():
+            values = good[column].to_numpy(np.float64)
+            summary = _summary(
+                values[np.isfinite(values)],
+                azimuth=variable in angles.AZIMUTHS,
+                log10=column != variable,
+            )
+            record.update({f"{column}_{key}": value for key, value in summary.items()})
         records.append(record)
     return pd.DataFrame.from_records(records)
 
 
-def empty_pixels(variables: list[str]) -> pd.DataFrame:
-    """A pixel table with the right columns and no rows (a scene that misses the AOI)."""
-    columns = ["scene", "time", "feature", "row", "col", "lon", "lat", *variables, "flags", "valid"]
-    return pd.DataFrame({column: [] for column in columns})
+def write_pixels(path: Path, extract: SceneExtract) -> None:
+    """The pixel table as Parquet (atomically), self-describing.
+
+    Each value column carries its unit in its field metadata (``unit``; lon/lat too);
+    the file metadata ``eotrend`` holds JSON with the scene, note, the variable ->
+    column map, the flag variable with every flag's mask, the quality rule and the
+    product masks applied, so flags can be decoded without the product.
+    """
+    table = pa.Table.from_pandas(extract.pixels, preserve_index=False)
+    units = {"lon": "degrees_east", "lat": "degrees_north"}
+    units.update({column: extract.units[v] for v, column in extract.columns.items()})
+    fields = [
+        f.with_metadata({"unit": units[f.name]}) if f.name in units else f for f in table.schema
+    ]
+    description = {
+        "scene": extract.scene,
+        "note": extract.note,
+        "columns": extract.columns,
+        "units": units,
+        "flag_variable": extract.flag_variable,
+        "flag_masks": extract.flag_masks,
+        "quality_rule": extract.rule,
+        "product_flags": extract.product_flags,
+    }
+    metadata = {**(table.schema.metadata or {}), b"eotrend": json.dumps(description).encode()}
+    table = pa.Table.from_arrays(table.columns, schema=pa.schema(fields, metadata=metadata))
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def write_grids(
     grid_dir: Path,
-    extract: SceneExtract | None,
+    extract: SceneExtract,
     grid: gridding.Grid,
-    variables: list[str],
     max_distance_m: float,
     tags: dict[str, str],
 ) -> None:
-    """One GeoTIFF per variable on the dataset grid, all NaN when ``extract`` is None.
+    """One GeoTIFF per variable, ``<variable>.tif``, on the dataset grid (atomically).
 
-    Each cell takes the nearest valid pixel (of any feature) within ``max_distance_m``.
+    Each cell takes the nearest valid pixel (any feature) that has a value for the
+    variable, within ``max_distance_m``; else NaN (nodata). A scene without valid pixels
+    gives all-NaN grids. Band description = the value column, metadata UNIT and VARIABLE.
     """
+    good = extract.pixels[extract.pixels["valid"].to_numpy(bool)].drop_duplicates(["row", "col"])
+    columns = list(extract.columns.values())
+    filled = gridding.nearest_fill(
+        grid,
+        good["lon"].to_numpy(),
+        good["lat"].to_numpy(),
+        good[columns].to_numpy(np.float64).reshape(len(good), len(columns)),
+        max_distance_m,
+    )
     with atomic_path(grid_dir, suffix="") as tmp:
         tmp.mkdir()
-        for variable in variables:
-            if extract is None:
-                data = np.full((grid.height, grid.width), np.nan, np.float32)
-                unit = ""
-            else:
-                good = extract.pixels[extract.pixels["valid"]].drop_duplicates(["row", "col"])
-                data = gridding.nearest_fill(
-                    grid,
-                    good["lon"].to_numpy(),
-                    good["lat"].to_numpy(),
-                    good[variable].to_numpy(np.float64),
-                    max_distance_m,
-                )
-                unit = extract.units[variable]
+        for (variable, column), data in zip(extract.columns.items(), filled, strict=True):
             raster.write_geotiff(
                 tmp / f"{variable}.tif",
                 data,
                 transform=grid.transform,
                 crs_wkt=grid.crs_wkt,
                 nodata=float("nan"),
-                descriptions=[variable],
-                band_metadata=[{"UNIT": unit, **tags}],
+                descriptions=[column],
+                band_metadata=[{"UNIT": extract.units[variable], "VARIABLE": variable}],
                 tags=tags,
             )
 
@@ -247,12 +638,13 @@ def extract_to_files(
     aoi_path: Path,
     window: olci.Window | None,
     pixels_out: Path,
-    stats_out: Path,
+    stats_out: Path | None,
     grid_dir: Path | None,
     variables: list[str],
     quality: str | dict,
     grid_settings: dict,
     *,
+    product_masks: bool = True,
     threads: int | None = None,
     mem_mb: float | None = None,
     provenance: dict[str, str] | None = None,
@@ -260,38 +652,45 @@ def extract_to_files(
     """Run the extract stage for one scene and write its outputs; returns the statistics.
 
     ``window`` None means the scene does not cover the AOI: the outputs are written
-    empty (the statistics say count 0), not an error.
+    empty (statistics rows with count 0 and note ``outside_swath``, all-NaN grids), not
+    an error. ``grid_settings``: crs, resolution, margin, max_distance_m (see
+    :func:`gridding.dataset_grid`).
     """
     features = read_aoi(aoi_path)
-    product = olci.open_product(product_path)
-    if window is None:
-        log.warning("%s does not cover the AOI: writing empty outputs", product.name)
-        extract = None
-        result = SceneExtract(product.name, product.sensing_start, empty_pixels(variables), {})
-    else:
-        extract = result = extract_scene(
-            product.path, features, window, variables, quality, threads=threads, mem_mb=mem_mb
-        )
-    stats = feature_statistics(result, features, variables)
-    with atomic_path(pixels_out) as tmp:
-        result.pixels.to_parquet(tmp, index=False)
-    with atomic_path(stats_out) as tmp:
-        stats.to_csv(tmp, index=False)
+    extract = extract_scene(
+        Path(product_path),
+        features,
+        window,
+        variables,
+        quality,
+        product_masks=product_masks,
+        threads=threads,
+        mem_mb=mem_mb,
+    )
+    if extract.note != "ok":
+        log.warning("%s does not cover the AOI: writing empty outputs", extract.scene)
+    stats = feature_statistics(extract, features)
+    for feature, note in zip(stats["feature"], stats["note"], strict=True):
+        if note not in ("ok", "outside_swath"):
+            log.warning("feature %s: %s", feature, NOTES[note])
+    write_pixels(Path(pixels_out), extract)
+    if stats_out is not None:
+        with atomic_path(stats_out) as tmp:
+            stats.to_csv(tmp, index=False)
     if grid_dir is not None:
-        lon0 = float(np.mean([f.geometry.centroid.x for f in features]))
         grid = gridding.dataset_grid(
             features,
-            lon0,
+            aoi_lon0(features),
             grid_settings["crs"],
             grid_settings["resolution"],
             grid_settings["margin"],
         )
         tags = {
-            "ACQUISITION_DATETIME": product.sensing_start.isoformat(),
-            "SCENE": product.name,
+            "ACQUISITION_DATETIME": extract.time.isoformat(),
+            "SCENE": extract.scene,
             **(provenance or {}),
         }
-        write_grids(Path(grid_dir), extract, grid, variables, grid_settings["max_distance_m"], tags)
+        write_grids(Path(grid_dir), extract, grid, grid_settings["max_distance_m"], tags)
     return stats
 
 

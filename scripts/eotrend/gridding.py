@@ -101,21 +101,34 @@ def nearest_fill(
 ) -> np.ndarray:
     """Put scattered pixel values on the grid: each cell takes its nearest pixel.
 
-    lon, lat: (n,) pixel centres in degrees; values: (n,) float, NaN pixels are skipped.
-    A cell whose nearest pixel is farther than ``max_distance_m`` (great circle) is NaN.
-    Returns (height, width) float32.
+    Args:
+        grid: the target grid.
+        lon, lat: (n,) pixel centres in degrees.
+        values: (n,) or (n, k) float: one column per variable; NaN values are skipped, so
+            a cell takes the nearest pixel that has a value for that variable.
+        max_distance_m: a cell whose nearest such pixel is farther than this (great
+            circle, metres) from its centre is NaN.
+
+    Returns:
+        float32 (height, width), or (k, height, width) for 2-D ``values``. Variables whose
+        NaNs fall on the same pixels share one nearest-neighbour search.
     """
-    out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
-    keep = ~np.isnan(values)
-    if not keep.any():
-        return out
-    tree = cKDTree(geo.unit_vectors(lon[keep], lat[keep]))
-    cell_lon, cell_lat = cell_centres_lonlat(grid)
-    distance, index = tree.query(
-        geo.unit_vectors(cell_lon, cell_lat).reshape(-1, 3),
-        distance_upper_bound=float(geo.metres_to_chord(max_distance_m)),
-    )
-    found = np.isfinite(distance)
-    flat = out.reshape(-1)
-    flat[found] = values[keep][index[found]]
-    return out
+    values = np.asarray(values)
+    table = values if values.ndim == 2 else values[:, np.newaxis]
+    out = np.full((table.shape[1], grid.height, grid.width), np.nan, dtype=np.float32)
+    has = ~np.isnan(table)
+    groups: dict[bytes, list[int]] = {}
+    for k in range(table.shape[1]):
+        if has[:, k].any():
+            groups.setdefault(np.packbits(has[:, k]).tobytes(), []).append(k)
+    if groups:
+        cells = geo.unit_vectors(*cell_centres_lonlat(grid)).reshape(-1, 3)
+        pixels = geo.unit_vectors(lon, lat)
+        bound = float(geo.metres_to_chord(max_distance_m))
+        for members in groups.values():
+            keep = has[:, members[0]]
+            distance, index = cKDTree(pixels[keep]).query(cells, distance_upper_bound=bound)
+            found = np.isfinite(distance)
+            for k in members:
+                out[k].reshape(-1)[found] = table[keep, k][index[found]]
+    return out if values.ndim > 1 else out[0]

@@ -1,7 +1,10 @@
 """The scene manifest: one row per scene or file a dataset found, with its status.
 
 Written by the download checkpoint; downstream rules expand their jobs from the rows
-whose status is ``ok``. Other statuses say why a scene is left out.
+whose status is ``ok``. Other statuses say why a scene is left out: ``skipped`` (by
+choice: outside the period or the AOI, a duplicate, offline) or ``failed`` (it could not
+be fetched or read; the reason says why). A manifest from an earlier run can be given
+back as a frozen source (:func:`read_entries`).
 """
 
 from __future__ import annotations
@@ -12,11 +15,22 @@ from pathlib import Path
 import pandas as pd
 
 from eotrend.atomic import atomic_path
+from eotrend.errors import InputError
+
+STATUSES = ("ok", "skipped", "failed")
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One manifest row. Times are ISO 8601 UTC; size in bytes; checksum MD5 when known."""
+    """One manifest row.
+
+    Times are ISO 8601 UTC. ``size`` is the product's size on disk in bytes (the folder's
+    files, or the file), or for a product not on disk the size its source lists (the
+    catalogue's zip size); ``checksum`` the MD5 of the product as its source publishes it
+    (the catalogue's zip MD5 for cdse; "" when unknown); ``source_id`` the source's
+    identifier (the catalogue Id for cdse); ``path`` where the product is ("" when it is
+    not there, e.g. failed).
+    """
 
     name: str
     sensing_start: str
@@ -42,8 +56,47 @@ def write_manifest(path: str | Path, entries: list[Entry]) -> None:
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
-    """The manifest as a DataFrame with the :data:`COLUMNS` (strings kept as strings)."""
-    return pd.read_csv(path, dtype={"checksum": str, "reason": str}, keep_default_na=False)
+    """The manifest as a DataFrame with the :data:`COLUMNS` (text columns kept as text)."""
+    text = {c: str for c in COLUMNS if c != "size"}
+    return pd.read_csv(path, dtype=text, keep_default_na=False)
+
+
+def read_entries(path: str | Path) -> list[Entry]:
+    """The rows of a manifest written by an earlier run, as entries (a frozen source).
+
+    Raises:
+        InputError: the file is missing or unreadable, lacks a column, or has a row with an
+            unknown status, a non-integer size or a duplicate name.
+    """
+    path = Path(path)
+    hint = "Give a manifest.csv written by an earlier eotrend run (results/<dataset>/)."
+    if not path.is_file():
+        raise InputError(path, "does not exist", hint)
+    try:
+        table = read_manifest(path)
+    except (ValueError, pd.errors.ParserError) as error:
+        raise InputError(path, f"cannot be read as a manifest ({error})", hint) from error
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(path, f"lacks the column(s) {', '.join(missing)}", hint)
+    entries = []
+    for line, row in enumerate(table[COLUMNS].to_dict("records"), start=2):
+        if row["status"] not in STATUSES:
+            raise InputError(
+                path, f"line {line}: unknown status {row['status']!r}", f"Use {STATUSES}."
+            )
+        try:
+            row["size"] = int(row["size"])
+        except (TypeError, ValueError):
+            raise InputError(
+                path, f"line {line}: size {row['size']!r} is not an integer", hint
+            ) from None
+        entries.append(Entry(**row))
+    names = [e.name for e in entries]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InputError(path, f"lists {duplicates[0]} more than once", hint)
+    return entries
 
 
 def folder_size(path: Path) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,9 +49,20 @@ VARIABLE_FILES = {
     "OGVI": "ogvi.nc",
     "GIFAPAR": "gifapar.nc",
     "OTCI": "otci.nc",
+    **{angle: "tie_geometries.nc" for angle in ("SZA", "SAA", "OZA", "OAA")},
 }
+# Sun and viewing angles live on the tie-point grid (§4): every row, every 64th column.
+TIE_VARIABLES = ("SZA", "SAA", "OZA", "OAA")
 FLAG_VARIABLES = ("WQSF", "LQSF")
 LOG10_UNITS = re.compile(r"lg\s*\(\s*re:?\s*(.*)\)")  # olci-format.md §6 (SNAP's regex)
+# The log10 products and the physical unit of 10 ** value (olci-format.md §5, §6).
+LOG10_PRODUCTS = {
+    "CHL_OC4ME": "mg.m-3",
+    "CHL_NN": "mg.m-3",
+    "TSM_NN": "g.m-3",
+    "ADG443_NN": "m-1",
+    "KD490_M07": "m-1",
+}
 REQUIRED_FILES = ("xfdumanifest.xml", "geo_coordinates.nc", "tie_geo_coordinates.nc")
 MANIFEST_NS = {
     "sentinel-safe": "http://www.esa.int/safe/sentinel/1.1",
@@ -147,24 +158,192 @@ def _utc(text: str) -> datetime:
 
 
 def variable_file(product: Path, variable: str) -> Path:
-    """The netCDF file of ``product`` that holds ``variable``."""
+    """The netCDF file of ``product`` that holds ``variable``.
+
+    Known variables (:data:`VARIABLE_FILES`) are looked up by file name, others by
+    opening each ``.nc`` file of the product. InputError names the product, the variable
+    and, for a known variable, its missing file.
+    """
     known = VARIABLE_FILES.get(variable)
-    if known and (product / known).is_file():
-        return product / known
+    if known:
+        if (product / known).is_file():
+            return product / known
+        raise InputError(
+            product,
+            f"has no {known}, the file of variable {variable!r}",
+            "The product is incomplete (download it again) or of another type (WFR or "
+            "LFR): check the dataset's `variables`.",
+        )
     for candidate in sorted(product.glob("*.nc")):
         with netCDF4.Dataset(candidate) as ds:
             if variable in ds.variables:
                 return candidate
     raise InputError(
         product,
-        f"has no variable {variable!r}",
+        f"has no variable {variable!r} in any of its files",
         "Check the dataset's `variables` against the product type (WFR or LFR).",
     )
 
 
-def _raw(var: netCDF4.Variable, window: Window) -> np.ndarray:
-    var.set_auto_maskandscale(False)
-    return np.asarray(var[window.slices])
+def flag_file(product: Path) -> tuple[Path, str]:
+    """The quality-flag file of a product and its variable: wqsf.nc/WQSF or lqsf.nc/LQSF."""
+    for variable in FLAG_VARIABLES:
+        path = product / VARIABLE_FILES[variable]
+        if path.is_file():
+            return path, variable
+    raise InputError(
+        product, "has no flag file (wqsf.nc or lqsf.nc)", "Download the product again."
+    )
+
+
+def log10_unit(units: str) -> str | None:
+    """The physical unit X of a log10 variable's units ``lg(re X)``, else None.
+
+    Whitespace inside X becomes ``.`` (``lg(re g m-3)`` -> ``g.m-3``) so that the unit
+    can be part of a column name.
+    """
+    match = LOG10_UNITS.fullmatch(units.strip())
+    return re.sub(r"\s+", ".", match.group(1).strip()) if match else None
+
+
+@dataclass(frozen=True)
+class Packed:
+    """The stored values of one variable and what decoding them needs (CF conventions).
+
+    Attributes:
+        raw: the stored values, in the file's dtype (never cast: uint64 flags keep every
+            bit); the window's 2-D shape, or 1-D after :meth:`take`.
+        scale, offset: ``scale_factor`` and ``add_offset`` (1 and 0 when absent).
+        fills: stored values meaning "no data" (``_FillValue``, ``missing_value``).
+        valid_range: (min, max) stored values outside which a value is missing, or None.
+        units: the ``units`` attribute ('' when absent).
+        flags: (name, mask) pairs from ``flag_meanings``/``flag_masks`` (flag variables).
+    """
+
+    raw: np.ndarray
+    scale: float = 1.0
+    offset: float = 0.0
+    fills: tuple = ()
+    valid_range: tuple | None = None
+    units: str = ""
+    flags: tuple[tuple[str, int], ...] = ()
+
+    def take(self, index: np.ndarray) -> Packed:
+        """The values at flat positions ``index`` of :attr:`raw` (1-D)."""
+        return replace(self, raw=self.raw.reshape(-1)[index])
+
+    def decoded(self) -> np.ndarray:
+        """float64 ``raw * scale + offset``, NaN where the stored value is missing."""
+        values = self.raw.astype(np.float64)
+        if self.scale != 1.0:
+            values *= self.scale
+        if self.offset != 0.0:
+            values += self.offset
+        missing = np.zeros(self.raw.shape, dtype=bool)
+        for fill in self.fills:
+            missing |= self.raw == fill
+        if self.valid_range is not None:
+            low, high = self.valid_range
+            missing |= (self.raw < low) | (self.raw > high)
+        values[missing] = np.nan
+        return values
+
+    def physical(self) -> tuple[np.ndarray, str]:
+        """Values in physical units (float64, NaN where missing) and their unit.
+
+        A log10 variable (units ``lg(re X)``, olci-format.md §6) comes back as
+        ``10 ** value`` in unit X.
+        """
+        values = self.decoded()
+        unit = log10_unit(self.units)
+        if unit is None:
+            return values, self.units
+        return np.power(10.0, values, out=values), unit
+
+    def flag_masks(self) -> dict[str, np.uint64]:
+        """Flag name -> bit mask (uint64), as the file defines them."""
+        return {name: np.uint64(mask) for name, mask in self.flags}
+
+
+def _packing(var: netCDF4.Variable, path: Path) -> dict[str, object]:
+    """The :class:`Packed` attributes of a netCDF variable (its raw values aside)."""
+    attrs = var.ncattrs()
+    fills = []
+    for name in ("_FillValue", "missing_value"):
+        if name in attrs:
+            fills.extend(np.atleast_1d(var.getncattr(name)).tolist())
+    valid_range = None
+    if "valid_range" in attrs:
+        valid_range = tuple(np.asarray(var.getncattr("valid_range")).tolist())
+    elif "valid_min" in attrs or "valid_max" in attrs:
+        info = np.iinfo(var.dtype) if var.dtype.kind in "iu" else np.finfo(var.dtype)
+        valid_range = (
+            np.asarray(var.getncattr("valid_min")).item() if "valid_min" in attrs else info.min,
+            np.asarray(var.getncattr("valid_max")).item() if "valid_max" in attrs else info.max,
+        )
+    flags: tuple[tuple[str, int], ...] = ()
+    if "flag_masks" in attrs and "flag_meanings" in attrs:
+        names = str(var.getncattr("flag_meanings")).split()
+        masks = np.atleast_1d(var.getncattr("flag_masks")).astype(np.uint64).tolist()
+        if len(names) != len(masks):
+            raise InputError(
+                path,
+                f"{var.name} has flag_meanings and flag_masks of different lengths",
+                "The product is damaged: download it again.",
+            )
+        flags = tuple(zip(names, masks, strict=True))
+    return {
+        "scale": float(var.getncattr("scale_factor")) if "scale_factor" in attrs else 1.0,
+        "offset": float(var.getncattr("add_offset")) if "add_offset" in attrs else 0.0,
+        "fills": tuple(fills),
+        "valid_range": valid_range,
+        "units": str(var.getncattr("units")) if "units" in attrs else "",
+        "flags": flags,
+    }
+
+
+def read_packed(
+    path: str | Path, variables: tuple[str, ...], window: tuple[int, int, int, int]
+) -> dict[str, Packed]:
+    """Read a window of some variables of one file, as stored (worker task).
+
+    Args:
+        path: a netCDF file of a product.
+        variables: names of 2-D variables of that file.
+        window: (row0, row1, col0, col1), half-open, in the variables' own dimensions
+            (image pixels, or tie points for the tie-point files).
+
+    Returns:
+        variable -> :class:`Packed` (raw values of the window's shape). Only the chunks
+        the window touches are read and decompressed.
+    """
+    path = Path(path)
+    win = Window(*window)
+    try:
+        with netCDF4.Dataset(path) as ds:
+            out = {}
+            for name in variables:
+                if name not in ds.variables:
+                    raise InputError(
+                        path,
+                        f"has no variable {name!r}",
+                        "The product is incomplete or damaged: download it again.",
+                    )
+                var = ds[name]
+                if var.ndim != 2 or win.row1 > var.shape[0] or win.col1 > var.shape[1]:
+                    raise InputError(
+                        path,
+                        f"variable {name} of shape {var.shape} does not hold the window "
+                        f"rows {win.row0}-{win.row1}, columns {win.col0}-{win.col1}",
+                        "The window belongs to another product: run locate again.",
+                    )
+                var.set_auto_maskandscale(False)
+                out[name] = Packed(raw=np.asarray(var[win.slices]), **_packing(var, path))
+            return out
+    except OSError as error:
+        raise InputError(
+            path, f"cannot be read ({error})", "Download the product again."
+        ) from error
 
 
 def read_lonlat(product: Path, window: Window) -> tuple[np.ndarray, np.ndarray]:
@@ -173,9 +352,33 @@ def read_lonlat(product: Path, window: Window) -> tuple[np.ndarray, np.ndarray]:
     Returns two float64 arrays of ``window.shape`` in degrees (lon in [-180, 180]);
     fill values become NaN.
     """
-    path = product / "geo_coordinates.nc"
-    with netCDF4.Dataset(path) as ds:
-        return _unpack(ds["longitude"], window, path), _unpack(ds["latitude"], window, path)
+    bounds = (window.row0, window.row1, window.col0, window.col1)
+    read = read_packed(product / "geo_coordinates.nc", ("longitude", "latitude"), bounds)
+    return read["longitude"].decoded(), read["latitude"].decoded()
+
+
+def tie_geometry(product: Path) -> tuple[int, int, int]:
+    """(tie rows, tie columns, image columns per tie column) of a product's tie grid.
+
+    InputError when the along-track subsampling is not 1 (only FR products are read).
+    """
+    path = product / "tie_geo_coordinates.nc"
+    try:
+        with netCDF4.Dataset(path) as ds:
+            shape = (ds.dimensions["tie_rows"].size, ds.dimensions["tie_columns"].size)
+            step = int(ds.getncattr("ac_subsampling_factor"))
+            along = int(ds.getncattr("al_subsampling_factor"))
+    except (OSError, KeyError, AttributeError) as error:
+        raise InputError(
+            path, f"lacks the tie-point grid description ({error})", "Download it again."
+        ) from error
+    if along != 1:
+        raise InputError(
+            path,
+            "has an along-track tie-point subsampling other than 1",
+            "Only full-resolution (FR) products are supported.",
+        )
+    return shape[0], shape[1], step
 
 
 def read_tie_lonlat(product: Path) -> tuple[np.ndarray, np.ndarray, int]:
@@ -184,79 +387,11 @@ def read_tie_lonlat(product: Path) -> tuple[np.ndarray, np.ndarray, int]:
     Returns lon, lat as float64 (rows, tie_columns) in degrees and the number of image
     columns between tie columns (64 for FR: tie column j is image column 64 * j).
     """
-    path = product / "tie_geo_coordinates.nc"
-    with netCDF4.Dataset(path) as ds:
-        step = int(ds.getncattr("ac_subsampling_factor"))
-        full = Window(0, ds.dimensions["tie_rows"].size, 0, ds.dimensions["tie_columns"].size)
-        lon = _unpack(ds["longitude"], full, path)
-        lat = _unpack(ds["latitude"], full, path)
-        if int(ds.getncattr("al_subsampling_factor")) != 1:
-            raise InputError(
-                path,
-                "has an along-track tie-point subsampling other than 1",
-                "Only full-resolution (FR) products are supported.",
-            )
-    return lon, lat, step
-
-
-def read_variable(product: Path, variable: str, window: Window) -> tuple[np.ndarray, str]:
-    """Physical values of one variable over a window, and their unit.
-
-    Scale, offset and fill come from the variable's own attributes; fills become NaN;
-    log10 products (units ``lg(re X)``) are returned as 10 ** value in unit X.
-    Returns a float64 array of ``window.shape`` and the unit string.
-    """
-    path = variable_file(product, variable)
-    with netCDF4.Dataset(path) as ds:
-        var = ds[variable]
-        values = _unpack(var, window, path)
-        unit = getattr(var, "units", "")
-    log_unit = LOG10_UNITS.fullmatch(unit.strip())
-    if log_unit:
-        return np.power(10.0, values), log_unit.group(1).strip()
-    return values, unit
-
-
-def _unpack(var: netCDF4.Variable, window: Window, path: Path) -> np.ndarray:
-    """Raw integers of a window -> float64 with the variable's scale, offset and fill."""
-    try:
-        raw = _raw(var, window)
-    except (OSError, RuntimeError) as error:
-        raise InputError(
-            path, f"cannot be read ({error})", "Download the product again."
-        ) from error
-    values = raw.astype(np.float64)
-    fill = getattr(var, "_FillValue", None)
-    invalid = raw == fill if fill is not None else np.zeros(raw.shape, bool)
-    values *= float(getattr(var, "scale_factor", 1.0))
-    values += float(getattr(var, "add_offset", 0.0))
-    values[invalid] = np.nan
-    return values
-
-
-def read_flags(product: Path, window: Window) -> tuple[np.ndarray, dict[str, np.uint64]]:
-    """The quality flags of a window and their masks, decoded from the file itself.
-
-    Returns the raw flags as uint64 (never float: high bits would round away) of
-    ``window.shape`` and a mapping flag name -> bit mask read from ``flag_meanings`` and
-    ``flag_masks`` (the order of names there is not bit order, olci-format.md §7).
-    """
-    for variable in FLAG_VARIABLES:
-        path = product / VARIABLE_FILES[variable]
-        if path.is_file():
-            with netCDF4.Dataset(path) as ds:
-                var = ds[variable]
-                raw = _raw(var, window).astype(np.uint64)
-                names = str(var.getncattr("flag_meanings")).split()
-                masks = np.asarray(var.getncattr("flag_masks")).astype(np.uint64)
-            if len(names) != len(masks):
-                raise InputError(
-                    path,
-                    "has flag_meanings and flag_masks of different lengths",
-                    "The product is damaged: download it again.",
-                )
-            return raw, dict(zip(names, masks, strict=True))
-    raise InputError(product, "has no flag file (wqsf.nc or lqsf.nc)", "Download it again.")
+    rows, columns, step = tie_geometry(product)
+    read = read_packed(
+        product / "tie_geo_coordinates.nc", ("longitude", "latitude"), (0, rows, 0, columns)
+    )
+    return read["longitude"].decoded(), read["latitude"].decoded(), step
 
 
 def flag_mask(masks: dict[str, np.uint64], names: list[str], where: Path | str) -> np.uint64:

@@ -27,8 +27,9 @@ import os
 import pickle
 import signal
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
@@ -51,6 +52,10 @@ THREAD_VARIABLES = (
     "NUMEXPR_NUM_THREADS",
     "GDAL_NUM_THREADS",
 )
+
+
+# Imported once in the forkserver (an import that fails there is skipped).
+PRELOAD = ("__main__", "numpy", "netCDF4", "osgeo.gdal", "shapely")
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ def run_tasks(
     *,
     label: str = "tasks",
     logger: logging.Logger | None = None,
+    inline_single: bool = False,
 ) -> list:
     """Run ``func(*task.args)`` for every task in worker processes; return results in task order.
 
@@ -91,6 +97,10 @@ def run_tasks(
         plan: the worker plan (see :func:`eotrend.limits.plan_workers`) or a worker count.
         label: what is being done, for the log and error messages.
         logger: where the plan, progress and warnings go; None = this module's logger.
+        inline_single: when there is exactly one task and one worker, run it in this
+            process instead of starting a pool (which costs about 0.1-0.5 s); errors are
+            reported as from a worker. Only for tasks that are safe to run here: no crash
+            recovery, and the thread variables of workers are not applied.
 
     Raises:
         TaskError: a task raised an ordinary exception (the run stops at once).
@@ -98,7 +108,9 @@ def run_tasks(
         WorkerCrashError: a task killed its worker twice when run alone.
     """
     results: list = [None] * len(tasks)
-    for index, result in iter_tasks(func, tasks, plan, label=label, logger=logger):
+    for index, result in iter_tasks(
+        func, tasks, plan, label=label, logger=logger, inline_single=inline_single
+    ):
         results[index] = result
     return results
 
@@ -110,6 +122,7 @@ def iter_tasks(
     *,
     label: str = "tasks",
     logger: logging.Logger | None = None,
+    inline_single: bool = False,
 ) -> Iterator[tuple[int, Any]]:
     """Like :func:`run_tasks`, but yield ``(task index, result)`` as tasks complete.
 
@@ -121,8 +134,15 @@ def iter_tasks(
     workers = _announce(plan, label, log)
     if not tasks:
         return
+    if inline_single and len(tasks) == 1 and workers == 1:
+        log.info("%s: one task, run in this process (no worker pool)", label)
+        progress = Progress(1, label, log)
+        result = _inline(func, tasks[0], label)
+        progress.advance()
+        yield 0, result
+        return
     _one_thread_per_worker()
-    context = multiprocessing.get_context("forkserver" if sys.platform == "linux" else "spawn")
+    context = _context()
     progress = Progress(len(tasks), label, log)
     unfinished = list(range(len(tasks)))
     while unfinished and workers > 1:
@@ -142,6 +162,22 @@ def iter_tasks(
             )
     if unfinished:
         yield from _isolated(func, tasks, unfinished, context, progress, label, log)
+
+
+def _context() -> BaseContext:
+    """forkserver on Linux (GDAL and HDF5 are not fork-safe), spawn elsewhere.
+
+    Workers fork from the forkserver: with the heavy libraries imported there once, every
+    pool of this process starts in milliseconds instead of each worker importing them
+    again (~0.2 s each). Only site-packages modules can be preloaded (Python 3.11's
+    forkserver does not get the parent's sys.path); the preload list is read when the
+    forkserver starts, with the first pool.
+    """
+    if sys.platform != "linux":
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))
+    return context
 
 
 def _announce(plan: WorkerPlan | int, label: str, log: logging.Logger) -> int:
@@ -177,25 +213,39 @@ def _crowded(
 ) -> Iterator[tuple[int, Any]]:
     """Run ``indices`` on one pool of ``workers``; yield results as they come.
 
+    At most ``workers + 1`` tasks are in flight (one spare keeps every worker busy): a
+    new task is submitted only after the caller took a result, so results never pile up
+    in memory faster than the caller writes them, whatever the number of tasks.
     Returns (as the generator's value) the indices a dead worker left unfinished, in order.
     """
     unfinished = set(indices)
+    waiting = deque(indices)
     with _pool(min(workers, len(indices)), context) as pool:
-        futures: dict[Future, int] = {}
-        for i in indices:
-            try:
-                futures[pool.submit(_call, func, tasks[i].args)] = i
-            except BrokenProcessPool:  # a worker died while tasks were still being submitted
+        in_flight: dict[Future, int] = {}
+        broken = False
+        while True:
+            while not broken and waiting and len(in_flight) <= workers:
+                try:
+                    in_flight[pool.submit(_call, func, tasks[waiting[0]].args)] = waiting[0]
+                    waiting.popleft()
+                except BrokenProcessPool:  # a worker died: collect what finished before
+                    broken = True
+            if not in_flight:
                 break
-        for future in as_completed(futures):
-            i = futures[future]
-            try:
-                result = _result(future, tasks[i], label)
-            except BrokenProcessPool:
-                continue  # the other futures still carry results that finished before the crash
-            unfinished.discard(i)
-            progress.advance()
-            yield i, result
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            while done:
+                # Dropped once seen: a future holds its result until released.
+                future = done.pop()
+                i = in_flight.pop(future)
+                try:
+                    result = _result(future, tasks[i], label)
+                except BrokenProcessPool:
+                    broken = True
+                    continue
+                unfinished.discard(i)
+                progress.advance()
+                del future
+                yield i, result
     return sorted(unfinished)
 
 
@@ -291,6 +341,16 @@ def _result(future: Future, task: Task, label: str) -> Any:
         raise TaskError(
             f"{label}: task {task.name!r} failed: {type(original).__name__}: {original}"
         ) from original
+
+
+def _inline(func: Callable[..., Any], task: Task, label: str) -> Any:
+    """Run ``task`` in this process; its exception as :func:`_result` would report it."""
+    try:
+        return func(*task.args)
+    except EotrendError:
+        raise
+    except (Exception, SystemExit) as exc:  # SystemExit in a task is a task failure
+        raise TaskError(f"{label}: task {task.name!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _call(func: Callable[..., Any], args: tuple) -> Any:

@@ -66,17 +66,24 @@ def feature_timeseries(
 ) -> None:
     """Per feature: the median of ``variable`` per scene with its p25-p75 band, and the
     OLS line fitted to the medians (slope per year and p in the legend)."""
+    from eotrend.extraction import stats_column, value_column
+
+    median_column = stats_column(variable, "median")
     table = pd.read_csv(table_csv, parse_dates=["time"])
     fig, ax = plt.subplots(figsize=(9, 5))
     for feature, rows in table.groupby("feature", sort=True):
-        rows = rows.dropna(subset=[f"{variable}_median"])
+        rows = rows.dropna(subset=[median_column])
         if rows.empty:
             continue
         t = regression.decimal_year(rows["time"].dt.to_pydatetime())
-        median = rows[f"{variable}_median"].to_numpy()
+        median = rows[median_column].to_numpy()
         (line,) = ax.plot(t, median, "o-", ms=4, label=f"{feature} median")
         ax.fill_between(
-            t, rows[f"{variable}_p25"], rows[f"{variable}_p75"], color=line.get_color(), alpha=0.2
+            t,
+            rows[stats_column(variable, "p25")],
+            rows[stats_column(variable, "p75")],
+            color=line.get_color(),
+            alpha=0.2,
         )
         if len(t) >= 3:
             fit = sps.linregress(t, median)
@@ -88,7 +95,7 @@ def feature_timeseries(
                 label=f"{feature} OLS: {fit.slope:.3g}/yr, p={fit.pvalue:.2g}",
             )
     ax.set_xlabel("time (decimal year)")
-    ax.set_ylabel(variable)
+    ax.set_ylabel(value_column(variable))
     ax.set_title(title)
     ax.legend(fontsize=8)
     _save(fig, output)

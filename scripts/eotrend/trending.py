@@ -1,18 +1,23 @@
-"""The trend stage: per-pixel linear regression of a stack's values on time.
+"""The trend stage: per-pixel regression of a stack's values on time.
 
-The stack is fitted in row blocks that workers read from the file themselves (never a
-pickled copy of the stack); the parent writes each block of statistics as it arrives.
+The stack is cut into windows of whole tiles (full-width row blocks unless the workers need
+more pieces or a row block would not fit the memory budget); workers read their own window
+from the file (never a pickled copy of the stack) and fit it with the vectorised statistics
+of :mod:`eotrend.regression`; the parent writes each window of statistics as it arrives.
+Every pixel's statistics depend on that pixel alone, so the output is identical for any
+number of workers and any window size.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from eotrend import raster, regression
+from eotrend import provenance, raster, regression
 from eotrend.dates import date_from_metadata
 from eotrend.errors import InputError
 from eotrend.limits import plan_workers
@@ -21,6 +26,27 @@ from eotrend.parallel import Task, iter_tasks
 log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Largest window a worker holds, in bytes of its per-pixel memory (see _bytes_per_pixel):
+# bigger windows gain nothing (the fit runs in cache-sized chunks) and cost memory.
+MAX_WINDOW_BYTES = 96 * 2**20
+# Stacks of up to this many values (32 M: 128 MB of float32, about 1 s of work) are fitted
+# as one window in this process when they fit the memory budget: starting worker processes
+# costs 0.3-0.5 s (each imports numpy, scipy and GDAL), more than they would save. GDAL then
+# decodes the stack's tiles with the job's CPUs. The robust statistics cost about n / 2
+# times more per value (all pairs of n bands), so count for that many.
+INLINE_MAX_VALUES = 2**25
+# Windows per worker otherwise: enough to balance the workers' loads, few enough that each
+# still reads whole tiles.
+WINDOWS_PER_WORKER = 4
+# Pixels fitted at a time inside a window: bounds the float64 statistics (13 per pixel).
+PIECE_PIXELS = 2**16
+# Memory of a worker besides its window: interpreter, numpy, GDAL, the fit's chunk buffers.
+WORKER_FIXED_MB = 120
+
+
+def stat_names(robust: bool) -> tuple[str, ...]:
+    """Band names of the output: :data:`regression.STAT_NAMES`, then the robust ones."""
+    return regression.STAT_NAMES + (regression.ROBUST_NAMES if robust else ())
 
 
 def band_dates(info: raster.RasterInfo) -> list[datetime]:
@@ -45,20 +71,114 @@ def time_axis(moments: list[datetime], unit: str) -> np.ndarray:
     raise ValueError(f"unknown time unit {unit!r}; expected year or day")
 
 
-def fit_block_task(
-    stack_path: str, row0: int, nrows: int, t: tuple[float, ...], min_obs: int
+def fit(t: np.ndarray, values: np.ndarray, *, min_obs: int, robust: bool) -> np.ndarray:
+    """The statistics of every pixel of ``values``.
+
+    Args:
+        t: (n,) time of each band, float64.
+        values: (n, rows, cols) stack window, NaN = missing, float32 or float64.
+        min_obs: fewest valid values for a pixel to get statistics.
+        robust: add the Theil-Sen and Mann-Kendall statistics.
+
+    Returns:
+        (len(stat_names(robust)), rows, cols) float32, bands in :func:`stat_names` order.
+    """
+    n, rows, cols = values.shape
+    flat = values.reshape(n, -1)
+    names = stat_names(robust)
+    out = np.empty((len(names), rows * cols), dtype=np.float32)
+    for a in range(0, flat.shape[1], PIECE_PIXELS):
+        piece = flat[:, a : a + PIECE_PIXELS]
+        stats = regression.ols(t, piece, min_obs=min_obs)
+        if robust:
+            stats |= regression.theil_sen_mann_kendall(t, piece, min_obs=min_obs)
+        for i, name in enumerate(names):
+            out[i, a : a + PIECE_PIXELS] = stats[name]
+    return out.reshape(len(names), rows, cols)
+
+
+def fit_window_task(
+    stack_path: str,
+    window: tuple[int, int, int, int],
+    t: tuple[float, ...],
+    min_obs: int,
+    robust: bool,
+    read_threads: int | None = None,
 ) -> np.ndarray:
-    """Worker task: the statistics of rows [row0, row0 + nrows) -> (7, nrows, width) float32,
-    bands in :data:`regression.STAT_NAMES` order."""
-    values = raster.read_rows(stack_path, row0, nrows)  # (n, nrows, width)
-    n, _, width = values.shape
-    stats = regression.ols(np.asarray(t), values.reshape(n, -1), min_obs=min_obs)
-    return np.stack(
-        [
-            np.asarray(stats[name], dtype=np.float32).reshape(nrows, width)
-            for name in regression.STAT_NAMES
-        ]
-    )
+    """Worker task: read ``window`` (row0, nrows, col0, ncols) of the stack (GDAL decoding
+    with ``read_threads``) and :func:`fit` it -> (bands, nrows, ncols) float32."""
+    row0, nrows, col0, ncols = window
+    values = raster.read_window(stack_path, row0, nrows, col0, ncols, threads=read_threads)
+    return fit(np.asarray(t), values, min_obs=min_obs, robust=robust)
+
+
+def _bytes_per_pixel(info: raster.RasterInfo, robust: bool) -> int:
+    """Worker memory per pixel of a window: the values read plus GDAL's cache of the same
+    tiles during the read, and the float32 statistics."""
+    itemsize = 8 if info.dtype in ("float64", "int32", "uint32", "int64", "uint64") else 4
+    return 2 * info.count * itemsize + 4 * len(stat_names(robust))
+
+
+def plan_windows(
+    info: raster.RasterInfo,
+    *,
+    bytes_per_pixel: int,
+    budget_bytes: int,
+    workers: int,
+    chunk_rows: int | None = None,
+    robust: bool = False,
+) -> list[tuple[int, int, int, int]]:
+    """Windows (row0, nrows, col0, ncols) covering the stack, in row-major order.
+
+    With ``chunk_rows``: full-width row blocks of that many rows. Otherwise windows of
+    whole tiles of the stack (``info.block_size``). A stack of up to
+    :data:`INLINE_MAX_VALUES` values (each counted ``n / 2`` times with ``robust``) that
+    fits ``budget_bytes`` at ``bytes_per_pixel`` is one window (fitted without starting
+    workers). A larger one is cut into windows within the budget and
+    :data:`MAX_WINDOW_BYTES`: full-width row blocks of as many tile rows as fit, or single
+    tile rows cut into column windows when a tile row does not fit; then further, down to
+    single tiles, until there are :data:`WINDOWS_PER_WORKER` windows per worker.
+    """
+    height, width = info.height, info.width
+    if chunk_rows is not None:
+        if chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+        return [(r, min(chunk_rows, height - r), 0, width) for r in range(0, height, chunk_rows)]
+    work = info.count * height * width * (1 + info.count // 2 if robust else 1)
+    if work <= INLINE_MAX_VALUES and (height * width * bytes_per_pixel <= budget_bytes):
+        return [(0, height, 0, width)]
+    tile_w, tile_h = info.block_size
+    tile_w = min(max(tile_w, 1), width)
+    tile_h = min(max(tile_h, 1), height)
+    max_pixels = max(1, min(budget_bytes, MAX_WINDOW_BYTES) // bytes_per_pixel)
+    tile_rows = math.ceil(height / tile_h)
+    if max_pixels >= tile_h * width:  # full-width blocks of whole tile rows
+        rows_step = tile_h * min(tile_rows, max_pixels // (tile_h * width))
+        cols_step = width
+    elif max_pixels >= tile_h * tile_w:  # one tile row, cut into columns of whole tiles
+        rows_step = tile_h
+        cols_step = tile_w * (max_pixels // (tile_h * tile_w))
+    else:  # tiles (or strips) larger than the budget: rows that fit, unaligned
+        rows_step = max(1, min(height, max_pixels // width))
+        cols_step = width
+    if workers > 1:
+        wanted = WINDOWS_PER_WORKER * workers
+        while _count(height, width, rows_step, cols_step) < wanted:
+            if rows_step > tile_h:  # fewer tile rows per block first: full rows read best
+                rows_step = tile_h * max(1, (rows_step // tile_h) // 2)
+            elif cols_step > tile_w:
+                cols_step = tile_w * max(1, math.ceil(cols_step / tile_w) // 2)
+            else:
+                break
+    return [
+        (r, min(rows_step, height - r), c, min(cols_step, width - c))
+        for r in range(0, height, rows_step)
+        for c in range(0, width, cols_step)
+    ]
+
+
+def _count(height: int, width: int, rows_step: int, cols_step: int) -> int:
+    return math.ceil(height / rows_step) * math.ceil(width / cols_step)
 
 
 def trend(
@@ -67,17 +187,47 @@ def trend(
     *,
     min_obs: int = 3,
     time_unit: str = "year",
+    robust: bool = False,
     chunk_rows: int | None = None,
     threads: int | None = None,
     mem_mb: float | None = None,
     tags: dict[str, str] | None = None,
+    cog: bool = True,
+    compress: str = "ZSTD",
 ) -> None:
-    """Fit every pixel of ``stack_path`` and write the statistics GeoTIFF ``output``
-    (float32, NaN nodata, bands slope, intercept, rvalue, pvalue, stderr,
-    intercept_stderr, nobs; slope per ``time_unit``)."""
+    """Fit every pixel of ``stack_path`` and write the statistics GeoTIFF ``output``.
+
+    Output: float32, NaN nodata, the stack's CRS and transform, bands named by
+    :func:`stat_names` (slope, intercept, rvalue, pvalue, stderr, intercept_stderr, nobs;
+    then sen_slope, sen_intercept, mk_tau, mk_pvalue with ``robust``), slopes per
+    ``time_unit``; tags TIME_UNIT, DATES, MIN_OBS, ROBUST and the provenance tags (plus
+    ``tags``). A Cloud-Optimised GeoTIFF when ``cog`` (overviews only for rasters larger
+    than a screen), compressed with ``compress`` at its fastest level with the
+    floating-point predictor.
+
+    Args:
+        stack_path: multi-band GeoTIFF whose bands carry DATE metadata (scripts/stack.py).
+        output: GeoTIFF to write (atomically).
+        min_obs: fewest valid values for a pixel to get statistics (>= 2).
+        time_unit: "year" (decimal years) or "day" (days since 1970-01-01).
+        robust: add the Theil-Sen and Mann-Kendall bands (about 10x the OLS time).
+        chunk_rows: rows per block (full-width blocks); None = planned from the memory
+            budget, the stack's tiles and the worker count.
+        threads: CPUs to use (workers, and compression threads at the end).
+        mem_mb: memory budget of the whole job, MB; None = what the machine has free.
+        tags: extra dataset tags (e.g. provenance.tags(config digest)).
+        cog: write a Cloud-Optimised GeoTIFF.
+        compress: GDAL codec of the output (ZSTD, DEFLATE, LZW).
+
+    Raises:
+        InputError: the stack cannot be read, its bands carry no dates, or min_obs < 2.
+    """
+    if min_obs < 2:
+        raise InputError("min_obs", f"must be at least 2, got {min_obs}", "Set min_obs >= 2.")
     info = raster.read_info(stack_path)
     moments = band_dates(info)
     t = time_axis(moments, time_unit)
+    names = stat_names(robust)
     if info.count < min_obs:
         log.warning(
             "%s has %d bands, fewer than min_obs=%d: every pixel will be NaN",
@@ -85,22 +235,35 @@ def trend(
             info.count,
             min_obs,
         )
-    probe = plan_workers(info.height, threads=threads, mem_mb=mem_mb, task_mem_mb=1)
-    # ols holds a few float64 copies of its (n, pixels) input: budget 8 values per input.
-    budget = probe.bytes_per_worker()
-    rows = chunk_rows or raster.block_rows(info.height, info.width, 8 * info.count, budget)
+    # The CPUs and memory this job may use, before the windows exist (tasks unbounded).
+    probe = plan_workers(info.height * info.width, threads=threads, mem_mb=mem_mb, task_mem_mb=1)
+    per_pixel = _bytes_per_pixel(info, robust)
+    budget = max(1, probe.bytes_per_worker() - WORKER_FIXED_MB * 2**20)
+    windows = plan_windows(
+        info,
+        bytes_per_pixel=per_pixel,
+        budget_bytes=budget,
+        workers=probe.workers,
+        chunk_rows=chunk_rows,
+        robust=robust,
+    )
+    largest = max(nrows * ncols for _, nrows, _, ncols in windows)
+    task_mb = largest * per_pixel / 2**20 + WORKER_FIXED_MB
+    plan = plan_workers(len(windows), threads=threads, mem_mb=mem_mb, task_mem_mb=task_mb)
+    # A lone window runs in this process (no pool): GDAL may decode with all the job's CPUs.
+    read_threads = probe.workers if len(windows) == 1 else 1
     tasks = [
         Task(
-            f"rows {r}-{min(r + rows, info.height) - 1}",
-            (str(stack_path), r, min(rows, info.height - r), tuple(t), min_obs),
+            f"rows {r}-{r + nr - 1}" + ("" if nc == info.width else f" columns {c}-{c + nc - 1}"),
+            (str(stack_path), (r, nr, c, nc), tuple(t), min_obs, robust, read_threads),
         )
-        for r in range(0, info.height, rows)
+        for r, nr, c, nc in windows
     ]
-    task_mb = 8 * info.count * rows * info.width * 8 / 2**20 + 50
-    plan = plan_workers(len(tasks), threads=threads, mem_mb=mem_mb, task_mem_mb=task_mb)
     all_tags = {
+        **provenance.tags(),
         "TIME_UNIT": time_unit,
         "MIN_OBS": str(min_obs),
+        "ROBUST": "yes" if robust else "no",
         "DATES": ",".join(m.date().isoformat() for m in moments),
         **(tags or {}),
     }
@@ -108,14 +271,21 @@ def trend(
         output,
         width=info.width,
         height=info.height,
-        count=len(regression.STAT_NAMES),
+        count=len(names),
         transform=info.transform,
         crs_wkt=info.crs_wkt,
         dtype="float32",
         nodata=float("nan"),
-        descriptions=list(regression.STAT_NAMES),
+        descriptions=list(names),
         tags=all_tags,
-        cog=True,
+        cog=cog,
+        compress=compress,
+        level=1 if compress.upper() in ("ZSTD", "DEFLATE") else None,
+        overviews=raster.overview_levels(info.width, info.height) if cog else None,
+        threads=probe.workers,  # compression runs at the end, when the workers are done
     ) as writer:
-        for index, block in iter_tasks(fit_block_task, tasks, plan, label="row blocks", logger=log):
-            writer.write_rows(tasks[index].args[1], block)
+        for index, block in iter_tasks(
+            fit_window_task, tasks, plan, label="windows", logger=log, inline_single=True
+        ):
+            row0, _, col0, _ = windows[index]
+            writer.write_window(row0, col0, block)

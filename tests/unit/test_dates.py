@@ -6,7 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from eotrend.dates import date_from_metadata, date_from_name, period_of
+from eotrend.dates import date_from_format, date_from_metadata, date_from_name, period_of
+from eotrend.errors import InputError
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
 
 
 def test_date_from_name():
@@ -14,6 +19,40 @@ def test_date_from_name():
     regex = r"(?P<year>\d{4})(?P<month>\d{2})(?P<day>\d{2})"
     assert date_from_name("/x/2021/S2_20210315_B4.tif", regex) == datetime(2021, 3, 15, tzinfo=UTC)
     assert date_from_name("nodate.tif") is None
+
+
+def test_date_regex_errors_name_the_setting():
+    with pytest.raises(InputError, match=r"dates.regex.*no named group year"):
+        date_from_name("a_2020.tif", r"(?P<yr>\d{4})")
+    with pytest.raises(InputError, match=r"dates.regex.*not a valid regular expression"):
+        date_from_name("a_2020.tif", r"(?P<year>\d{4}")
+    with pytest.raises(InputError, match=r"a_2020_13\.tif.*not as a date"):
+        date_from_name("a_2020_13.tif", r"(?P<year>\d{4})_(?P<month>\d{2})")
+
+
+@pytest.mark.parametrize(
+    ("name", "date_format", "expected"),
+    [
+        # Landsat collection name: acquisition date first, then processing date.
+        ("LC08_L2SP_231062_20190305_20200829_02_T1_SR_B4.TIF", "%Y%m%d", utc(2019, 3, 5)),
+        # 20201340 has the shape of %Y%m%d but month 13: the next candidate wins.
+        ("x_20201340_20200105.tif", "%Y%m%d", utc(2020, 1, 5)),
+        ("MOD13Q1.A2019123.h12v10.tif", "A%Y%j", utc(2019, 5, 3)),
+        ("ndvi_2003-06.tif", "%Y-%m", utc(2003, 6, 1)),
+        ("scene_05Mar2021.tif", "%d%b%Y", utc(2021, 3, 5)),
+        ("S2_20200105T103421_B04.tif", "%Y%m%dT%H%M%S", utc(2020, 1, 5, 10, 34, 21)),
+        ("/data/2021/ndvi.tif", "%Y", None),  # the folder is not searched
+        ("ndvi_99.tif", "%Y", None),
+    ],
+)
+def test_date_from_format(name, date_format, expected):
+    assert date_from_format(name, date_format) == expected
+
+
+@pytest.mark.parametrize(("date_format", "problem"), [("%Y%U", "%U"), ("%m%d", "no year")])
+def test_date_format_errors_name_the_setting(date_format, problem):
+    with pytest.raises(InputError, match=f"dates.format.*{problem}"):
+        date_from_format("a_20200105.tif", date_format)
 
 
 def test_date_from_metadata():

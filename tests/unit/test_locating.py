@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import REPO, run
 from eotrend.aoi import read_aoi
-from eotrend.geometry import great_circle_m
-from eotrend.locating import locate, vertex_table
+from eotrend.geometry import great_circle_m, unwrap_lon
+from eotrend.locating import COLUMNS, extraction_window, locate, vertex_table
 from scenes import full_lonlat, small_scene, write_polygons
 
 # (centre lon, centre lat, heading): equator, 60 N, across the antimeridian, near the pole
@@ -56,13 +61,13 @@ def random_polygon(rng, lon_grid, lat_grid, n, spread):
 
 
 def check_against_brute_force(product, lon_grid, lat_grid, aoi):
-    vertices = vertex_table(read_aoi(aoi))
-    located, window = locate(product, vertices)
-    for row in located.itertuples():
-        r, c, d = brute_force(lon_grid, lat_grid, row.lon, row.lat)
-        assert (row.row, row.col) == (r, c), f"vertex {row.Index}: {(row.row, row.col)} != {(r, c)}"
-        assert row.distance_m == pytest.approx(d, abs=1e-3)
-        assert window.row0 <= row.row < window.row1 and window.col0 <= row.col < window.col1
+    located = locate(product, vertex_table(read_aoi(aoi)))
+    for index, (lon, lat, row, col, distance) in enumerate(
+        zip(located.lon, located.lat, located.row, located.col, located.distance_m, strict=True)
+    ):
+        r, c, d = brute_force(lon_grid, lat_grid, lon, lat)
+        assert (row, col) == (r, c), f"vertex {index}: {(row, col)} != {(r, c)}"
+        assert distance == pytest.approx(d, abs=1e-3)
     return located
 
 
@@ -75,7 +80,7 @@ def test_random_polygons_match_brute_force(scene, tmp_path):
     ]
     aoi = write_polygons(tmp_path / "aoi.geojson", polygons)
     located = check_against_brute_force(product, lon_grid, lat_grid, aoi)
-    assert located["in_swath"].any()
+    assert located.in_swath.any()
 
 
 def test_vertices_outside_the_swath_are_flagged(scene, tmp_path):
@@ -85,8 +90,8 @@ def test_vertices_outside_the_swath_are_flagged(scene, tmp_path):
     far = [(lon0 + 40, lat0 * 0.5), (lon0 + 41, lat0 * 0.5), (lon0 + 40, lat0 * 0.5 + 1)]
     aoi = write_polygons(tmp_path / "far.geojson", [[far]])
     located = check_against_brute_force(product, lon_grid, lat_grid, aoi)
-    assert not located["in_swath"].any()
-    assert (located["distance_m"] > 1e5).all()
+    assert not located.in_swath.any()
+    assert (located.distance_m > 1e5).all()
 
 
 @settings(
@@ -102,14 +107,83 @@ def test_property_matches_brute_force(scene, tmp_path, seed, n, spread):
     check_against_brute_force(product, lon_grid, lat_grid, aoi)
 
 
-def test_vertex_table_columns_and_rings(tmp_path):
+def test_vertex_table_rings_and_parts(tmp_path):
     aoi = write_polygons(
         tmp_path / "a.geojson",
         [[[(0, 0), (4, 0), (4, 4), (0, 4)], [(1, 1), (1, 2), (2, 2)]]],
         names=["lake"],
     )
     table = vertex_table(read_aoi(aoi))
-    assert list(table.columns) == ["feature", "part", "ring", "vertex", "lon", "lat"]
-    assert table["ring"].tolist() == [0, 0, 0, 0, 1, 1, 1]
-    assert table.groupby("ring")["vertex"].max().tolist() == [3, 2]
-    assert isinstance(table, pd.DataFrame)
+    assert table.feature == ["lake"] * 7
+    assert table.ring.tolist() == [0, 0, 0, 0, 1, 1, 1]
+    assert table.vertex.tolist() == [0, 1, 2, 3, 0, 1, 2]
+    assert table.part.tolist() == [0] * 7
+
+
+def test_extraction_window_holds_every_pixel_inside_the_aoi(scene, tmp_path):
+    """Brute force: every pixel whose centre is inside a random polygon is in the window."""
+    product, lon_grid, lat_grid = scene
+    rng = np.random.default_rng(3)
+    checked = 0
+    for k in range(6):
+        polygon = random_polygon(rng, lon_grid, lat_grid, 9, 0.3)
+        aoi = write_polygons(tmp_path / f"w{k}.geojson", [[polygon]])
+        features = read_aoi(aoi)
+        lon0 = features[0].geometry.exterior.coords[0][0]
+        inside = shapely.contains_xy(features[0].geometry, unwrap_lon(lon_grid, lon0), lat_grid)
+        if not inside.any():
+            continue
+        window = extraction_window(product, features)
+        rows, cols = np.nonzero(inside)
+        assert window.row0 <= rows.min() and rows.max() < window.row1
+        assert window.col0 <= cols.min() and cols.max() < window.col1
+        checked += 1
+    assert checked >= 3
+
+
+def test_command_writes_the_table_and_window(scene, tmp_path):
+    product, lon_grid, lat_grid = scene
+    rng = np.random.default_rng(5)
+    aoi = write_polygons(
+        tmp_path / "aoi.geojson",
+        [[random_polygon(rng, lon_grid, lat_grid, 6, 0.1)]],
+        names=["reach"],
+    )
+    result = run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "locate.py"),
+            str(product),
+            str(aoi),
+            "-o",
+            str(tmp_path / "v.csv"),
+            "--window",
+            str(tmp_path / "w.json"),
+            "--workers",
+            "2",
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(tmp_path / "v.csv")
+    assert list(table.columns) == list(COLUMNS)
+    for row in table.itertuples():
+        assert (row.row, row.col) == brute_force(lon_grid, lat_grid, row.lon, row.lat)[:2]
+    window = json.loads((tmp_path / "w.json").read_text())
+    assert window["covers_aoi"] is True and window["vertices"] == 6
+
+
+def test_a_folder_that_is_not_a_product_names_what_is_missing(scene, tmp_path):
+    import shutil
+
+    from eotrend.errors import InputError
+    from eotrend.locating import locate_to_files
+
+    product, _, _ = scene
+    broken = tmp_path / product.name
+    shutil.copytree(product, broken)
+    (broken / "geo_coordinates.nc").unlink()
+    aoi = write_polygons(tmp_path / "a.geojson", [[[(0, 0), (1, 0), (1, 1)]]])
+    with pytest.raises(InputError, match=r"missing geo_coordinates\.nc"):
+        locate_to_files(broken, aoi, tmp_path / "v.csv")
+    assert not (tmp_path / "v.csv").exists()

@@ -7,10 +7,14 @@ task crash on its first call only and count its calls.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import time
+import weakref
 
+import numpy as np
 import pytest
 
 import pool_tasks
@@ -113,6 +117,42 @@ def test_input_error_comes_out_unchanged():
     assert type(err.value) is InputError
     assert err.value.path == path
     assert str(err.value) == f"{path}: has no variable 'chl_nn'. Check the product type."
+
+
+def test_inline_single_runs_one_task_in_this_process(caplog):
+    with caplog.at_level(logging.INFO, logger="eotrend"):
+        facts = run_tasks(pool_tasks.worker_facts, [Task("only")], 1, inline_single=True)
+    assert facts[0]["pid"] == os.getpid()
+    assert "one task, run in this process" in caplog.text
+    assert "tasks: 1/1 done in" in caplog.text
+    # errors are reported as from a worker
+    with pytest.raises(TaskError, match=r"'bad block'.*ValueError: bad value in block 7") as err:
+        run_tasks(
+            pool_tasks.fail_with_value_error, [Task("bad block", (7,))], 1, inline_single=True
+        )
+    assert isinstance(err.value.__cause__, ValueError)
+    with pytest.raises(InputError) as err:
+        run_tasks(pool_tasks.fail_with_input_error, [Task("chl", ("x.nc",))], 1, inline_single=True)
+    assert type(err.value) is InputError
+
+
+@pytest.mark.parametrize(("n_tasks", "workers"), [(2, 1), (1, 2)])
+def test_inline_single_still_uses_a_pool_otherwise(n_tasks, workers):
+    tasks = [Task(f"t{i}") for i in range(n_tasks)]
+    facts = run_tasks(pool_tasks.worker_facts, tasks, workers, inline_single=True)
+    assert all(fact["pid"] != os.getpid() for fact in facts)
+
+
+def test_iter_tasks_keeps_no_result_it_has_yielded():
+    """A caller writing blocks as they arrive holds one block at a time, not all of them."""
+    tasks = [Task(f"t{i}", (200_000,)) for i in range(8)]
+    refs = []
+    with contextlib.closing(iter_tasks(np.zeros, tasks, 2)) as results:
+        for _, result in results:
+            refs.append(weakref.ref(result))
+            del result
+            gc.collect()
+            assert all(ref() is None for ref in refs[:-1])  # the engine still holds the last
 
 
 def test_iter_tasks_yields_every_index_once():

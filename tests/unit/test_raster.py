@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 from osgeo import gdal, osr
 
 from eotrend.errors import InputError
-from eotrend.raster import GeoTiffWriter, block_rows, read_info, read_rows, write_geotiff
+from eotrend.raster import (
+    GeoTiffWriter,
+    block_rows,
+    overview_levels,
+    read_info,
+    read_rows,
+    read_window,
+    write_geotiff,
+)
 
 gdal.UseExceptions()
 
@@ -261,3 +269,101 @@ def test_block_rows_within_budget(
         assert rows == height or (rows + align) * row_bytes > budget
     if align <= rows < height:
         assert rows % align == 0
+
+
+def test_read_window_and_block_size(tmp_path: Path) -> None:
+    data = sample(count=4, height=70, width=90)
+    path = tmp_path / "w.tif"
+    write_geotiff(path, data, transform=TRANSFORM, crs_wkt=utm20s(), block=32)
+    assert read_info(path).block_size == (32, 32)
+    np.testing.assert_array_equal(read_window(path, 5, 30, 17, 40), data[:, 5:35, 17:57])
+    np.testing.assert_array_equal(
+        read_window(path, 0, 70, 60, None, bands=[4, 2], threads=2), data[[3, 1], :, 60:]
+    )
+    with pytest.raises(ValueError, match="columns"):
+        read_window(path, 0, 1, 80, 11)
+
+
+def write_windows(path: Path, data: np.ndarray, windows: list, **kwargs) -> None:
+    count, height, width = data.shape
+    with GeoTiffWriter(
+        path,
+        width=width,
+        height=height,
+        count=count,
+        transform=TRANSFORM,
+        crs_wkt=utm20s(),
+        block=128,
+        **{**META, **kwargs},
+    ) as writer:
+        for r, n, c, k in windows:
+            writer.write_window(r, c, data[:, r : r + n, c : c + k])
+
+
+@pytest.mark.parametrize("cog", [False, True])
+def test_windows_in_any_order_give_the_same_file(tmp_path: Path, cog: bool) -> None:
+    data = sample()  # 300 x 270
+    tiles = [
+        (r, min(128, 300 - r), c, min(128, 270 - c)) for r in (0, 128, 256) for c in (0, 128, 256)
+    ]
+    odd = [(0, 300, 0, 100), (0, 37, 100, 170), (37, 263, 100, 170)]  # not tile-aligned
+    order = np.random.default_rng(3).permutation(len(tiles))
+    write_windows(tmp_path / "rows.tif", data, [(0, 300, 0, 270)], cog=cog)
+    write_windows(tmp_path / "tiles.tif", data, [tiles[i] for i in order], cog=cog)
+    write_windows(tmp_path / "odd.tif", data, odd, cog=cog)
+    for name in ("rows", "tiles", "odd"):
+        np.testing.assert_array_equal(gdal_array(tmp_path / f"{name}.tif"), data)
+    if cog:
+        first = (tmp_path / "rows.tif").read_bytes()
+        assert (tmp_path / "tiles.tif").read_bytes() == first
+        assert (tmp_path / "odd.tif").read_bytes() == first
+
+
+def test_unwritten_window_is_named(tmp_path: Path) -> None:
+    data = sample()
+    windows = [(0, 300, 0, 100), (0, 150, 100, 170), (200, 100, 100, 170)]
+    with pytest.raises(ValueError, match="never written, first rows 150-199, columns 100-269"):
+        write_windows(tmp_path / "gap.tif", data, windows, cog=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_cog_codec_level_overviews_and_bounded_cache(
+    tmp_path: Path, monkeypatch, in_memory: bool
+) -> None:
+    """ZSTD at level 1 with 2 compression threads, a given number of overviews; the rows
+    file in memory or on disk makes the same file; GDAL's cache limit is restored."""
+    if not in_memory:
+        monkeypatch.setattr(GeoTiffWriter, "MEMORY_TMP_BYTES", 0)
+    cache = gdal.GetCacheMax()
+    data = sample(height=600, width=500)
+    path = tmp_path / "z.tif"
+    write_geotiff(
+        path,
+        data,
+        transform=TRANSFORM,
+        crs_wkt=utm20s(),
+        cog=True,
+        compress="ZSTD",
+        level=1,
+        overviews=1,
+        threads=2,
+    )
+    assert gdal.GetCacheMax() == cache
+    ds = gdal.Open(str(path))
+    structure = ds.GetMetadata("IMAGE_STRUCTURE")
+    assert structure["LAYOUT"] == "COG" and structure["COMPRESSION"] == "ZSTD"
+    assert structure["PREDICTOR"] == "3"
+    assert ds.GetRasterBand(1).GetOverviewCount() == 1
+    np.testing.assert_array_equal(gdal_array(path), data)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["z.tif"]
+    write_geotiff(tmp_path / "n.tif", data, transform=TRANSFORM, crs_wkt="", cog=True, overviews=0)
+    assert gdal.Open(str(tmp_path / "n.tif")).GetRasterBand(1).GetOverviewCount() == 0
+
+
+def test_overview_levels() -> None:
+    assert overview_levels(1033, 707) == 0
+    assert overview_levels(2048, 100) == 0
+    assert overview_levels(2049, 100) == 1
+    assert overview_levels(7000, 7000) == 2  # 3500, 1750
+    assert overview_levels(40000, 30000, display=512) == 7

@@ -1,4 +1,5 @@
-"""eotrend.regression against scipy.stats.linregress, pixel by pixel, and hand-computed dates."""
+"""eotrend.regression against oracles, pixel by pixel: scipy.stats.linregress, scipy's Student t,
+scipy.stats.theilslopes, a direct O(n^2) Mann-Kendall test with ties; hand-computed dates."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import special, stats
 
-from eotrend.regression import STAT_NAMES, decimal_year, ols
+from eotrend.regression import (
+    ROBUST_NAMES,
+    STAT_NAMES,
+    decimal_year,
+    ols,
+    student_t_pvalue,
+    theil_sen_mann_kendall,
+)
 
 RTOL = 1e-9
 
@@ -189,3 +197,164 @@ def test_decimal_year_hand_computed() -> None:
     assert got.tolist() == [2020.5, 2021.0, 2021 + 364.5 / 365, 2021.0, 2019 + 59.25 / 365]
     with pytest.raises(TypeError):
         decimal_year(["2020-01-01"])  # type: ignore[list-item]
+
+
+def test_chunking_never_changes_a_pixel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bit-identical statistics whatever the chunk width (1-wide pieces included), so any
+    block decomposition of a raster gives the same file."""
+    rng = np.random.default_rng(4)
+    n, m = 21, 301
+    t = years_around_2000(n, rng)
+    y = (0.5 + 0.01 * t[:, None] + rng.normal(0, 0.02, (n, m))).astype(np.float32)
+    y[rng.random((n, m)) < 0.1] = np.nan
+    y[:, 5] = np.nan
+    whole = ols(t, y)
+    robust = theil_sen_mann_kendall(t, y)
+    for name in STAT_NAMES:
+        single = np.concatenate([ols(t, y[:, j : j + 1])[name] for j in range(m)])
+        np.testing.assert_array_equal(single, whole[name], err_msg=name)
+    for width in (2, 3, 64):
+        monkeypatch.setattr("eotrend.regression._CHUNK_VALUES", width * n)
+        monkeypatch.setattr("eotrend.regression._ROBUST_CHUNK_VALUES", width * n * (n - 1) // 2)
+        for a, b in ((0, m), (0, 1), (7, 8), (100, 301)):
+            part, part_robust = ols(t, y[:, a:b]), theil_sen_mann_kendall(t, y[:, a:b])
+            for name in STAT_NAMES:
+                np.testing.assert_array_equal(part[name], whole[name][a:b], err_msg=name)
+            for name in ROBUST_NAMES:
+                np.testing.assert_array_equal(part_robust[name], robust[name][a:b], err_msg=name)
+
+
+def test_repeated_times() -> None:
+    """Bands sharing a date: a pixel valid only on those bands has no variance in time."""
+    t = np.array([2001.0, 2001.0, 2002.0, 2002.0, 2003.5])
+    y = np.array(
+        [
+            [0.1, 0.3, np.nan, np.nan, np.nan],  # two values, one time
+            [0.1, 0.3, 0.2, np.nan, np.nan],  # two times
+            [np.nan, np.nan, 0.2, 0.25, np.nan],
+            [0.1, 0.3, 0.2, 0.6, 0.4],
+        ]
+    ).T
+    got = assert_matches_scipy(t, y, min_obs=2)
+    assert np.isnan(got["slope"][[0, 2]]).all() and np.isfinite(got["slope"][[1, 3]]).all()
+
+
+# -- Student t ---------------------------------------------------------------------------
+
+
+def test_student_t_pvalue_equals_scipy() -> None:
+    t = np.concatenate([[0.0, 1e-300, 1e-7], np.logspace(-3, 10.5, 2000), [np.inf, -3.0]])
+    for nu in [*range(1, 60), 99, 100, 250, 1001]:
+        df = np.full(t.shape, float(nu))
+        got = student_t_pvalue(t, df)
+        want = 2.0 * special.stdtr(df, -np.abs(t))
+        assert got.dtype == np.float64
+        # scipy rounds 1 - 2e-11 to 1 near t = 0 for nu = 1 (hence 1e-10) and flushes
+        # p-values in the subnormal range (below 2e-308) to 0.
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-300, err_msg=f"df {nu}")
+    got = student_t_pvalue(np.array([[2.0, np.nan], [2.0, 2.0]]), np.array([3.0, np.nan]))
+    assert got.shape == (2, 2)
+    assert np.isnan(got[0, 1]) and np.isnan(got[1, 1]) and got[1, 0] == got[0, 0]
+    with pytest.raises(ValueError, match="whole"):
+        student_t_pvalue(np.array([1.0]), np.array([2.5]))
+    with pytest.raises(ValueError, match="whole"):
+        student_t_pvalue(np.array([1.0]), np.array([0.0]))
+
+
+# -- Theil-Sen and Mann-Kendall -----------------------------------------------------------
+
+
+def mann_kendall_oracle(y: np.ndarray) -> tuple[float, float]:
+    """Mann-Kendall tau and two-sided p of a series in time order: the textbook double loop
+    (Hipel and McLeod 1994; pymannkendall's original_test), ties in y corrected."""
+    n = len(y)
+    s = sum(np.sign(y[j] - y[i]) for i in range(n) for j in range(i + 1, n))
+    _, counts = np.unique(y, return_counts=True)
+    var_s = (n * (n - 1) * (2 * n + 5) - sum(c * (c - 1) * (2 * c + 5) for c in counts)) / 18
+    z = 0.0 if s == 0 else (s - np.sign(s)) / np.sqrt(var_s)
+    return s / (n * (n - 1) / 2), 2.0 * stats.norm.sf(abs(z))
+
+
+def robust_per_pixel(t: np.ndarray, y: np.ndarray, min_obs: int) -> dict[str, np.ndarray]:
+    """The oracle: scipy.stats.theilslopes and the double loop on each pixel's valid values."""
+    out = {name: np.full(y.shape[1], np.nan) for name in ROBUST_NAMES}
+    order = np.argsort(t, kind="stable")
+    for j in range(y.shape[1]):
+        tv, yv = t[order], y[order, j]
+        valid = ~np.isnan(yv)
+        tv, yv = tv[valid], yv[valid]
+        if valid.sum() < min_obs or tv.max() == tv.min():
+            continue  # theilslopes has no pair with different times
+        res = stats.theilslopes(yv, tv)
+        out["sen_slope"][j], out["sen_intercept"][j] = res.slope, res.intercept
+        out["mk_tau"][j], out["mk_pvalue"][j] = mann_kendall_oracle(yv)
+    return out
+
+
+def assert_robust_matches(t: np.ndarray, y: np.ndarray, min_obs: int = 3) -> dict:
+    got = theil_sen_mann_kendall(t, y, min_obs=min_obs)
+    want = robust_per_pixel(t, y, min_obs)
+    assert list(got) == list(ROBUST_NAMES)
+    for name in ROBUST_NAMES:
+        assert got[name].dtype == np.float64 and got[name].shape == y.shape[1:]
+        np.testing.assert_allclose(got[name], want[name], rtol=RTOL, atol=1e-300, err_msg=name)
+    return got
+
+
+def test_robust_on_a_stack_with_ties_nan_and_edge_pixels() -> None:
+    rng = np.random.default_rng(6)
+    n, m = 21, 300
+    t = 1995.5 + np.arange(n)
+    y = 0.4 + 0.01 * (t[:, None] - 2000) * rng.normal(size=m) + rng.normal(0, 0.05, (n, m))
+    y[:, : m // 2] = np.round(y[:, : m // 2], 1)  # many ties
+    y[rng.random((n, m)) < 0.2] = np.nan
+    y[:, 0] = np.nan  # all missing
+    y[:, 1] = np.nan
+    y[[2, 9, 17], 1] = [0.3, 0.5, 0.4]  # exactly min_obs valid values
+    y[:, 2] = np.nan
+    y[[3, 4], 2] = [0.3, 0.5]  # one fewer than min_obs
+    y[:, 3] = np.where(rng.random(n) < 0.3, np.nan, 0.1)  # constant: all pairs tied
+    got = assert_robust_matches(t, y)
+    assert np.isnan([got[k][0] for k in ROBUST_NAMES]).all()
+    assert np.isfinite([got[k][1] for k in ROBUST_NAMES]).all()
+    assert np.isnan([got[k][2] for k in ROBUST_NAMES]).all()
+    assert got["sen_slope"][3] == 0.0 and got["mk_tau"][3] == 0.0 and got["mk_pvalue"][3] == 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(2, 25),
+    m=st.integers(1, 30),
+    nan_fraction=st.sampled_from([0.0, 0.2, 0.6]),
+    min_obs=st.integers(2, 4),
+    decimals=st.sampled_from([None, 1, 2]),
+    duplicate_times=st.booleans(),
+    shuffled=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_robust_random_shapes_ties_and_time_orders(
+    n: int,
+    m: int,
+    nan_fraction: float,
+    min_obs: int,
+    decimals: int | None,
+    duplicate_times: bool,
+    shuffled: bool,
+    seed: int,
+) -> None:
+    rng = np.random.default_rng(seed)
+    t = 2000.0 + (rng.integers(0, 6, n) if duplicate_times else np.arange(n) * 0.5)
+    if shuffled:
+        t = rng.permutation(t)
+    y = rng.normal(size=(n, m)) + rng.normal(size=m) * (t[:, None] - 2000.0)
+    if decimals is not None:
+        y = np.round(y, decimals)
+    y[rng.random((n, m)) < nan_fraction] = np.nan
+    assert_robust_matches(t.astype(np.float64), y, min_obs=min_obs)
+
+
+def test_mann_kendall_oracle_hand_computed() -> None:
+    # 1 2 2 3: S = 5 (one tied pair), var = (4*3*13 - 2*1*9) / 18 = 7.667, z = 4 / 2.769
+    tau, p = mann_kendall_oracle(np.array([1.0, 2.0, 2.0, 3.0]))
+    assert tau == pytest.approx(5 / 6)
+    assert p == pytest.approx(2 * stats.norm.sf(4 / np.sqrt(138 / 18)))

@@ -94,3 +94,27 @@ def test_deterministic_and_optional_date(tmp_path: Path) -> None:
     assert da.GetMetadataItem("DATE") == "2000-07-01"
     assert db.GetMetadataItem("DATE") is None
     assert osr.SpatialReference(wkt=db.GetProjection()).GetAuthorityCode(None) == "32633"
+
+
+def test_earth_engine_tiles_and_untagged_nodata(tmp_path: Path) -> None:
+    """Tiles named <prefix>-<row offset>-<col offset>.tif, placed at their offsets, hold
+    exactly the untiled values; nodata_tag=False keeps the values, drops the tag."""
+    common = {"years": [2000, 2001], "width": 50, "height": 30, "seed": 3}
+    whole = write_yearly_series(tmp_path / "a", **common)
+    tiles = write_yearly_series(tmp_path / "b", tile_size=(16, 32), nodata_tag=False, **common)
+    offsets = [(0, 0), (0, 32), (16, 0), (16, 32)]
+    assert [p.name for p in tiles] == [
+        f"ndvi_max_{y}-{r:010d}-{c:010d}.tif" for y in (2000, 2001) for r, c in offsets
+    ]
+    for year_whole, year_tiles in zip(whole, (tiles[:4], tiles[4:]), strict=True):
+        ds = gdal.Open(str(year_whole))
+        expected, (x0, px, _, y0, _, py) = ds.ReadAsArray(), ds.GetGeoTransform()
+        mosaic = np.full_like(expected, np.nan)
+        for (r, c), path in zip(offsets, year_tiles, strict=True):
+            tile = gdal.Open(str(path))
+            band = tile.GetRasterBand(1)
+            assert band.GetNoDataValue() is None
+            assert tile.GetGeoTransform() == (x0 + c * px, px, 0.0, y0 + r * py, 0.0, py)
+            mosaic[r : r + tile.RasterYSize, c : c + tile.RasterXSize] = band.ReadAsArray()
+        np.testing.assert_array_equal(mosaic, expected)
+        assert (expected == -9999.0).any()

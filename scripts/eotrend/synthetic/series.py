@@ -15,6 +15,11 @@ What the files hold, exactly (``value`` per pixel and year, float32):
 - nodata (``nodata``) where the year's cloud mask is set (patches covering about
   ``masked_fraction`` of the pixels, different every year) and, in every year, inside
   an elliptical lake.
+
+Like Earth Engine, it can split each year into tiles named
+``<prefix>-<row offset>-<column offset>.tif`` (10-digit pixel offsets, row first) and
+leave the nodata value untagged (Earth Engine exports carry no nodata unless the user
+set one).
 """
 
 from __future__ import annotations
@@ -96,6 +101,8 @@ def write_yearly_series(
     noise: float = 0.02,
     masked_fraction: float = 0.05,
     date_tag: bool = True,
+    nodata_tag: bool = True,
+    tile_size: int | tuple[int, int] | None = None,
 ) -> list[Path]:
     """Write one GeoTIFF per year into ``dest_dir`` (see the module docstring for values).
 
@@ -114,9 +121,16 @@ def write_yearly_series(
         date_tag: also store the date as dataset metadata ``DATE=YYYY-07-01``. Earth Engine
             exports carry no date (only the file name has the year); pass False to get
             files like those. Default True so the series is self-describing.
+        nodata_tag: tag ``nodata`` as the files' nodata value; False writes the same
+            values untagged, like an Earth Engine export without a nodata setting.
+        tile_size: None writes one file per year; (rows, columns), or one number for
+            both, splits each year into tiles of that size (smaller at the right and
+            bottom edges) named like Earth Engine's, ``<stem>-<row0:010d>-<col0:010d>.tif``
+            with ``<stem>`` the name without ``.tif``.
 
     Returns:
-        The written paths, in the order of ``years``.
+        The written paths, in the order of ``years`` (tiles of a year in row, then
+        column order).
     """
     dest = Path(dest_dir)
     srs = osr.SpatialReference()
@@ -132,15 +146,40 @@ def write_yearly_series(
         np.clip(value, -1.0, 1.0, out=value)
         value[lake | _cloud_mask(rng, height, width, masked_fraction)] = nodata
         path = dest / name.format(year=year)
-        write_geotiff(
-            path,
-            value,
-            transform=transform,
-            crs_wkt=srs.ExportToWkt(),
-            dtype="float32",
-            nodata=nodata,
-            descriptions=("NDVI",),
-            tags={"DATE": f"{year}-07-01"} if date_tag else None,
-        )
-        paths.append(path)
+        for (row0, col0), window in _tiles(height, width, tile_size):
+            out = path
+            if tile_size is not None:
+                out = path.with_name(f"{path.stem}-{row0:010d}-{col0:010d}{path.suffix}")
+            write_geotiff(
+                out,
+                value[window],
+                transform=(
+                    transform[0] + col0 * pixel_size,
+                    pixel_size,
+                    0.0,
+                    transform[3] - row0 * pixel_size,
+                    0.0,
+                    -pixel_size,
+                ),
+                crs_wkt=srs.ExportToWkt(),
+                dtype="float32",
+                nodata=nodata if nodata_tag else None,
+                descriptions=("NDVI",),
+                tags={"DATE": f"{year}-07-01"} if date_tag else None,
+            )
+            paths.append(out)
     return paths
+
+
+def _tiles(
+    height: int, width: int, tile_size: int | tuple[int, int] | None
+) -> list[tuple[tuple[int, int], tuple[slice, slice]]]:
+    """((row0, col0), (rows, cols) slices) of each tile, row-major; one for no tiling."""
+    if tile_size is None:
+        return [((0, 0), (slice(None), slice(None)))]
+    rows, cols = (tile_size, tile_size) if isinstance(tile_size, int) else tile_size
+    return [
+        ((r, c), (slice(r, r + rows), slice(c, c + cols)))
+        for r in range(0, height, rows)
+        for c in range(0, width, cols)
+    ]

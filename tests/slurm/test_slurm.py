@@ -1,0 +1,192 @@
+"""The workflow through profiles/slurm on a real local Slurm (tests/slurm/cluster.sh up).
+
+Skipped, with the reason, where no Slurm controller answers. Every snakemake run is
+under a hard timeout: a status-check misconfiguration otherwise waits forever.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import BIN, REPO, command_env, snakemake
+from eotrend import raster
+
+pytestmark = [pytest.mark.slurm, pytest.mark.timeout(1500)]
+
+
+def slurm_available() -> str:
+    """Why the Slurm tests cannot run here ('' when they can)."""
+    if shutil.which("sbatch") is None:
+        return "no sbatch on PATH: start a cluster with `bash tests/slurm/cluster.sh up`"
+    ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, check=False)
+    if "UP" not in ping.stdout:
+        return "no Slurm controller answers: `bash tests/slurm/cluster.sh up`"
+    return ""
+
+
+if reason := slurm_available():
+    pytestmark.append(pytest.mark.skip(reason=reason))
+
+CONFIG = {
+    "datasets": {
+        "river": {
+            "kind": "sentinel3",
+            "aoi": "aoi.geojson",
+            "source": {
+                "type": "synthetic",
+                "synthetic": {
+                    "seed": 4,
+                    "years": [2019, 2020],
+                    "scenes_per_year": 2,
+                    "rows": 300,
+                    "columns": 257,
+                },
+            },
+            "variables": ["Oa08_reflectance"],
+        },
+        "ndvi": {
+            "kind": "geotiff",
+            "variable": "ndvi_max",
+            "source": {
+                "type": "synthetic",
+                "synthetic": {"seed": 5, "years": [2001, 2008], "width": 50, "height": 30},
+            },
+        },
+    }
+}
+PROFILES = [
+    "--profile",
+    str(REPO / "profiles" / "slurm"),
+    "--profile",
+    str(REPO / "tests" / "slurm" / "profile"),
+]
+
+
+def project(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "data" / "demo" / "aoi.geojson", folder / "aoi.geojson")
+    (folder / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+    return folder
+
+
+def slurm_run(workdir: Path, *args: str, seconds: int = 900) -> subprocess.CompletedProcess:
+    """snakemake through the Slurm profiles, killed (-k) if it outlives ``seconds``."""
+    command = [
+        "timeout",
+        "-k",
+        "15",
+        str(seconds),
+        str(BIN / "snakemake"),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        *PROFILES,
+        *args,
+    ]
+    return subprocess.run(
+        command, cwd=workdir, env=command_env(), capture_output=True, text=True, check=False
+    )
+
+
+def jobs_since(start: datetime) -> pd.DataFrame:
+    """sacct's job records (allocations only) started after ``start``."""
+    out = subprocess.run(
+        [
+            "sacct",
+            "-X",
+            "--parsable2",
+            "--noheader",
+            "--starttime",
+            start.strftime("%Y-%m-%dT%H:%M:%S"),
+            "--format=JobID,Comment%60,AllocCPUS,ReqMem,State",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = [line.split("|") for line in out.strip().splitlines() if line]
+    return pd.DataFrame(rows, columns=["job", "rule", "cpus", "mem", "state"])
+
+
+def read_all(path: Path) -> np.ndarray:
+    return raster.read_rows(path, 0, raster.read_info(path).height)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The same config run locally and through Slurm; sacct's records of the Slurm run."""
+    local = project(tmp_path_factory.mktemp("local"))
+    result = snakemake(local)
+    assert result.returncode == 0, result.stderr[-3000:]
+    cluster = project(tmp_path_factory.mktemp("slurm"))
+    start = datetime.now()
+    result = slurm_run(cluster)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return local, cluster, jobs_since(start)
+
+
+def test_outputs_equal_a_local_run(runs):
+    local, cluster, _ = runs
+    for target in (
+        "results/river/trend/Oa08_reflectance.tif",
+        "results/ndvi/trend/ndvi_max.tif",
+        "results/river/stack/Oa08_reflectance.tif",
+    ):
+        np.testing.assert_array_equal(read_all(cluster / target), read_all(local / target))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(cluster / "results/river/timeseries.csv"),
+        pd.read_csv(local / "results/river/timeseries.csv"),
+    )
+
+
+def test_jobs_ask_for_what_the_rules_say(runs):
+    _, _, jobs = runs
+    assert (jobs["state"] == "COMPLETED").all(), jobs
+    trend = jobs[jobs["rule"].str.contains("trend") & ~jobs["rule"].str.contains("plot")]
+    assert len(trend) == 2  # one per dataset/variable
+    # threads: 2 -> 2 CPUs; mem_mb = (1000 + 1000 * threads) * attempt = 3000 MB
+    assert (trend["cpus"] == "2").all() and (trend["mem"] == "3000M").all(), trend
+
+
+def test_per_scene_jobs_are_grouped(runs):
+    _, cluster, jobs = runs
+    scenes = len(list((cluster / "results/river/scenes").iterdir()))
+    assert scenes == 4
+    # 4 scenes x (locate + extract) = 8 rule jobs, submitted as one group job.
+    grouped = jobs[jobs["rule"].str.contains("locate|extract|scenes", regex=True)]
+    assert 1 <= len(grouped) < 2 * scenes, jobs
+
+
+def test_the_pool_sees_the_slurm_allocation(runs):
+    _, cluster, _ = runs
+    log = next((cluster / "logs/ndvi/trend").glob("*.log")).read_text()
+    assert "slurm_cpus_per_task=2" in log
+
+
+def test_a_job_killed_for_memory_is_retried_with_more(tmp_path):
+    """The first attempt gets 60 MB and is killed by Slurm (OverMemoryKill); the retry
+    asks for more, as every rule's mem_mb grows with the attempt."""
+    workdir = project(tmp_path)
+    start = datetime.now()
+    result = slurm_run(
+        workdir,
+        "results/ndvi/trend/ndvi_max.tif",
+        "--set-resources",
+        "trend:mem_mb=60 if attempt == 1 else 3000",
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    assert (workdir / "results/ndvi/trend/ndvi_max.tif").is_file()
+    jobs = jobs_since(start)
+    trend = jobs[jobs["rule"].str.contains("trend")]
+    assert trend["state"].str.contains("OUT_OF_ME|FAILED|CANCELLED", regex=True).any(), jobs
+    assert (trend["state"] == "COMPLETED").sum() == 1, jobs
+    assert set(trend["mem"]) == {"60M", "3000M"}, jobs

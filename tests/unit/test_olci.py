@@ -1,0 +1,147 @@
+"""Reading OLCI products: windows, packing, fills, log10 units and flags, against
+netCDF4's own mask-and-scale decoding and hand-made files."""
+
+from __future__ import annotations
+
+import netCDF4
+import numpy as np
+import pytest
+
+from eotrend import olci
+from eotrend.errors import InputError
+from scenes import small_scene
+
+WINDOW = olci.Window(30, 90, 40, 200)
+# (file, variable) of every image variable the generator writes, log10 ones marked.
+VARIABLES = [
+    *[(f"Oa{b:02d}_reflectance.nc", f"Oa{b:02d}_reflectance", False) for b in (1, 8, 17, 21)],
+    ("chl_oc4me.nc", "CHL_OC4ME", True),
+    ("chl_nn.nc", "CHL_NN", True),
+    ("tsm_nn.nc", "TSM_NN", True),
+    ("iop_nn.nc", "ADG443_NN", True),
+    ("trsp.nc", "KD490_M07", True),
+    ("par.nc", "PAR", False),
+    ("w_aer.nc", "T865", False),
+    ("w_aer.nc", "A865", False),
+    ("iwv.nc", "IWV", False),
+    ("geo_coordinates.nc", "latitude", False),
+]
+
+
+@pytest.fixture(scope="module")
+def product(tmp_path_factory):
+    return small_scene(tmp_path_factory.mktemp("olci"), 10.2, 44.1, rows=120, seed=2)
+
+
+def oracle(path, variable, window):
+    """netCDF4's default decoding (mask and scale) of a window, NaN for masked."""
+    with netCDF4.Dataset(path) as ds:
+        return np.ma.filled(ds[variable][window.slices].astype(np.float64), np.nan)
+
+
+@pytest.mark.parametrize(("filename", "variable", "log10"), VARIABLES)
+def test_decoding_equals_netcdf4_mask_and_scale(product, filename, variable, log10):
+    read = olci.read_packed(product / filename, (variable,), (30, 90, 40, 200))[variable]
+    assert read.raw.shape == WINDOW.shape
+    values, unit = read.physical()
+    want = oracle(product / filename, variable, WINDOW)
+    if log10:
+        want = 10.0**want
+        assert unit == olci.LOG10_PRODUCTS[variable]
+    # netCDF4 decodes in float32: absolute error near zero, far below the packing step.
+    np.testing.assert_allclose(values, want, rtol=2e-6, atol=1e-7, equal_nan=True)
+    if variable != "latitude":  # every product has fills somewhere (land, INVALID)
+        assert np.isnan(values).any() and not np.isnan(values).all()
+
+
+def test_fill_missing_value_and_valid_range_all_mean_missing(tmp_path):
+    path = tmp_path / "x.nc"
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.createDimension("rows", 2)
+        ds.createDimension("columns", 4)
+        var = ds.createVariable("X", "u2", ("rows", "columns"), fill_value=65535)
+        var.setncatts(
+            {"scale_factor": np.float32(0.5), "add_offset": np.float32(-1.0)}
+            | {"missing_value": np.uint16(9), "valid_max": np.uint16(100)}
+        )
+        var.set_auto_maskandscale(False)
+        var[:] = np.array([[0, 9, 65535, 101], [2, 4, 100, 7]], dtype=np.uint16)
+    values, unit = olci.read_packed(path, ("X",), (0, 2, 0, 4))["X"].physical()
+    want = np.array([[-1.0, np.nan, np.nan, np.nan], [0.0, 1.0, 49.0, 2.5]])
+    np.testing.assert_array_equal(values, want)
+    assert unit == ""
+    np.testing.assert_array_equal(values, oracle(path, "X", olci.Window(0, 2, 0, 4)))
+
+
+@pytest.mark.parametrize(
+    ("units", "physical"),
+    [
+        ("lg(re g.m-3)", "g.m-3"),
+        ("lg(re mg.m-3)", "mg.m-3"),
+        ("lg ( re: m-1 )", "m-1"),
+        ("lg(re mg m-3)", "mg.m-3"),
+        ("m-1", None),
+        ("", None),
+        ("kg.m-2", None),
+    ],
+)
+def test_log10_units(units, physical):
+    assert olci.log10_unit(units) == physical
+
+
+def test_flags_keep_every_bit_of_uint64(tmp_path):
+    """Low and high bits at once need more than float64's 53 bits of mantissa."""
+    value = (1 << 55) | (1 << 40) | 0b101
+    path = tmp_path / "wqsf.nc"
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.createDimension("rows", 1)
+        ds.createDimension("columns", 2)
+        var = ds.createVariable("WQSF", "u8", ("rows", "columns"), fill_value=False)
+        var.setncatts(
+            {
+                "flag_masks": np.array([1, 4, 1 << 40, 1 << 55], dtype=np.uint64),
+                "flag_meanings": "INVALID LAND RWNEG_O1 RWNEG_O21",
+            }
+        )
+        var[:] = np.array([[value, 4]], dtype=np.uint64)
+    read = olci.read_packed(path, ("WQSF",), (0, 1, 0, 2))["WQSF"]
+    assert read.raw.dtype == np.uint64 and int(read.raw[0, 0]) == value
+    masks = read.flag_masks()
+    assert masks == {"INVALID": 1, "LAND": 4, "RWNEG_O1": 1 << 40, "RWNEG_O21": 1 << 55}
+    assert olci.flag_mask(masks, ["INVALID", "RWNEG_O21"], path) == (1 << 55) | 1
+    with pytest.raises(InputError, match=r"has no flag CLOUDY\. Known flags: INVALID LAND"):
+        olci.flag_mask(masks, ["CLOUDY"], path)
+
+
+def test_missing_variable_file_names_product_and_variable(tmp_path):
+    product = small_scene(tmp_path, 10.2, 44.1, rows=20, files={"wqsf.nc"})
+    with pytest.raises(InputError, match=r"has no chl_oc4me\.nc, the file of variable 'CHL_OC4ME'"):
+        olci.variable_file(product, "CHL_OC4ME")
+    with pytest.raises(InputError, match=r"has no variable 'NOPE' in any of its files"):
+        olci.variable_file(product, "NOPE")
+    assert olci.flag_file(product) == (product / "wqsf.nc", "WQSF")
+    (product / "wqsf.nc").unlink()
+    with pytest.raises(InputError, match=r"has no flag file \(wqsf\.nc or lqsf\.nc\)"):
+        olci.flag_file(product)
+
+
+def test_variables_are_found_in_their_files(product):
+    assert olci.variable_file(product, "SZA").name == "tie_geometries.nc"
+    assert olci.variable_file(product, "T865_err").name == "w_aer.nc"  # by scanning
+
+
+def test_window_outside_the_image_is_an_error(product):
+    with pytest.raises(InputError, match="does not hold the window"):
+        olci.read_packed(product / "wqsf.nc", ("WQSF",), (0, 10_000, 0, 10))
+
+
+def test_lonlat_and_tie_grid(product):
+    lon, lat = olci.read_lonlat(product, WINDOW)
+    np.testing.assert_allclose(lon, oracle(product / "geo_coordinates.nc", "longitude", WINDOW))
+    np.testing.assert_allclose(lat, oracle(product / "geo_coordinates.nc", "latitude", WINDOW))
+    tie_lon, tie_lat, step = olci.read_tie_lonlat(product)
+    assert step == 64 and tie_lon.shape == tie_lat.shape == (120, 5)
+    # Tie column j is image column 64 j (olci-format.md §4).
+    full_lon, _ = olci.read_lonlat(product, olci.Window(0, 120, 0, 257))
+    np.testing.assert_array_equal(tie_lon, full_lon[:, ::64])
+    assert olci.tie_geometry(product) == (120, 5, 64)
