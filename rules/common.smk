@@ -102,15 +102,31 @@ def scene_stats(wildcards):
     )
 
 
+def robust_trend(wildcards):
+    """Whether the dataset's trend also fits Theil-Sen / Mann-Kendall."""
+    return dataset_config(wildcards)["trend"].get("robust", False)
+
+
 def final_outputs(wildcards):
-    """The final targets: per dataset and variable, the trend, its map and time series."""
+    """The final targets: per dataset and variable the trend, its maps and (sentinel3)
+    time series; per sentinel3 dataset the coverage chart, the run summary and one
+    quicklook per scene."""
     targets = []
     for name, cfg in DATASETS.items():
         for variable in dataset_variables(name):
             targets.append(f"results/{name}/trend/{variable}.tif")
             targets.append(f"results/{name}/plots/{variable}_trend.png")
+            targets.append(f"results/{name}/plots/{variable}_significance.png")
             if cfg["kind"] == "sentinel3":
                 targets.append(f"results/{name}/plots/{variable}_timeseries.png")
+        if cfg["kind"] == "sentinel3":
+            targets.append(f"results/{name}/plots/coverage.png")
+            targets.append(f"results/{name}/summary.csv")
+            targets += expand(
+                "results/{dataset}/scenes/{scene}/quicklook.png",
+                dataset=name,
+                scene=scenes(name),
+            )
     return targets
 
 

@@ -1,12 +1,22 @@
-# report: figures people look at (trend maps, per-feature time series).
+# report: figures people look at, the run summary, and what `snakemake --report
+# report.html` shows (captions in report/*.rst).
+
+
+report: "../report/workflow.rst"
 
 
 rule plot_trend:
     input:
-        trend="results/{dataset}/trend/{variable}.tif",
+        source="results/{dataset}/trend/{variable}.tif",
         aoi=aoi_input,
     output:
-        png="results/{dataset}/plots/{variable}_trend.png",
+        report(
+            "results/{dataset}/plots/{variable}_trend.png",
+            caption="../report/trend_map.rst",
+            category="{dataset}",
+            subcategory="{variable}",
+            labels={"dataset": "{dataset}", "variable": "{variable}", "figure": "trend map"},
+        ),
     log:
         "logs/{dataset}/plot_trend/{variable}.log",
     benchmark:
@@ -19,15 +29,55 @@ rule plot_trend:
         runtime=runtime_min,
     params:
         kind="trend-map",
+        what="trend (slope per year)",
+    script:
+        "../scripts/report.py"
+
+
+rule plot_significance:
+    input:
+        source="results/{dataset}/trend/{variable}.tif",
+        aoi=aoi_input,
+    output:
+        report(
+            "results/{dataset}/plots/{variable}_significance.png",
+            caption="../report/significance.rst",
+            category="{dataset}",
+            subcategory="{variable}",
+            labels={
+                "dataset": "{dataset}",
+                "variable": "{variable}",
+                "figure": "p-value and observations",
+            },
+        ),
+    log:
+        "logs/{dataset}/plot_significance/{variable}.log",
+    benchmark:
+        "benchmarks/{dataset}/plot_significance/{variable}.tsv"
+    conda:
+        "../envs/eotrend.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_light,
+        runtime=runtime_min,
+    params:
+        kind="significance",
+        what="p-value and observations",
     script:
         "../scripts/report.py"
 
 
 rule plot_timeseries:
     input:
-        table="results/{dataset}/timeseries.csv",
+        source="results/{dataset}/timeseries.csv",
     output:
-        png="results/{dataset}/plots/{variable}_timeseries.png",
+        report(
+            "results/{dataset}/plots/{variable}_timeseries.png",
+            caption="../report/timeseries.rst",
+            category="{dataset}",
+            subcategory="{variable}",
+            labels={"dataset": "{dataset}", "variable": "{variable}", "figure": "time series"},
+        ),
     log:
         "logs/{dataset}/plot_timeseries/{variable}.log",
     benchmark:
@@ -40,5 +90,97 @@ rule plot_timeseries:
         runtime=runtime_min,
     params:
         kind="timeseries",
+        what="per feature",
+        robust=robust_trend,
+    script:
+        "../scripts/report.py"
+
+
+rule plot_coverage:
+    input:
+        source="results/{dataset}/manifest.csv",
+        table="results/{dataset}/timeseries.csv",
+    output:
+        report(
+            "results/{dataset}/plots/coverage.png",
+            caption="../report/coverage.rst",
+            category="{dataset}",
+            subcategory="scenes",
+            labels={"dataset": "{dataset}", "figure": "coverage"},
+        ),
+    log:
+        "logs/{dataset}/plot_coverage.log",
+    benchmark:
+        "benchmarks/{dataset}/plot_coverage.tsv"
+    conda:
+        "../envs/eotrend.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_light,
+        runtime=runtime_min,
+    params:
+        kind="coverage",
+        what="coverage",
+    script:
+        "../scripts/report.py"
+
+
+rule quicklook:
+    input:
+        manifest="results/{dataset}/manifest.csv",
+        aoi=aoi_input,
+        window="results/{dataset}/scenes/{scene}/window.json",
+        pixels="results/{dataset}/scenes/{scene}/pixels.parquet",
+    output:
+        report(
+            "results/{dataset}/scenes/{scene}/quicklook.png",
+            caption="../report/quicklook.rst",
+            category="{dataset}",
+            subcategory="scenes",
+            labels={"dataset": "{dataset}", "scene": "{scene}", "figure": "quicklook"},
+        ),
+    log:
+        "logs/{dataset}/quicklook/{scene}.log",
+    benchmark:
+        "benchmarks/{dataset}/quicklook/{scene}.tsv"
+    conda:
+        "../envs/eotrend.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_light,
+        runtime=runtime_min,
+    params:
+        kind="quicklook",
+        what="quicklook",
+        source=scene_product,
+    script:
+        "../scripts/report.py"
+
+
+rule summary:
+    input:
+        source="results/{dataset}/manifest.csv",
+        table="results/{dataset}/timeseries.csv",
+    output:
+        report(
+            "results/{dataset}/summary.csv",
+            caption="../report/summary.rst",
+            category="{dataset}",
+            subcategory="scenes",
+            labels={"dataset": "{dataset}", "figure": "run summary"},
+        ),
+    log:
+        "logs/{dataset}/summary.log",
+    benchmark:
+        "benchmarks/{dataset}/summary.tsv"
+    conda:
+        "../envs/eotrend.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_light,
+        runtime=runtime_min,
+    params:
+        kind="summary",
+        what="summary",
     script:
         "../scripts/report.py"

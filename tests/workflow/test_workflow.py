@@ -126,12 +126,18 @@ def test_rerun_does_nothing(small_run):
 
 
 def test_dry_run_prints_the_plan(tmp_path):
+    """Before the download checkpoint ran, the plan holds it and says the rest follows;
+    once it ran, the dry run lists the per-scene and per-variable jobs."""
     shutil.copy(REPO / "data" / "demo" / "aoi.geojson", tmp_path / "aoi.geojson")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(SMALL))
     result = snakemake(tmp_path, "-n")
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
-    for rule in ("download", "stack", "trend", "plot_trend", "all"):
+    assert "download" in out and "checkpoint jobs" in out
+    assert snakemake(tmp_path, "--until", "download").returncode == 0
+    planned = snakemake(tmp_path, "-n")
+    out = planned.stdout + planned.stderr
+    for rule in ("locate", "extract", "stack", "trend", "plot_trend", "quicklook", "all"):
         assert rule in out
 
 
@@ -142,3 +148,74 @@ def test_misspelt_key_fails_at_once_naming_it(tmp_path):
     result = snakemake(tmp_path, "-n", timeout=120)
     assert result.returncode != 0
     assert "variabels" in result.stdout + result.stderr
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_plot_is_a_real_picture(small_run):
+    """Each figure is a valid PNG of sensible size whose pixels are not all alike."""
+    import matplotlib.image
+
+    plots = sorted(small_run.glob("results/*/plots/*.png")) + sorted(
+        small_run.glob("results/*/scenes/*/quicklook.png")
+    )
+    assert len(plots) >= 10
+    for plot in plots:
+        assert plot.read_bytes()[:8] == PNG_SIGNATURE, plot
+        pixels = matplotlib.image.imread(plot)
+        height, width = pixels.shape[:2]
+        assert 300 <= width <= 3000 and 200 <= height <= 3000, (plot, pixels.shape)
+        assert pixels[..., :3].std() > 0.02, f"{plot} looks blank"
+
+
+def test_plots_render_without_warnings(small_run, tmp_path):
+    """Every figure function, run again on the run's results with warnings as errors."""
+    import warnings
+
+    from eotrend import plotting
+
+    river = small_run / "results" / "river"
+    scene = sorted((river / "scenes").iterdir())[0]
+    product = small_run / "resources" / "products" / "river" / f"{scene.name}.SEN3"
+    aoi = small_run / "aoi.geojson"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plotting.trend_map(river / "trend/TSM_NN.tif", tmp_path / "a.png", title="t", aoi_path=aoi)
+        plotting.significance_map(river / "trend/TSM_NN.tif", tmp_path / "b.png", title="t")
+        plotting.feature_timeseries(
+            river / "timeseries.csv", "TSM_NN", tmp_path / "c.png", title="t", robust=True
+        )
+        plotting.coverage(
+            river / "manifest.csv", river / "timeseries.csv", tmp_path / "d.png", title="t"
+        )
+        plotting.quicklook(
+            product,
+            aoi,
+            scene / "window.json",
+            scene / "pixels.parquet",
+            tmp_path / "e.png",
+            title="t",
+        )
+    assert len(list(tmp_path.glob("*.png"))) == 5
+
+
+def test_summary_counts_the_scenes(small_run):
+    summary = pd.read_csv(small_run / "results/river/summary.csv", keep_default_na=False)
+    found = summary[summary["stage"] == "found"]["scenes"].sum()
+    extracted = summary[summary["stage"] == "extract"]["scenes"].sum()
+    assert found == 6 and extracted == 6
+
+
+def test_report_holds_every_final_output(small_run):
+    """`snakemake --report` gives one page that contains every figure and table."""
+    result = snakemake(small_run, "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (small_run / "report.html").read_text(encoding="utf-8", errors="replace")
+    finals = (
+        sorted(small_run.glob("results/*/plots/*.png"))
+        + sorted(small_run.glob("results/*/scenes/*/quicklook.png"))
+        + sorted(small_run.glob("results/*/summary.csv"))
+    )
+    for path in finals:
+        assert path.name in html, f"{path.relative_to(small_run)} is not in the report"
