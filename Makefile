@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Snakemake runs `script:` rules with the python it finds first on PATH.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench docs clean
 
 install: $(STAMP)
 
@@ -49,6 +49,9 @@ lint: install
 	$(RUN) ruff format --check scripts tests bench
 	$(RUN) snakefmt --check Snakefile rules
 	$(RUN) snakemake --lint --cores 1
+
+docs: install
+	PYTHONPATH=scripts $(BIN)/python -m eotrend.schema_doc schemas/config.schema.yaml --write README.md
 
 bench: install
 	$(RUN) python bench/run.py

@@ -1,9 +1,37 @@
-# trend: per-pixel linear regression of each variable on time over its stack.
+# trend: per-pixel linear regression of each variable on time over its stack, fitted in
+# row tiles run as separate jobs (one tile unless --set-scatter trend_tiles=N) and
+# gathered into one GeoTIFF identical to a single fit.
+
+
+scattergather:
+    trend_tiles=1,
+
+
+rule trend_tile:
+    input:
+        stack="results/{dataset}/stack/{variable}.tif",
+    output:
+        tile=temp("results/{dataset}/trend/tiles/{variable}_{scatteritem}.tif"),
+    log:
+        "logs/{dataset}/trend/{variable}_{scatteritem}.log",
+    benchmark:
+        "benchmarks/{dataset}/trend/{variable}_{scatteritem}.tsv"
+    conda:
+        "../envs/eotrend.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb_raster,
+        runtime=runtime_min,
+    params:
+        dataset=dataset_config,
+        digest=config_digest,
+    script:
+        "../scripts/trend.py"
 
 
 rule trend:
     input:
-        stack="results/{dataset}/stack/{variable}.tif",
+        tiles=gather.trend_tiles("results/{{dataset}}/trend/tiles/{{variable}}_{scatteritem}.tif"),
     output:
         trend="results/{dataset}/trend/{variable}.tif",
     log:
@@ -18,6 +46,5 @@ rule trend:
         runtime=runtime_min,
     params:
         dataset=dataset_config,
-        digest=config_digest,
     script:
         "../scripts/trend.py"

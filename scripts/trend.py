@@ -8,6 +8,12 @@ time, are NaN (nobs still written).
 
     python scripts/trend.py stack.tif -o trend.tif [--min-obs 3] [--robust]
         [--time-unit year|day] [--chunk-rows N] [--workers N] [--mem-mb MB]
+
+A stack too large for one job can be fitted as row tiles, then gathered into the same
+result (the workflow does this with --set-scatter trend_tiles=N):
+
+    python scripts/trend.py stack.tif -o tile2.tif --tile 2-of-3     # one per tile
+    python scripts/trend.py --gather tile1.tif tile2.tif tile3.tif -o trend.tif
 """
 
 import argparse
@@ -23,15 +29,20 @@ def main(
     robust: bool = False,
     compress: str = "ZSTD",
     chunk_rows: int | None = None,
+    tile: str | None = None,
     threads: int | None = None,
     mem_mb: float | None = None,
     digest: str | None = None,
 ) -> None:
-    """Fit every pixel of ``stack`` and write ``output``."""
-    from eotrend import provenance
+    """Fit every pixel of ``stack`` (or the rows of ``tile``, e.g. "2-of-3") into
+    ``output``."""
+    from functools import partial
+
+    from eotrend import provenance, tiling
     from eotrend.trending import trend
 
-    trend(
+    fit = partial(tiling.fit_tile, item=tile) if tile else trend
+    fit(
         Path(stack),
         Path(output),
         min_obs=min_obs,
@@ -45,13 +56,24 @@ def main(
     )
 
 
+def gather(tiles: list[str], output: str, *, threads: int | None = None) -> None:
+    """Write the row tiles (in order) into one GeoTIFF ``output``."""
+    from eotrend.tiling import gather as gather_tiles
+
+    gather_tiles([Path(tile) for tile in tiles], Path(output), threads=threads)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     from eotrend.cli import workers_argument
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("stack", help="multi-band GeoTIFF made by stack.py (bands dated)")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        help="the stack made by stack.py (bands dated); with --gather, the tiles",
+    )
     parser.add_argument("-o", "--output", required=True, help="statistics GeoTIFF to write")
     parser.add_argument(
         "--min-obs", type=int, default=3, help="fewest valid values for a fit (default: 3)"
@@ -78,8 +100,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=int,
         help="rows per block (default: planned from the memory budget and the workers)",
     )
+    parser.add_argument("--tile", help="fit only this row tile, e.g. 2-of-3")
+    parser.add_argument("--gather", action="store_true", help="gather row tiles into -o")
     workers_argument(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.gather and len(args.inputs) != 1:
+        parser.error("give one stack (or --gather with the tiles)")
+    return args
 
 
 if __name__ == "__main__":
@@ -89,29 +116,38 @@ if __name__ == "__main__":
         setup_logging(snakemake.log[0])
         settings = snakemake.params.dataset["trend"]
         with user_errors():
-            main(
-                snakemake.input.stack,
-                snakemake.output.trend,
-                min_obs=settings["min_obs"],
-                time_unit=settings["time_unit"],
-                robust=settings.get("robust", False),
-                compress=settings.get("compress", "ZSTD"),
-                threads=snakemake.threads,
-                mem_mb=snakemake.resources.mem_mb,
-                digest=snakemake.params.digest,
-            )
+            if snakemake.rule == "trend":
+                gather(
+                    list(snakemake.input.tiles), snakemake.output.trend, threads=snakemake.threads
+                )
+            else:
+                main(
+                    snakemake.input.stack,
+                    snakemake.output.tile,
+                    min_obs=settings["min_obs"],
+                    time_unit=settings["time_unit"],
+                    robust=settings["robust"],
+                    tile=snakemake.wildcards.scatteritem,
+                    threads=snakemake.threads,
+                    mem_mb=snakemake.resources.mem_mb,
+                    digest=snakemake.params.digest,
+                )
     else:
         args = parse_args()
         setup_logging(verbose=args.verbose)
         with user_errors():
-            main(
-                args.stack,
-                args.output,
-                min_obs=args.min_obs,
-                time_unit=args.time_unit,
-                robust=args.robust,
-                compress=args.compress,
-                chunk_rows=args.chunk_rows,
-                threads=args.workers,
-                mem_mb=args.mem_mb,
-            )
+            if args.gather:
+                gather(args.inputs, args.output, threads=args.workers)
+            else:
+                main(
+                    args.inputs[0],
+                    args.output,
+                    min_obs=args.min_obs,
+                    time_unit=args.time_unit,
+                    robust=args.robust,
+                    compress=args.compress,
+                    chunk_rows=args.chunk_rows,
+                    tile=args.tile,
+                    threads=args.workers,
+                    mem_mb=args.mem_mb,
+                )

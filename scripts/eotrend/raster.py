@@ -82,6 +82,12 @@ def _open(path: str | os.PathLike[str], options: Sequence[str] = ()) -> gdal.Dat
         ) from err
 
 
+def _is_gtiff(path: str | os.PathLike[str]) -> bool:
+    """Whether GDAL reads ``path`` with its GTiff driver (the one with threaded decoding)."""
+    driver = gdal.IdentifyDriver(os.fspath(path)) if Path(path).exists() else None
+    return driver is not None and driver.ShortName == "GTiff"
+
+
 def _numpy_dtype(gdal_type: int) -> np.dtype:
     code = gdal_array.GDALTypeCodeToNumericTypeCode(gdal_type)
     if code is None:
@@ -174,7 +180,7 @@ def read_window(
     """
     # GDAL 3.6 refuses numpy integers
     row0, nrows, col0 = operator.index(row0), operator.index(nrows), operator.index(col0)
-    ds = _open(path, [f"NUM_THREADS={threads}"] if threads else [])
+    ds = _open(path, [f"NUM_THREADS={threads}"] if threads and _is_gtiff(path) else [])
     width = ds.RasterXSize
     ncols = width - col0 if ncols is None else operator.index(ncols)
     band_list = list(range(1, ds.RasterCount + 1)) if bands is None else [int(b) for b in bands]

@@ -151,8 +151,8 @@ def test_outputs_equal_a_local_run(runs):
 def test_jobs_ask_for_what_the_rules_say(runs):
     _, _, jobs = runs
     assert (jobs["state"] == "COMPLETED").all(), jobs
-    trend = jobs[jobs["rule"].str.contains("trend") & ~jobs["rule"].str.contains("plot")]
-    assert len(trend) == 2  # one per dataset/variable
+    trend = jobs[jobs["rule"].str.startswith("rule_trend_tile_")]
+    assert len(trend) == 2  # one tile per dataset/variable
     # threads: 2 -> 2 CPUs; mem_mb = (1000 + 1000 * threads) * attempt = 3000 MB
     assert (trend["cpus"] == "2").all() and (trend["mem"] == "3000M").all(), trend
 
@@ -163,12 +163,13 @@ def test_per_scene_jobs_are_grouped(runs):
     assert scenes == 4
     # 4 scenes x (locate + extract) = 8 rule jobs, submitted as one group job.
     grouped = jobs[jobs["rule"].str.contains("locate|extract|scenes", regex=True)]
+    assert grouped["rule"].str.startswith("rule_scenes").all(), grouped
     assert 1 <= len(grouped) < 2 * scenes, jobs
 
 
 def test_the_pool_sees_the_slurm_allocation(runs):
     _, cluster, _ = runs
-    log = next((cluster / "logs/ndvi/trend").glob("*.log")).read_text()
+    log = next((cluster / "logs/ndvi/trend").glob("*-of-*.log")).read_text()
     assert "slurm_cpus_per_task=2" in log
 
 
@@ -181,12 +182,12 @@ def test_a_job_killed_for_memory_is_retried_with_more(tmp_path):
         workdir,
         "results/ndvi/trend/ndvi_max.tif",
         "--set-resources",
-        "trend:mem_mb=60 if attempt == 1 else 3000",
+        "trend_tile:mem_mb=60 if attempt == 1 else 3000",
     )
     assert result.returncode == 0, result.stderr[-5000:]
     assert (workdir / "results/ndvi/trend/ndvi_max.tif").is_file()
     jobs = jobs_since(start)
-    trend = jobs[jobs["rule"].str.contains("trend")]
+    trend = jobs[jobs["rule"].str.startswith("rule_trend_tile_")]
     assert trend["state"].str.contains("OUT_OF_ME|FAILED|CANCELLED", regex=True).any(), jobs
     assert (trend["state"] == "COMPLETED").sum() == 1, jobs
     assert set(trend["mem"]) == {"60M", "3000M"}, jobs

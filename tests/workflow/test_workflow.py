@@ -219,3 +219,34 @@ def test_report_holds_every_final_output(small_run):
     )
     for path in finals:
         assert path.name in html, f"{path.relative_to(small_run)} is not in the report"
+
+
+@pytest.mark.parametrize("tiles", [3, 7])
+def test_trend_tiles_gather_to_the_single_job_result(small_run, tiles, tmp_path):
+    """--set-scatter trend_tiles=N: N row-tile jobs, gathered into the same GeoTIFF as the
+    single-tile run of the module's workflow (array equality)."""
+    shutil.copy(small_run / "aoi.geojson", tmp_path / "aoi.geojson")
+    shutil.copy(small_run / "config.yaml", tmp_path / "config.yaml")
+    target = "results/ndvi/trend/ndvi_max.tif"
+    result = snakemake(tmp_path, target, "--set-scatter", f"trend_tiles={tiles}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "trend_tile" in result.stdout + result.stderr
+    logs = list((tmp_path / "logs/ndvi/trend").glob("ndvi_max_*-of-*.log"))
+    assert len(logs) == tiles
+    single = raster.read_rows(small_run / target, 0, 40)
+    gathered = raster.read_rows(tmp_path / target, 0, 40)
+    np.testing.assert_array_equal(gathered, single)
+    assert raster.read_info(tmp_path / target).tags == raster.read_info(small_run / target).tags
+
+
+def test_report_renders_in_a_browser(small_run, tmp_path):
+    """The report opens in headless Chromium with no console errors and shows figures."""
+    from browser import ensure_chromium, is_blank, screenshot, unavailable_reason
+
+    if ensure_chromium() is None:
+        pytest.skip(unavailable_reason())
+    if not (small_run / "report.html").is_file():
+        assert snakemake(small_run, "--report", "report.html").returncode == 0
+    errors = screenshot(small_run / "report.html", tmp_path / "report.png", wait_ms=1500)
+    assert errors == []
+    assert not is_blank(tmp_path / "report.png")
