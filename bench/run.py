@@ -13,7 +13,12 @@ import argparse
 import importlib
 
 # name -> module with main() -> str (the table) and, optionally, scale() -> str.
-BENCHMARKS = {"trend": "trend_bench"}
+BENCHMARKS = {
+    "locate": "locate_bench",
+    "extract": "extract_bench",
+    "stack": "stack_bench",
+    "trend": "trend_bench",
+}
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
