@@ -14,6 +14,32 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out"
 sys.path.insert(0, str(REPO / "scripts"))
+# The published 27-vertex polygon of the sen3r example (Solimoes river at Manacapuru).
+SEED = REPO.parent / "shared" / "data" / "seed_polygon.geojson"
+
+
+def full_scene() -> Path:
+    """A full-size 4091 x 4865 synthetic OLCI WFR scene with every file, centred on the
+    seed polygon (its water), made once and then reused from bench/out."""
+    from datetime import UTC, datetime
+
+    import shapely
+
+    from eotrend.synthetic.olci import SceneSpec, product_name, write_product
+
+    spec = SceneSpec(
+        centre_lon=-60.9,
+        centre_lat=-3.45,
+        rows=4091,
+        columns=4865,
+        sensing_start=datetime(2020, 6, 1, 13, 50, tzinfo=UTC),
+        seed=1,
+    )
+    folder = OUT / "olci_full_size"
+    path = folder / product_name(spec)
+    if not (path / "xfdumanifest.xml").is_file():
+        write_product(spec, folder, water=shapely.from_geojson(SEED.read_text()).geoms[0])
+    return path
 
 
 def timed(func: Callable[[], object], repeat: int = 1) -> float:

@@ -33,40 +33,26 @@ import os
 import shutil
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from common import OUT, REPO, command_tree, load_average, peak_rss_mb, table, timed
+from common import (
+    OUT,
+    REPO,
+    SEED,
+    command_tree,
+    full_scene,
+    load_average,
+    peak_rss_mb,
+    table,
+    timed,
+)
 
-SEED = REPO.parent / "shared" / "data" / "seed_polygon.geojson"
-SCENE_DIR = OUT / "olci_extract"
 VARIABLES = [
     *(f"Oa{band:02d}_reflectance" for band in (*range(1, 13), 16, 17, 18, 21)),
     "CHL_OC4ME",
     "TSM_NN",
 ]
 GRID = {"crs": "EPSG:4326", "resolution": 0.003, "max_distance_m": 400, "margin": 2}
-
-
-def full_scene() -> Path:
-    """The full-size scene with every WFR file (made once, then reused from bench/out)."""
-    import shapely
-
-    from eotrend.synthetic.olci import SceneSpec, product_name, write_product
-
-    spec = SceneSpec(
-        centre_lon=-60.9,
-        centre_lat=-3.45,
-        rows=4091,
-        columns=4865,
-        sensing_start=datetime(2020, 6, 1, 13, 50, tzinfo=UTC),
-        seed=1,
-    )
-    path = SCENE_DIR / product_name(spec)
-    if not (path / "xfdumanifest.xml").is_file():
-        water = shapely.from_geojson(SEED.read_text()).geoms[0]
-        write_product(spec, SCENE_DIR, water=water)
-    return path
 
 
 def baseline(product: Path, aoi: Path, variables: list[str]):

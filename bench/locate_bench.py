@@ -13,35 +13,12 @@ per-vertex time on the 27 vertices (said so in the table).
 import json
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import shapely
-from common import OUT, REPO, command, peak_rss_mb, table, timed
+from common import OUT, REPO, SEED, command, full_scene, peak_rss_mb, table, timed
 
 from eotrend.locating import locate_to_files
-
-SEED = REPO.parent / "shared" / "data" / "seed_polygon.geojson"
-SCENE_DIR = OUT / "olci_full"
-
-
-def full_scene() -> Path:
-    """The full-size scene (made once, then reused from bench/out)."""
-    from eotrend.synthetic.olci import SceneSpec, product_name, write_product
-
-    spec = SceneSpec(
-        centre_lon=-60.9,
-        centre_lat=-3.45,
-        rows=4091,
-        columns=4865,
-        sensing_start=datetime(2020, 6, 1, 13, 50, tzinfo=UTC),
-        seed=1,
-    )
-    path = SCENE_DIR / product_name(spec)
-    if not path.is_dir():
-        water = shapely.from_geojson(SEED.read_text()).geoms[0]
-        write_product(spec, SCENE_DIR, water=water, files=("wqsf.nc",))
-    return path
 
 
 def densified(n: int) -> Path:
