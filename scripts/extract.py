@@ -14,7 +14,6 @@ OAA) are variables too, interpolated from the tie-point grid.
 """
 
 import argparse
-import json
 
 DEFAULT_GRID = {"crs": "EPSG:4326", "resolution": 0.003, "max_distance_m": 400, "margin": 2}
 ANGLES = ["SZA", "SAA", "OZA", "OAA"]
@@ -37,15 +36,10 @@ def main(
     digest: str | None = None,
 ) -> None:
     """Extract one scene; the window comes from locate's JSON, or is located here."""
-    from eotrend import locating, olci, provenance
+    from eotrend import locating, provenance
     from eotrend.extraction import extract_to_files
 
-    if window_json:
-        with open(window_json, encoding="utf-8") as handle:
-            bounds = json.load(handle)["window"]
-        window = olci.Window(**bounds) if bounds else None
-    else:
-        window = locating.window_for(product, aoi)
+    window = locating.read_window(window_json) if window_json else locating.window_for(product, aoi)
     extract_to_files(
         product,
         aoi,

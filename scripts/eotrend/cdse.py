@@ -757,11 +757,13 @@ def product_path(cache: str | Path, name: str) -> Path:
     return Path(cache) / f"{name}.SEN3"
 
 
-def check_product(folder: Path, *, md5: bool = False) -> str | None:
+def check_product(folder: Path, *, md5: bool = False, complete: bool = True) -> str | None:
     """What is wrong with a product folder, or None when it is complete.
 
     Checks the required files and every file its ``xfdumanifest.xml`` lists, with the
-    listed size, and with ``md5`` also the listed MD5 (reads every byte).
+    listed size, and with ``md5`` also the listed MD5 (reads every byte). With ``complete``
+    false, listed files may be missing (users delete the bands they do not need), but
+    those present must still have their listed size (a truncated copy fails).
     """
     if not folder.is_dir():
         return "not in the cache"
@@ -776,9 +778,11 @@ def check_product(folder: Path, *, md5: bool = False) -> str | None:
         location = next((e for e in stream if e.tag.rpartition("}")[2] == "fileLocation"), None)
         if location is None:
             continue
-        href = location.get("href", "")
+        href = Path(location.get("href", "")).as_posix()  # "./x.nc" -> "x.nc"
         path = folder / href
         if not path.is_file():
+            if not complete:
+                continue
             return f"missing {href} (listed in xfdumanifest.xml)"
         size = stream.get("size")
         if size is not None and path.stat().st_size != int(size):

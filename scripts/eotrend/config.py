@@ -9,25 +9,52 @@ import yaml
 from eotrend.errors import InputError
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+HINT = "See schemas/config.schema.yaml for every key, its type and default."
 
 
 def load_dataset(config_path: str | Path, name: str) -> dict:
-    """The validated config of dataset ``name`` (schema defaults filled in)."""
+    """The validated config of dataset ``name`` (schema defaults filled in).
+
+    Raises:
+        InputError: the file cannot be read, is not YAML, breaks the schema (the message
+            names the setting and what is wrong, on one line) or lacks the dataset.
+    """
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
-    with open(config_path, encoding="utf-8") as handle:
-        config = yaml.safe_load(handle)
+    try:
+        text = Path(config_path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputError(config_path, f"cannot be read ({error.strerror})", HINT) from error
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise InputError(
+            config_path, f"is not valid YAML ({' '.join(str(error).split())})", HINT
+        ) from error
+    if not isinstance(config, dict):
+        raise InputError(
+            config_path, "is not a mapping of settings (it should start with `datasets:`)", HINT
+        )
     try:
         validate(config, str(SCHEMA))
     except WorkflowError as error:
         raise InputError(
-            config_path,
-            f"is not a valid eotrend config: {error}",
-            "See schemas/config.schema.yaml.",
+            config_path, f"is not a valid eotrend config: {_schema_problem(error)}", HINT
         ) from error
     if name not in config["datasets"]:
         raise InputError(
             config_path, f"has no dataset {name!r}", f"Known: {', '.join(config['datasets'])}."
         )
     return config["datasets"][name]
+
+
+def _schema_problem(error: Exception) -> str:
+    """The setting at fault and what is wrong with it, on one line."""
+    import jsonschema
+
+    cause = error.__cause__ or error.__context__  # Snakemake raises while handling it
+    if not isinstance(cause, jsonschema.exceptions.ValidationError):
+        return " ".join(str(error).split())
+    where = ".".join(map(str, cause.absolute_path)) or "the top level"
+    return f"{where}: {' '.join(cause.message.split())}"

@@ -120,15 +120,27 @@ def date_from_format(path: str | Path, date_format: str) -> datetime | None:
     return None
 
 
-def date_from_metadata(tags: dict[str, str]) -> datetime | None:
-    """The date in a raster's metadata items (ISO 8601 or 'YYYY:MM:DD HH:MM:SS'), UTC."""
+def date_from_metadata(tags: dict[str, str], source: str | Path | None = None) -> datetime | None:
+    """The date in a raster's metadata items (ISO 8601 or 'YYYY:MM:DD HH:MM:SS'), UTC.
+
+    Returns None when no item of :data:`METADATA_KEYS` is set. An item that is set but is
+    not a date is an InputError naming ``source`` (the raster) and the item.
+    """
     for key in METADATA_KEYS:
-        text = tags.get(key)
-        if text:
-            text = text.strip().replace("Z", "+00:00")
+        raw = tags.get(key)
+        if raw:
+            text = raw.strip().replace("Z", "+00:00")
             if re.match(r"^\d{4}:\d{2}:\d{2}", text):  # TIFF's own format
                 text = text.replace(":", "-", 2)
-            parsed = datetime.fromisoformat(text)
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError as error:
+                raise InputError(
+                    source or key,
+                    f"metadata item {key} = {raw!r} is not a date",
+                    "Set it to an ISO 8601 date (e.g. 2019-07-02 or 2019-07-02T10:30:00Z), "
+                    "or read the dates from the file names.",
+                ) from error
             return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     return None
 

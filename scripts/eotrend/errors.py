@@ -1,8 +1,8 @@
 """Errors a user can act on.
 
-An :class:`InputError` names the file, says what is wrong with it and what to do; entry
-scripts print it as one line without a traceback. Any other exception is a bug and keeps
-its traceback.
+An :class:`InputError` (or :class:`OutputError`) names the file, says what is wrong with it
+and what to do; entry scripts print it as one line without a traceback. Any other
+exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -27,10 +27,22 @@ class InputError(EotrendError):
         self.path = None if path is None else str(path)
         self.problem = problem
         self.hint = hint
-        where = f"{self.path}: " if self.path else ""
-        tail = f" {hint}" if hint else ""
-        super().__init__(f"{where}{problem}.{tail}".replace("..", "."))
+        text = f"{self.path}: {problem}" if self.path else problem
+        if not text.endswith((".", "!", "?")):
+            text += "."
+        # Never replace ".." in the text: paths such as ../data/x.tif must stay as given.
+        super().__init__(f"{text} {hint}" if hint else text)
 
     def __reduce__(self):
         # Rebuilt from its own arguments when it travels back from a worker process.
         return (type(self), (self.path, self.problem, self.hint))
+
+
+class OutputError(InputError):
+    """An output that cannot be written: a full disk, a quota, a read-only folder.
+
+    Args:
+        path: the file that could not be written (shown first).
+        problem: why.
+        hint: what the user should do about it.
+    """

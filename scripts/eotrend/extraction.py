@@ -228,6 +228,10 @@ class _ReadPlan:
     tie: olci.Window | None = None
     step: int = 0
 
+    def file_of(self, variable: str) -> Path:
+        """The file ``variable`` is read from."""
+        return next(read.path for read in self.reads if variable in read.variables)
+
     @classmethod
     def of(cls, product: Path, variables: list[str], window: olci.Window) -> _ReadPlan:
         flag_path, flag_variable = olci.flag_file(product)
@@ -385,6 +389,13 @@ def extract_scene(
             continue
         packed = picked[variable]
         physical, units[variable] = packed.physical()
+        if physical.size and np.isnan(physical).all():
+            log.warning(
+                "%s: %s holds only fill (or out-of-range) values inside the AOI: its "
+                "statistics are empty (count 0) and its grids nodata",
+                reading.file_of(variable),
+                variable,
+            )
         values[variable] = physical.astype(np.float32)
         columns[variable] = value_column(variable, packed.units)
         if product_masks:

@@ -31,6 +31,7 @@ import numpy as np
 from eotrend import geometry as geo
 from eotrend.aoi import Feature, read_aoi
 from eotrend.atomic import atomic_path, write_text
+from eotrend.errors import InputError
 from eotrend.limits import plan_workers
 from eotrend.olci import Window, open_product, read_lonlat, read_tie_lonlat
 from eotrend.parallel import Task, run_tasks
@@ -421,6 +422,20 @@ def extraction_window(
 def window_for(product_path: Path, aoi_path: Path) -> Window | None:
     """The extraction window of an AOI file in a scene (None when the scene misses it)."""
     return extraction_window(Path(product_path), read_aoi(aoi_path))
+
+
+def read_window(path: str | Path) -> Window | None:
+    """The window of a window file written by :func:`locate_to_files` (None: the scene
+    misses the AOI)."""
+    hint = "Give the window.json that locate wrote for this scene (or run locate again)."
+    try:
+        bounds = json.loads(Path(path).read_text(encoding="utf-8"))["window"]
+        return None if bounds is None else Window(**bounds)
+    except OSError as error:
+        raise InputError(path, f"cannot be read ({error.strerror})", hint) from error
+    except (ValueError, TypeError, KeyError) as error:  # JSONDecodeError is a ValueError
+        problem = f"is not a window file ({type(error).__name__}: {error})"
+        raise InputError(path, problem, hint) from error
 
 
 def locate_to_files(

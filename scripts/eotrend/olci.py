@@ -175,9 +175,16 @@ def variable_file(product: Path, variable: str) -> Path:
             "LFR): check the dataset's `variables`.",
         )
     for candidate in sorted(product.glob("*.nc")):
-        with netCDF4.Dataset(candidate) as ds:
-            if variable in ds.variables:
-                return candidate
+        try:
+            with netCDF4.Dataset(candidate) as ds:
+                if variable in ds.variables:
+                    return candidate
+        except OSError as error:
+            raise InputError(
+                candidate,
+                f"cannot be read, the file is damaged ({_reason(error)})",
+                "Download the product again.",
+            ) from error
     raise InputError(
         product,
         f"has no variable {variable!r} in any of its files",
@@ -340,10 +347,17 @@ def read_packed(
                 var.set_auto_maskandscale(False)
                 out[name] = Packed(raw=np.asarray(var[win.slices]), **_packing(var, path))
             return out
-    except OSError as error:
+    except (OSError, RuntimeError) as error:  # netCDF4: OSError opening, RuntimeError reading
         raise InputError(
-            path, f"cannot be read ({error})", "Download the product again."
+            path,
+            f"cannot be read, the file is damaged ({_reason(error)})",
+            "Download the product again.",
         ) from error
+
+
+def _reason(error: Exception) -> str:
+    """What a netCDF/HDF5 error says, without the file name it repeats."""
+    return getattr(error, "strerror", None) or str(error)
 
 
 def read_lonlat(product: Path, window: Window) -> tuple[np.ndarray, np.ndarray]:
@@ -368,9 +382,11 @@ def tie_geometry(product: Path) -> tuple[int, int, int]:
             shape = (ds.dimensions["tie_rows"].size, ds.dimensions["tie_columns"].size)
             step = int(ds.getncattr("ac_subsampling_factor"))
             along = int(ds.getncattr("al_subsampling_factor"))
-    except (OSError, KeyError, AttributeError) as error:
+    except (OSError, RuntimeError, KeyError, AttributeError) as error:
         raise InputError(
-            path, f"lacks the tie-point grid description ({error})", "Download it again."
+            path,
+            f"lacks the tie-point grid description ({_reason(error)})",
+            "Download it again.",
         ) from error
     if along != 1:
         raise InputError(

@@ -12,7 +12,11 @@ or :func:`iter_tasks`. The engine:
   kept, unfinished tasks are retried on new pools with half the workers, down to one task at
   a time, and a task that kills its worker twice on its own raises :class:`WorkerCrashError`;
 - stops at the first ordinary exception in a task and raises :class:`TaskError` naming it
-  (:class:`~eotrend.errors.EotrendError` subclasses pass through unchanged).
+  (:class:`~eotrend.errors.EotrendError` subclasses pass through unchanged);
+- hands results larger than :data:`SPILL_BYTES` back through files in a temporary folder
+  ($TMPDIR), so that the pool's result pipe only ever carries messages the kernel writes
+  whole (see :func:`_spill`): a worker killed at any moment never leaves half a message in
+  it, which would block the pool's reader thread, and so the job, forever.
 
 Results do not depend on the number of workers: each task's result depends only on its
 arguments, and :func:`run_tasks` returns them in task order.
@@ -25,8 +29,10 @@ import logging
 import multiprocessing
 import os
 import pickle
+import shutil
 import signal
 import sys
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -36,7 +42,7 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from eotrend.errors import EotrendError
+from eotrend.errors import EotrendError, OutputError
 from eotrend.limits import WorkerPlan
 from eotrend.progress import Progress
 
@@ -56,6 +62,10 @@ THREAD_VARIABLES = (
 
 # Imported once in the forkserver (an import that fails there is skipped).
 PRELOAD = ("__main__", "numpy", "netCDF4", "osgeo.gdal", "shapely")
+
+# Results that pickle to more than this many bytes travel through a file (see _spill). Linux
+# writes a pipe message of at most PIPE_BUF (4096) bytes whole or not at all.
+SPILL_BYTES = 2048
 
 
 @dataclass(frozen=True)
@@ -142,26 +152,51 @@ def iter_tasks(
         yield 0, result
         return
     _one_thread_per_worker()
-    context = _context()
-    progress = Progress(len(tasks), label, log)
-    unfinished = list(range(len(tasks)))
+    spill = tempfile.mkdtemp(prefix="eotrend-results-")
+    run = _Run(func, tasks, _context(), Progress(len(tasks), label, log), label, log, spill, plan)
+    try:
+        yield from _rounds(run, workers)
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every pool of one :func:`iter_tasks` call shares."""
+
+    func: Callable[..., Any]
+    tasks: list[Task]
+    context: BaseContext
+    progress: Progress
+    label: str
+    log: logging.Logger
+    spill: str  # folder of results too large for the pipe (see _spill)
+    plan: WorkerPlan | int
+
+    def submit(self, pool: ProcessPoolExecutor, i: int) -> Future:
+        return pool.submit(_call, self.func, self.tasks[i].args, self.spill)
+
+
+def _rounds(run: _Run, workers: int) -> Iterator[tuple[int, Any]]:
+    """Crowded pools with fewer workers after each crash, then one task at a time."""
+    unfinished = list(range(len(run.tasks)))
     while unfinished and workers > 1:
-        unfinished = yield from _crowded(func, tasks, unfinished, workers, context, progress, label)
+        unfinished = yield from _crowded(run, unfinished, workers)
         if unfinished:
             workers = max(1, workers // 2)
             how = "one task at a time" if workers == 1 else "in a new pool"
-            log.warning(
+            run.log.warning(
                 "%s: a worker process died (out of memory, or a crash in a C library?); "
                 "%d finished tasks kept, retrying %d unfinished tasks with %d worker%s, %s",
-                label,
-                progress.done,
+                run.label,
+                run.progress.done,
                 len(unfinished),
                 workers,
                 "" if workers == 1 else "s",
                 how,
             )
     if unfinished:
-        yield from _isolated(func, tasks, unfinished, context, progress, label, log)
+        yield from _isolated(run, unfinished)
 
 
 def _context() -> BaseContext:
@@ -202,15 +237,7 @@ def _one_thread_per_worker() -> None:
         os.environ[name] = "1"
 
 
-def _crowded(
-    func: Callable[..., Any],
-    tasks: list[Task],
-    indices: list[int],
-    workers: int,
-    context: BaseContext,
-    progress: Progress,
-    label: str,
-) -> Iterator[tuple[int, Any]]:
+def _crowded(run: _Run, indices: list[int], workers: int) -> Iterator[tuple[int, Any]]:
     """Run ``indices`` on one pool of ``workers``; yield results as they come.
 
     At most ``workers + 1`` tasks are in flight (one spare keeps every worker busy): a
@@ -220,13 +247,13 @@ def _crowded(
     """
     unfinished = set(indices)
     waiting = deque(indices)
-    with _pool(min(workers, len(indices)), context) as pool:
+    with _pool(min(workers, len(indices)), run.context) as pool:
         in_flight: dict[Future, int] = {}
         broken = False
         while True:
             while not broken and waiting and len(in_flight) <= workers:
                 try:
-                    in_flight[pool.submit(_call, func, tasks[waiting[0]].args)] = waiting[0]
+                    in_flight[run.submit(pool, waiting[0])] = waiting[0]
                     waiting.popleft()
                 except BrokenProcessPool:  # a worker died: collect what finished before
                     broken = True
@@ -238,26 +265,18 @@ def _crowded(
                 future = done.pop()
                 i = in_flight.pop(future)
                 try:
-                    result = _result(future, tasks[i], label)
+                    result = _result(future, run.tasks[i], run.label)
                 except BrokenProcessPool:
                     broken = True
                     continue
                 unfinished.discard(i)
-                progress.advance()
+                run.progress.advance()
                 del future
                 yield i, result
     return sorted(unfinished)
 
 
-def _isolated(
-    func: Callable[..., Any],
-    tasks: list[Task],
-    indices: list[int],
-    context: BaseContext,
-    progress: Progress,
-    label: str,
-    log: logging.Logger,
-) -> Iterator[tuple[int, Any]]:
+def _isolated(run: _Run, indices: list[int]) -> Iterator[tuple[int, Any]]:
     """Run ``indices`` one at a time on a one-worker pool, so that a crash names its task.
 
     A task that kills its worker is retried once in a fresh pool; a second crash raises
@@ -266,13 +285,14 @@ def _isolated(
     pool: ProcessPoolExecutor | None = None
     try:
         for i in indices:
+            task = run.tasks[i]
             for attempt in (1, 2):
                 if pool is None:
-                    pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
-                future = pool.submit(_call, func, tasks[i].args)
+                    pool = ProcessPoolExecutor(max_workers=1, mp_context=run.context)
+                future = run.submit(pool, i)
                 wait([future])
                 try:
-                    result = _result(future, tasks[i], label)
+                    result = _result(future, task, run.label)
                     break
                 except BrokenProcessPool as crash:
                     processes = _worker_processes(pool)
@@ -280,15 +300,16 @@ def _isolated(
                     pool = None
                     how = _how_it_died(processes)
                     if attempt == 2:
-                        raise WorkerCrashError(_crash_message(label, tasks[i], how)) from crash
-                    log.warning(
+                        message = _crash_message(run.label, task, how, run.plan)
+                        raise WorkerCrashError(message) from crash
+                    run.log.warning(
                         "%s: task %r killed its worker when run alone (%s); retrying it once "
                         "in a fresh worker",
-                        label,
-                        tasks[i].name,
+                        run.label,
+                        task.name,
                         how,
                     )
-            progress.advance()
+            run.progress.advance()
             yield i, result
     except BaseException:
         if pool is not None:
@@ -331,7 +352,8 @@ def _result(future: Future, task: Task, label: str) -> Any:
     unchanged; any other exception becomes a :class:`TaskError` naming the task.
     """
     try:
-        return future.result()
+        result = future.result()
+        return result.load() if isinstance(result, _Spilled) else result
     except BrokenProcessPool:
         raise
     except BaseException as exc:  # SystemExit in a task is a task failure, not ours
@@ -353,21 +375,62 @@ def _inline(func: Callable[..., Any], task: Task, label: str) -> Any:
         raise TaskError(f"{label}: task {task.name!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _call(func: Callable[..., Any], args: tuple) -> Any:
-    """Run one task in a worker; make its exception survive the trip back to the parent.
+def _call(func: Callable[..., Any], args: tuple, spill: str) -> Any:
+    """Run one task in a worker; make its result and exception survive the trip back.
 
-    Pickle rebuilds an exception as ``cls(*exc.args)``, which fails for (third-party)
-    classes whose ``__init__`` takes other arguments; the parent would then see a broken
-    pool instead of the error. Those travel as a :class:`_PortableError`.
+    A large result goes through a file in ``spill`` (see :func:`_spill`). Pickle rebuilds
+    an exception as ``cls(*exc.args)``, which fails for (third-party) classes whose
+    ``__init__`` takes other arguments; the parent would then see a broken pool instead of
+    the error. Those travel as a :class:`_PortableError`.
     """
     try:
-        return func(*args)
+        result = func(*args)
     except Exception as exc:
         try:
             pickle.loads(pickle.dumps(exc))
         except Exception:
             raise _PortableError(type(exc), exc.args, vars(exc)) from exc
         raise
+    return _spill(result, spill)
+
+
+def _spill(result: Any, folder: str) -> Any:
+    """``result`` itself when it pickles small, else a :class:`_Spilled` file holding it.
+
+    The executor sends a result to the parent as one message on a pipe that every worker
+    shares. A worker killed (OOM killer, SIGKILL) half-way through writing a long message
+    leaves a partial one, and CPython's reader thread then waits for its missing bytes
+    forever: the pool neither finishes nor breaks. Messages of at most PIPE_BUF bytes are
+    written whole or not at all, so bigger results travel as files; a file left by a
+    killed worker is removed with the folder.
+    """
+    data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    if len(data) <= SPILL_BYTES:
+        return result
+    try:
+        fd, path = tempfile.mkstemp(suffix=".pickle", dir=folder)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+    except OSError as error:
+        raise OutputError(
+            folder,
+            f"has no room for a task's result of {len(data) / 2**20:.0f} MB ({error.strerror})",
+            "Free space in the temporary folder, or point TMPDIR at a larger one.",
+        ) from error
+    return _Spilled(path)
+
+
+@dataclass(frozen=True)
+class _Spilled:
+    """A task's result, pickled into the file ``path`` (read once, then removed)."""
+
+    path: str
+
+    def load(self) -> Any:
+        with open(self.path, "rb") as handle:
+            data = handle.read()
+        os.unlink(self.path)
+        return pickle.loads(data)
 
 
 class _PortableError(Exception):
@@ -396,11 +459,20 @@ def _how_it_died(processes: list[BaseProcess]) -> str:
         return f"killed by signal {-codes[0]}"
 
 
-def _crash_message(label: str, task: Task, how: str) -> str:
+def _crash_message(label: str, task: Task, how: str, plan: WorkerPlan | int) -> str:
+    estimate = ""
+    if isinstance(plan, WorkerPlan):
+        budget = plan.memory_budget_mb
+        estimate = (
+            f" Each task was estimated to need {plan.limits['task_mem_mb']} MB"
+            + ("" if budget is None else f", within a budget of {budget} MB for the job")
+            + "."
+        )
     return (
-        f"{label}: task {task.name!r} killed its worker process twice when run alone ({how}). "
-        "Likely cause: memory (the OOM killer sends SIGKILL to the biggest process when the "
-        "job exceeds its memory limit), or a crash in a C library (GDAL, HDF5: SIGSEGV, "
-        "SIGABRT). Raise the rule's mem_mb, lower threads, or process smaller blocks; the "
-        "job's log and `dmesg` ('Killed process') tell which."
+        f"{label}: task {task.name!r} killed its worker process twice when run alone ({how})."
+        f"{estimate} Likely cause: memory (the OOM killer sends SIGKILL to the biggest process "
+        "when the job exceeds its memory limit), or a crash in a C library (GDAL, HDF5: "
+        "SIGSEGV, SIGABRT; SIGBUS: a memory-mapped file on a full disk, e.g. in $TMPDIR). "
+        "Raise the rule's mem_mb, lower threads, or process smaller blocks; the job's log and "
+        "`dmesg` ('Killed process') tell which."
     )

@@ -13,6 +13,7 @@ import contextlib
 import math
 import operator
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 from osgeo import gdal, gdal_array
 
 from eotrend.atomic import atomic_path
-from eotrend.errors import InputError
+from eotrend.errors import InputError, OutputError
 
 gdal.UseExceptions()
 
@@ -505,13 +506,32 @@ class GeoTiffWriter:
                 "BIGTIFF=IF_SAFER",
                 "OVERVIEWS=FORCE_USE_EXISTING" if levels else "OVERVIEWS=NONE",
             ]
-            out = gdal.Translate(
-                os.fspath(self._tmp),
-                self._rows_tmp,
-                format="COG",
-                creationOptions=options,
-            )
+            try:
+                out = gdal.Translate(
+                    os.fspath(self._tmp),
+                    self._rows_tmp,
+                    format="COG",
+                    creationOptions=options,
+                )
+            except RuntimeError as error:
+                self._raise_if_no_room(error)
+                raise
             del out  # closing the dataset completes the file
+
+    def _raise_if_no_room(self, error: RuntimeError) -> None:
+        """An OutputError when the COG step failed for want of room: GDAL's message then
+        names the TIFF structure it could not write, not the full disk."""
+        folder = self.path.parent
+        needed = self.width * self.height * self.count * np.dtype(self.dtype).itemsize
+        free = shutil.disk_usage(folder).free
+        if free < needed:
+            raise OutputError(
+                self.path,
+                f"cannot be written: no space left in {folder} ({free} bytes free, up to "
+                f"{needed} needed; GDAL: {error})",
+                "Free space there, or write the outputs to a larger disk; nothing was left "
+                "under this name.",
+            ) from error
 
     def __exit__(
         self,
@@ -523,8 +543,12 @@ class GeoTiffWriter:
             if exc_type is None:
                 self._finish()
         except BaseException as err:
-            self._cleanup()
-            self._atomic.__exit__(type(err), err, err.__traceback__)
+            # The atomic output judges the error (a full disk becomes an OutputError) while
+            # the intermediate file still takes its room: removing it first would hide that.
+            try:
+                self._atomic.__exit__(type(err), err, err.__traceback__)
+            finally:
+                self._cleanup()
             raise
         self._cleanup()
         return bool(self._atomic.__exit__(exc_type, exc, tb))

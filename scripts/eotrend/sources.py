@@ -78,6 +78,20 @@ def name_entry(name: str, status: str, reason: str, path: str | Path = "", size:
     return Entry(name, start, stop, name[:3], "", size, "", str(path), status, reason)
 
 
+def folder_entry(path: Path, aoi: list[Feature] | None) -> Entry:
+    """The entry of a local ``.SEN3`` folder: failed, with the reason, when the product is
+    damaged (a required file missing, a file shorter or longer than its manifest says, a
+    broken manifest), so that one bad copy among many does not stop the search."""
+    problem = cdse.check_product(path, complete=False)
+    if problem is None:
+        try:
+            return product_entry(path, aoi=aoi)
+        except InputError as error:
+            problem = error.problem
+    name = path.name.removesuffix(".SEN3")
+    return name_entry(name, "failed", f"damaged product: {problem}", path, folder_size(path))
+
+
 def zip_product_name(path: Path) -> str | None:
     """The product name of ``<name>.SEN3.zip`` or ``<name>.zip``, or None."""
     name = path.name.removesuffix(".zip").removesuffix(".SEN3")
@@ -133,8 +147,10 @@ def local_products(
     ]
     as_folders = {path.name.removesuffix(".SEN3") for path in folders}
     for path in folders:
-        entry = product_entry(path, aoi=aoi)
-        if not in_period(datetime.fromisoformat(entry.sensing_start), start, end):
+        entry = folder_entry(path, aoi)
+        if entry.status != "failed" and not in_period(
+            datetime.fromisoformat(entry.sensing_start), start, end
+        ):
             entry = product_entry(path, "skipped", outside)
         entries.append(entry)
     zips = {}
@@ -282,7 +298,8 @@ def frozen_products(
     settings and the catalogue MD5 of its ``checksum``), and is failed if that fails.
 
     Raises:
-        InputError: a product is missing and cannot be fetched (a file, or no source_id).
+        InputError: a product is missing and cannot be fetched (a file, or no source_id),
+            or a sentinel3 row's name is not a product name.
     """
     source = dataset["source"]
     path = source["manifest"]["path"]
@@ -291,6 +308,13 @@ def frozen_products(
         if entry.status != "ok":
             entries.append(entry)
             continue
+        if dataset["kind"] == "sentinel3" and not olci.PRODUCT_NAME.match(entry.name):
+            # Names become paths in the cache: only product names may (no "/", no "..").
+            raise InputError(
+                path,
+                f"lists {entry.name!r}, which is not a Sentinel-3 OLCI product name",
+                "Give a manifest.csv written by an earlier eotrend run of a sentinel3 dataset.",
+            )
         found = _present(entry, cache)
         if found is None:
             missing.append(entry)

@@ -29,7 +29,7 @@ import numpy as np
 from eotrend import dates as dt
 from eotrend import mosaic, raster
 from eotrend.atomic import atomic_path
-from eotrend.errors import InputError
+from eotrend.errors import InputError, OutputError
 from eotrend.limits import plan_workers
 from eotrend.mosaic import Source
 from eotrend.parallel import Task, iter_tasks
@@ -98,7 +98,8 @@ def read_dates(
     dated, undated = [], []
     for source in sources:
         if dates_from == "metadata":
-            moment = dt.date_from_metadata(raster.read_info(source.files[0]).tags)
+            first = source.files[0]
+            moment = dt.date_from_metadata(raster.read_info(first).tags, first)
         elif date_format:
             moment = dt.date_from_format(source.name, date_format)
         else:
@@ -199,7 +200,15 @@ def read_layer(
     ``threads`` decode tiles in parallel (None: GDAL's setting)."""
     if path.endswith(".vrt"):
         threads = None  # GDAL's VRT driver has no NUM_THREADS open option (it warns)
-    layer = raster.read_window(path, row0, nrows, bands=[1], threads=threads)[0]
+    try:
+        layer = raster.read_window(path, row0, nrows, bands=[1], threads=threads)[0]
+    except RuntimeError as error:  # GDAL: a damaged file (its message names the file)
+        raise InputError(
+            path,
+            f"cannot be read at rows {row0}-{row0 + nrows - 1}, the file is damaged "
+            f"({str(error).strip() or 'GDAL read error'})",
+            "Export or download it again.",
+        ) from error
     if nodata is not None and not np.isnan(nodata):
         layer[layer == layer.dtype.type(nodata)] = np.nan  # compared as the values are held
     return layer
@@ -261,10 +270,26 @@ def stack_block_task(
     """
     _wait_for_written(*gate)
     shape = (len(bands), nrows, width)
-    out = np.lib.format.open_memmap(dest, mode="w+", dtype=np.float32, shape=shape)
+    try:
+        out = np.lib.format.open_memmap(dest, mode="w+", dtype=np.float32, shape=shape)
+        # Reserve the disk space now: a mapped file that outgrows a full disk kills the
+        # process with SIGBUS, which would look like a crash, not like a full disk.
+        with open(dest, "r+b") as handle:
+            os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
+    except OSError as error:
+        raise OutputError(
+            Path(dest).parent,
+            f"has no room for a block of {_float32_mb(shape):.0f} MB ({error.strerror})",
+            "Free space in the temporary folder, or point TMPDIR at a larger one.",
+        ) from error
     read_block(bands, row0, nrows, reducer, nodata, out)
     out.flush()
     return dest
+
+
+def _float32_mb(shape: tuple[int, ...]) -> float:
+    """Size in MB of a float32 array of ``shape``."""
+    return 4 * float(np.prod(shape)) / 2**20
 
 
 def _wait_for_written(path: str, blocks: int, parent: int) -> None:
@@ -494,33 +519,94 @@ def _write_stack(
             block = np.empty((len(bands), info.height, info.width), dtype=np.float32)
             read_block(band_paths, 0, info.height, reducer, nodata, block, probe.workers)
             writer.write_rows(0, block)
-            return
-        starts = range(0, info.height, rows)
-        task_mb = block_bytes_per_row(info.width, len(bands), group, composite) * rows / 2**20
-        plan = plan_workers(len(starts), threads=threads, mem_mb=mem_mb, task_mem_mb=task_mb + 100)
-        gate = tmp / "written"
-        tasks = [
-            Task(
-                f"rows {r}-{min(r + rows, info.height) - 1}",
-                (
-                    band_paths,
-                    r,
-                    min(rows, info.height - r),
-                    info.width,
-                    reducer,
-                    nodata,
-                    str(tmp / f"block{j}.npy"),
-                    (str(gate), j - plan.workers, os.getpid()),
-                ),
+            filled = _bands_with_data(block)
+        else:
+            per_row = block_bytes_per_row(info.width, len(bands), group, composite)
+            task_mb = per_row * rows / 2**20
+            if task_mb * 2**20 > budget:
+                _warn_smallest_block(rows, len(bands), task_mb, probe.memory_budget_mb)
+            starts = range(0, info.height, rows)
+            plan = plan_workers(
+                len(starts), threads=threads, mem_mb=mem_mb, task_mem_mb=task_mb + 100
             )
-            for j, r in enumerate(starts)
-        ]
-        log.info("%d blocks of %d rows (tiles of %d pixels)", len(tasks), rows, tile)
-        results = iter_tasks(stack_block_task, tasks, plan, label="row blocks", logger=log)
-        for written, (index, dest) in enumerate(results, start=1):
-            writer.write_rows(tasks[index].args[1], np.load(dest, mmap_mode="r"))
-            Path(dest).unlink()
-            _publish_count(gate, written)
+            tasks = _block_tasks(band_paths, info, starts, rows, reducer, nodata, tmp, plan.workers)
+            log.info("%d blocks of %d rows (tiles of %d pixels)", len(tasks), rows, tile)
+            filled = np.zeros(len(bands), dtype=bool)
+            results = iter_tasks(stack_block_task, tasks, plan, label="row blocks", logger=log)
+            for written, (index, dest) in enumerate(results, start=1):
+                block = np.load(dest, mmap_mode="r")
+                writer.write_rows(tasks[index].args[1], block)
+                filled |= _bands_with_data(block)
+                del block
+                Path(dest).unlink()
+                _publish_count(tmp / "written", written)
+    _warn_empty(bands, filled)
+
+
+def _block_tasks(
+    band_paths: list[tuple[str, ...]],
+    info: raster.RasterInfo,
+    starts: range,
+    rows: int,
+    reducer: str | None,
+    nodata: float | None,
+    tmp: Path,
+    workers: int,
+) -> list[Task]:
+    """One :func:`stack_block_task` per block of ``rows`` rows starting at ``starts``;
+    block ``j`` waits for block ``j - workers`` to be written (see :func:`_write_stack`)."""
+    return [
+        Task(
+            f"rows {r}-{min(r + rows, info.height) - 1}",
+            (
+                band_paths,
+                r,
+                min(rows, info.height - r),
+                info.width,
+                reducer,
+                nodata,
+                str(tmp / f"block{j}.npy"),
+                (str(tmp / "written"), j - workers, os.getpid()),
+            ),
+        )
+        for j, r in enumerate(starts)
+    ]
+
+
+def _warn_smallest_block(rows: int, nbands: int, task_mb: float, budget_mb: int | None) -> None:
+    """Blocks cannot get smaller than ``rows``: say what the job needs, in case it is
+    killed for memory."""
+    log.warning(
+        "the smallest block (%d rows of %d bands) takes %.0f MB, more than the memory budget "
+        "leaves a worker (%s MB for the job): this stack needs about %.0f MB; raise mem_mb to "
+        "that if the job is killed for memory",
+        rows,
+        nbands,
+        task_mb,
+        budget_mb,
+        2 * task_mb + 200,
+    )
+
+
+def _bands_with_data(block: np.ndarray) -> np.ndarray:
+    """Which bands of a (bands, rows, cols) block hold at least one value (bool array)."""
+    return np.isfinite(block).any(axis=(1, 2))
+
+
+def _warn_empty(bands: list[Band], filled: np.ndarray) -> None:
+    """Log the bands without a single value (inputs that are all nodata)."""
+    empty = [band for band, has in zip(bands, filled, strict=True) if not has]
+    for band in empty:
+        log.warning(
+            "band %s holds no value: every pixel of %s is nodata",
+            band.label,
+            ", ".join(band.sources),
+        )
+    if empty and len(empty) == len(bands):
+        log.warning(
+            "every band of the stack is empty: its trend will be NaN everywhere (check the "
+            "inputs and the nodata setting)"
+        )
 
 
 def write_dates_csv(path: Path, bands: list[Band]) -> None:

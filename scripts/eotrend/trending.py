@@ -284,8 +284,20 @@ def trend(
         overviews=raster.overview_levels(info.width, info.height) if cog else None,
         threads=probe.workers,  # compression runs at the end, when the workers are done
     ) as writer:
+        most_obs = 0.0
         for index, block in iter_tasks(
             fit_window_task, tasks, plan, label="windows", logger=log, inline_single=True
         ):
             row0, _, col0, _ = windows[index]
             writer.write_window(row0, col0, block)
+            nobs = block[names.index("nobs")]
+            if np.isfinite(nobs).any():
+                most_obs = max(most_obs, float(np.nanmax(nobs)))
+    if most_obs < min_obs <= info.count:  # (fewer bands than min_obs was said above)
+        log.warning(
+            "%s: no pixel has %d valid values (min_obs; the most any pixel has is %d): "
+            "every statistic is NaN. Check the stack's nodata and the inputs' dates.",
+            stack_path,
+            min_obs,
+            int(most_obs),
+        )
