@@ -14,7 +14,12 @@ dated bands). Measured side by side in one run:
 * the trend.py command (interpreter start and imports included), best of 3;
 * the floors: reading the stack once (GDAL decoding with 1 and with 2 threads), and the
   regression alone on the stack in memory (one process);
-* the robust statistics (--robust), and scipy.stats.theilslopes in a per-pixel loop.
+* the robust statistics (--robust), and scipy.stats.theilslopes in a per-pixel loop;
+* the trend statistics of issue 17, each against its peer looped over pixels (timed on
+  PEER_SUBSET pixels, extrapolated): every Mann-Kendall test vs pymannkendall's, the
+  seasonal test vs pymannkendall.seasonal_test, Pettitt vs pyhomogeneity, the Sen slope
+  interval vs theilslopes; and the stage with every option on (Hamed-Rao, intervals,
+  monthly seasons, Pettitt, FDR q-values) against the plain OLS stage.
 
 ``--scale`` (``python bench/run.py --only trend --scale``) adds a 21 x 7000 x 7000 stack
 (4.1 GB as float32; made once under bench/out, about 3 GB on disk): the trend.py command's
@@ -36,7 +41,12 @@ from eotrend import raster, regression, trending
 BANDS, HEIGHT, WIDTH = 21, 707, 1033
 SUBSET = 20_000  # pixels timed in the published loop
 ROBUST_SUBSET = 2_000
+PEER_SUBSET = 1_000
 SCALE = 7000
+# The stage with every option of issue 17 on.
+EVERYTHING = trending.Options(
+    robust=True, test="hamed_rao", ci=0.95, seasons="month", breaks="pettitt", fdr=True
+)
 SPEC_TAG = "BENCH_SPEC"
 
 
@@ -124,6 +134,51 @@ def xarray_polyfit_seconds(values: np.ndarray, t: np.ndarray) -> float:
         return timed(lambda: data.polyfit("time", deg=1))
 
 
+def peer_loops(values: np.ndarray, t: np.ndarray) -> dict[str, float]:
+    """Seconds of each peer looped over every pixel (PEER_SUBSET timed, extrapolated)."""
+    import pyhomogeneity
+    import pymannkendall as pmk
+    from scipy import stats
+
+    flat = values.reshape(values.shape[0], -1)
+    pick = np.random.default_rng(3).choice(flat.shape[1], PEER_SUBSET, replace=False)
+    pixels = [flat[:, p].astype(np.float64) for p in pick]
+    peers = {
+        "original": pmk.original_test,
+        "hamed_rao": pmk.hamed_rao_modification_test,
+        "yue_wang": lambda x: pmk.yue_wang_modification_test(x, lag=1),
+        "prewhiten": pmk.pre_whitening_modification_test,
+        "trend_free_prewhiten": pmk.trend_free_pre_whitening_modification_test,
+        "seasonal": lambda x: pmk.seasonal_test(x, period=1),  # yearly: one season
+        "pettitt": lambda x: pyhomogeneity.pettitt_test(x, sim=None),
+        "sen_interval": lambda x: stats.theilslopes(x[~np.isnan(x)], t[~np.isnan(x)]),
+    }
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, func in peers.items():
+            out[name] = timed(lambda f=func: [f(x) for x in pixels]) / PEER_SUBSET * flat.shape[1]
+    return out
+
+
+def own_statistics(values: np.ndarray, t: np.ndarray) -> dict[str, float]:
+    """Seconds of eotrend's statistic for each peer of :func:`peer_loops` (one process,
+    the stack in memory)."""
+    from eotrend import breaks, seasonal
+
+    flat = values.reshape(values.shape[0], -1)
+    moments = [datetime(1995 + i, 7, 2, tzinfo=UTC) for i in range(values.shape[0])]
+    cells = seasonal.cells(moments, "month")
+    out = {
+        test: timed(lambda s=test: regression.theil_sen_mann_kendall(t, flat, test=s))
+        for test in ("original", "hamed_rao", "yue_wang", "prewhiten", "trend_free_prewhiten")
+    }
+    out["seasonal"] = timed(lambda: seasonal.seasonal_kendall(*cells, flat))
+    out["pettitt"] = timed(lambda: breaks.pettitt(t, flat))
+    out["sen_interval"] = timed(lambda: regression.theil_sen_mann_kendall(t, flat, ci=0.95))
+    return out
+
+
 def read_only(path: str, window: tuple[int, int, int, int]) -> None:
     """Worker task of the parallel read floor: read a window, keep nothing."""
     raster.read_window(path, *window)
@@ -152,6 +207,12 @@ def main() -> str:
     cmd, cmd_rss = min(runs)
     robust = timed(lambda: trending.trend(stack, OUT / "trend_robust.tif", robust=True), repeat=3)
     sen_loop = theilslopes_loop_seconds(values, t)
+    everything = timed(
+        lambda: trending.trend(stack, OUT / "trend_all.tif", options=EVERYTHING, threads=2),
+        repeat=2,
+    )
+    peers = peer_loops(values, t)
+    own = own_statistics(values, t)
     after = load_average()
 
     def row(method: str, seconds: float, note: str = "") -> tuple[str, ...]:
@@ -183,16 +244,34 @@ def main() -> str:
             f"{ROBUST_SUBSET:,} pixels timed, extrapolated",
         ),
     ]
+    rows.append(
+        row(
+            "trend stage, every option on, in-process",
+            everything,
+            f"{len(EVERYTHING.names())} bands (hamed_rao, ci 0.95, seasons month, pettitt, "
+            f"FDR q); best of 2; {everything / stage:.1f}x the plain stage",
+        )
+    )
+    peer_rows = [
+        (name, f"{own[name]:.3f}", f"{peers[name]:.1f}", f"{peers[name] / own[name]:,.0f}x")
+        for name in peers
+    ]
+    slowest = min(peers[name] / own[name] for name in peers)
     goals = [
         f"stage vs published loop: {loop / stage:,.0f}x (goal >= 300x)",
         f"stage vs xarray polyfit: {polyfit / stage:.0f}x (goal >= 10x)",
         f"command vs published loop: {loop / cmd:,.0f}x (goal >= 100x)",
         f"regression alone / read (1 thread): {fit / read_1:.2f} (goal <= 3)",
         f"robust stage vs theilslopes loop: {sen_loop / robust:,.0f}x",
+        f"new statistics vs their peers looped: at least {slowest:,.0f}x (goal >= 100x)",
+        f"stage with every option / plain stage: {everything / stage:.1f} (goal <= 10)",
     ]
     return (
         f"## trend: {BANDS} x {HEIGHT} x {WIDTH} float32, ~5 % NaN ({before}; after: {after})\n\n"
         + table(rows, ("method", "seconds", "speed-up vs published", "notes"))
+        + "\n\nThe statistics of issue 17 on the same stack (eotrend: one process, stack in "
+        + f"memory; peers looped over {PEER_SUBSET:,} random pixels, extrapolated):\n\n"
+        + table(peer_rows, ("statistic", "eotrend (s)", "peer loop (s)", "speed-up"))
         + "\n\n"
         + "\n".join(f"- {goal}" for goal in goals)
         + "\n"

@@ -102,6 +102,20 @@ def scene_stats(wildcards):
     )
 
 
+def scene_pixels(wildcards):
+    """Per-scene pixel tables of a sentinel3 dataset."""
+    return expand(
+        "results/{dataset}/scenes/{scene}/pixels.parquet",
+        dataset=wildcards.dataset,
+        scene=scenes(wildcards.dataset),
+    )
+
+
+def min_coverage(wildcards):
+    """The fraction of a feature (or of the AOI) a scene must observe to be used."""
+    return dataset_config(wildcards).get("min_coverage", 0.0)
+
+
 def robust_trend(wildcards):
     """Whether the dataset's trend also fits Theil-Sen / Mann-Kendall."""
     return dataset_config(wildcards)["trend"].get("robust", False)

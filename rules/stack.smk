@@ -1,5 +1,7 @@
-# stack: per variable, the dated rasters of a dataset in date order as one multi-band
-# GeoTIFF (optionally composited per period); and the per-scene statistics as one table.
+# stack: per variable, the dated rasters of a dataset in time order as one multi-band
+# GeoTIFF, one band per acquisition (sentinel3: per scene, dated by the sensing start in
+# each grid's metadata, so same-day scenes stay apart) or per period with a composite
+# (daily, year, ...); and the per-scene statistics as one table (every scene).
 
 
 rule stack:
@@ -29,6 +31,7 @@ rule stack:
 rule timeseries:
     input:
         stats=scene_stats,
+        pixels=scene_pixels,
     output:
         table="results/{dataset}/timeseries.csv",
     log:
@@ -41,5 +44,7 @@ rule timeseries:
     resources:
         mem_mb=mem_mb_light,
         runtime=runtime_min,
+    params:
+        min_coverage=min_coverage,
     script:
         "../scripts/timeseries.py"

@@ -7,7 +7,10 @@ The cdse source (and a frozen manifest whose products must be fetched) reads the
 Copernicus Data Space credentials from CDSE_USERNAME/CDSE_PASSWORD (CDSE_TOTP for
 two-factor accounts) or from ~/.netrc ($NETRC); they are never written anywhere.
 When products fail, the manifest is written first (failed rows with their reasons);
-with source.on_failure: fail the command then exits with status 1.
+with source.on_failure: fail the command then exits with status 1. Then one product of
+each processing baseline among the scenes is checked against the dataset's variables
+and quality setting (eotrend.baselines): a variable that a baseline's products lack
+(CHL_OC4ME in Collection 4) stops the command with one message.
 """
 
 import argparse
@@ -22,13 +25,17 @@ def main(
     mem_mb: float | None = None,
 ) -> None:
     """Collect the dataset's entries from its source, write ``manifest``, then fail
-    (DownloadError) if products failed and the source's ``on_failure`` is ``fail``."""
+    (DownloadError) if products failed and the source's ``on_failure`` is ``fail``, and
+    (InputError) if a configured variable or quality flag does not fit the scenes of one
+    of their processing baselines."""
+    from eotrend.baselines import check_scenes
     from eotrend.manifest import write_manifest
     from eotrend.sources import check_failures, collect
 
     entries = collect(name, dataset, threads=threads, mem_mb=mem_mb)
     write_manifest(manifest, entries)
     check_failures(name, entries, dataset["source"]["on_failure"])
+    check_scenes(name, dataset, entries)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -4,8 +4,12 @@ Dates come from the file names (a regex with named groups year, month, day, or a
 pattern such as %Y%m%d) or from the GDAL metadata (ACQUISITION_DATETIME, DATE,
 TIFFTAG_DATETIME); inputs are ordered by date, never by name. The tiles of a split Earth
 Engine export (<prefix>-<row offset>-<col offset>.tif) are mosaicked and dated by
-<prefix>. Inputs must share one grid, or are warped onto the grid of --align. Optionally
-each period (year, month, season) is reduced to one band.
+<prefix>. Inputs must share one grid, or are warped onto the grid of --align. Without
+--period every acquisition is a band: inputs dated with a time of day (metadata such as
+2021-06-04T00:10:15.867Z, or a format with %H%M%S) are labelled by it to the second, so
+several scenes of one day stay apart; inputs dated by day share a band only in a
+composite. Optionally each period (daily = UTC day, year, month, season) is reduced to
+one band.
 
     python scripts/stack.py ndvi_*.tif -o stack.tif --period year --reducer max
     python scripts/stack.py S2_*_B4.tif -o b4.tif --date-format %Y%m%d --nodata 0
@@ -32,6 +36,7 @@ def main(
     threads: int | None = None,
     mem_mb: float | None = None,
     digest: str | None = None,
+    min_coverage: float = 0.0,
 ) -> None:
     """Stack ``inputs`` (files, or folders holding <variable>.tif) into ``output``.
 
@@ -58,11 +63,13 @@ def main(
         threads=threads,
         mem_mb=mem_mb,
         tags=provenance.tags(digest),
+        min_coverage=min_coverage,
     )
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     from eotrend.cli import workers_argument
+    from eotrend.dates import PERIODS
     from eotrend.mosaic import RESAMPLINGS
     from eotrend.stacking import REDUCERS
 
@@ -90,9 +97,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--period",
-        choices=["none", "year", "month", "season"],
+        choices=PERIODS,
         default="none",
-        help="composite per period (default: none)",
+        help="composite per period; daily merges the scenes of one UTC day (default: none, "
+        "one band per acquisition)",
     )
     parser.add_argument(
         "--reducer", choices=REDUCERS, default="max", help="how a period is reduced (default: max)"
@@ -112,6 +120,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=RESAMPLINGS,
         default="nearest",
         help="resampling of --align (default: nearest, which keeps input values)",
+    )
+    parser.add_argument(
+        "--min-coverage",
+        type=float,
+        default=0.0,
+        help="leave out scene grids whose pass observes less than this fraction of the AOI "
+        "(their COVERAGE tag; default: 0, keep all)",
     )
     workers_argument(parser)
     return parser.parse_args(argv)
@@ -141,6 +156,7 @@ if __name__ == "__main__":
                 threads=snakemake.threads,
                 mem_mb=snakemake.resources.mem_mb,
                 digest=snakemake.params.digest,
+                min_coverage=dataset.get("min_coverage", 0.0) if metadata else 0.0,
             )
     else:
         args = parse_args()
@@ -161,4 +177,5 @@ if __name__ == "__main__":
                 resampling=args.resampling,
                 threads=args.workers,
                 mem_mb=args.mem_mb,
+                min_coverage=args.min_coverage,
             )

@@ -3,10 +3,16 @@
 Writes a float32 Cloud-Optimised GeoTIFF with bands slope, intercept, rvalue, pvalue,
 stderr, intercept_stderr, nobs (the definitions of scipy.stats.linregress; slope per year
 by default), then with --robust sen_slope, sen_intercept, mk_tau, mk_pvalue (Theil-Sen and
-the Mann-Kendall test). Pixels with fewer than --min-obs valid values, or no variance in
+the Mann-Kendall test; --test picks a variant for serially correlated series), with --ci
+the slope intervals, with --seasons the seasonal Kendall test and Sen slope, with
+--breaks pettitt the change point, with --fdr the Benjamini-Hochberg q-values (see the
+README for every band). Pixels with fewer than --min-obs valid values, or no variance in
 time, are NaN (nobs still written).
 
     python scripts/trend.py stack.tif -o trend.tif [--min-obs 3] [--robust]
+        [--test original|hamed_rao|yue_wang|prewhiten|trend_free_prewhiten] [--lags N]
+        [--ci 0.95] [--seasons month|season] [--breaks pettitt]
+        [--fdr [--fdr-alpha 0.1] [--fdr-pvalue pvalue|mk_pvalue|seasonal_pvalue]]
         [--time-unit year|day] [--chunk-rows N] [--workers N] [--mem-mb MB]
 
 A stack too large for one job can be fitted as row tiles, then gathered into the same
@@ -27,6 +33,7 @@ def main(
     min_obs: int = 3,
     time_unit: str = "year",
     robust: bool = False,
+    options: dict | None = None,
     compress: str = "ZSTD",
     chunk_rows: int | None = None,
     tile: str | None = None,
@@ -35,11 +42,11 @@ def main(
     digest: str | None = None,
 ) -> None:
     """Fit every pixel of ``stack`` (or the rows of ``tile``, e.g. "2-of-3") into
-    ``output``."""
+    ``output``; ``options``: the keyword arguments of eotrend.trending.Options."""
     from functools import partial
 
     from eotrend import provenance, tiling
-    from eotrend.trending import trend
+    from eotrend.trending import Options, trend
 
     fit = partial(tiling.fit_tile, item=tile) if tile else trend
     fit(
@@ -47,13 +54,28 @@ def main(
         Path(output),
         min_obs=min_obs,
         time_unit=time_unit,
-        robust=robust,
+        options=Options(robust=robust, **(options or {})),
         compress=compress,
         chunk_rows=chunk_rows,
         threads=threads,
         mem_mb=mem_mb,
         tags=provenance.tags(digest),
     )
+
+
+def settings_options(settings: dict) -> dict:
+    """The Options keyword arguments of a dataset's validated ``trend`` settings."""
+    seasons, fdr = settings["seasons"], settings["fdr"]
+    return {
+        "test": settings["test"],
+        "lags": settings["lags"],
+        "ci": float(settings["ci"]),
+        "seasons": seasons if isinstance(seasons, str) else tuple(map(tuple, seasons)),
+        "breaks": settings["breaks"],
+        "fdr": fdr["enabled"],
+        "fdr_alpha": fdr["alpha"],
+        "fdr_pvalue": fdr["pvalue"],
+    }
 
 
 def gather(tiles: list[str], output: str, *, threads: int | None = None) -> None:
@@ -82,6 +104,25 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--robust",
         action="store_true",
         help="add Theil-Sen slope and intercept and the Mann-Kendall test (about 10x slower)",
+    )
+    parser.add_argument(
+        "--test",
+        choices=["original", "hamed_rao", "yue_wang", "prewhiten", "trend_free_prewhiten"],
+        default="original",
+        help="Mann-Kendall test of mk_pvalue (implies --robust unless original)",
+    )
+    parser.add_argument(
+        "--lags", type=int, default=0, help="lags of hamed_rao / yue_wang (default 0: all / 1)"
+    )
+    parser.add_argument(
+        "--ci", type=float, default=0.0, help="confidence level of slope intervals, e.g. 0.95"
+    )
+    parser.add_argument("--seasons", choices=["none", "month", "season"], default="none")
+    parser.add_argument("--breaks", choices=["none", "pettitt"], default="none")
+    parser.add_argument("--fdr", action="store_true", help="add Benjamini-Hochberg q-values")
+    parser.add_argument("--fdr-alpha", type=float, default=0.1, help="alpha_FDR of the maps")
+    parser.add_argument(
+        "--fdr-pvalue", choices=["pvalue", "mk_pvalue", "seasonal_pvalue"], default="pvalue"
     )
     parser.add_argument(
         "--time-unit",
@@ -127,6 +168,7 @@ if __name__ == "__main__":
                     min_obs=settings["min_obs"],
                     time_unit=settings["time_unit"],
                     robust=settings["robust"],
+                    options=settings_options(settings),
                     tile=snakemake.wildcards.scatteritem,
                     threads=snakemake.threads,
                     mem_mb=snakemake.resources.mem_mb,
@@ -145,6 +187,16 @@ if __name__ == "__main__":
                     min_obs=args.min_obs,
                     time_unit=args.time_unit,
                     robust=args.robust,
+                    options={
+                        "test": args.test,
+                        "lags": args.lags,
+                        "ci": args.ci,
+                        "seasons": args.seasons,
+                        "breaks": args.breaks,
+                        "fdr": args.fdr,
+                        "fdr_alpha": args.fdr_alpha,
+                        "fdr_pvalue": args.fdr_pvalue,
+                    },
                     compress=args.compress,
                     chunk_rows=args.chunk_rows,
                     tile=args.tile,

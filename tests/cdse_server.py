@@ -6,8 +6,9 @@ Two threaded ``http.server`` instances on 127.0.0.1 (random ports) play two host
 * the *catalogue* host: the Keycloak token endpoint (password and refresh grants, with
   lifetimes), ``GET /odata/v1/Products`` (the documented ``$filter`` subset, ``$orderby``,
   ``$top``, ``$skip``, ``$count``, ``$expand``; ``@odata.nextLink`` re-encoded with ``%24``
-  and ``+`` as the real service does), ``Products(<Id>)`` and ``Products(<Id>)/$value``,
-  which answers 301 to the other host;
+  and ``+`` as the real service does, and, like it since 2024-11-12, omitted when the next
+  ``$skip`` would pass 10,000, with ``$skip`` > 10,000 refused by a 422, §2),
+  ``Products(<Id>)`` and ``Products(<Id>)/$value``, which answers 301 to the other host;
 * the *download* host: ``Products(<Id>)/$value`` with a Bearer token, ``Range`` (206 with
   ``Content-Range``, 416 past the end), at most ``max_streams`` bodies at a time (429
   ``DAT-ZIP-100``), the service's 401/403/404 bodies.
@@ -17,7 +18,10 @@ without ``Retry-After``, a body dropped after N bytes, a ``Range`` ignored or an
 the wrong range); :meth:`FakeCdse.expire_access_tokens`; ``refuse_tokens``/``forbid``;
 :meth:`FakeCdse.down_after` (the service stops answering after N complete downloads).
 Products are synthetic OLCI zips (:func:`products_from_specs`) served byte for byte, with
-their MD5 listed unless told otherwise. Every request is recorded in :attr:`FakeCdse.requests`.
+their MD5 listed unless told otherwise, or, for searches past the paging limit, light
+catalogue records without bytes (:func:`bulk_products`: tens of thousands in a fraction of a
+second; their OData items are built only for the page served). Every request is recorded
+in :attr:`FakeCdse.requests`; :meth:`FakeCdse.searches` parses the search requests.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ ANY_TYPE = re.compile(
 INTERSECTS = re.compile(r"^OData\.CSC\.Intersects\(area=geography'SRID=4326;(.+)'\)$")
 START = re.compile(r"^ContentDate/Start (ge|gt|lt|le) (\S+)$")
 COLLECTION = re.compile(r"^Collection/Name eq '([A-Z0-9-]+)'$")
+MAX_SKIP = 10000  # the largest $skip the catalogue accepts (cdse-api.md §2, 2024-11-12)
 
 
 def _iso(moment: datetime) -> str:
@@ -151,6 +156,38 @@ def products_from_specs(folder: Path, specs, *, water=None, files=None) -> list[
             )
         )
     return products
+
+
+def bulk_products(
+    count: int, begin: datetime, end: datetime, footprint: shapely.Polygon
+) -> list[FakeProduct]:
+    """``count`` catalogue records sensed evenly over [begin, end), each starting on its
+    own second, all sharing one footprint; S3A WFR NT names, no bytes (for searches only)."""
+    step = (end - begin) / count
+    if step < timedelta(seconds=1):
+        raise ValueError(f"{count} products do not fit {begin}..{end} one second apart")
+    products = []
+    for i in range(count):
+        start = (begin + i * step).replace(microsecond=0)
+        stop = start + timedelta(minutes=3)
+        name = (
+            f"S3A_OL_2_WFR____{start:%Y%m%dT%H%M%S}_{stop:%Y%m%dT%H%M%S}_"
+            f"{stop + timedelta(hours=2):%Y%m%dT%H%M%S}_0179_051_124_3060_MAR_O_NT_003.SEN3"
+        )
+        products.append(FakeProduct(name, b"", start, stop, footprint))
+    return products
+
+
+@dataclass
+class Search:
+    """One search request the fake answered: its Intersects area, its sensing-start
+    bounds (``ge`` and ``lt``), its ``$skip`` and the HTTP status of the answer."""
+
+    area: shapely.Geometry
+    ge: datetime
+    lt: datetime
+    skip: int
+    status: int
 
 
 @dataclass
@@ -305,6 +342,20 @@ class FakeCdse:
     def restore(self) -> None:
         self._down, self._down_after, self._down_partial = False, None, None
 
+    def searches(self) -> list[Search]:
+        """The search requests seen so far, parsed (first pages and next links alike)."""
+        found = []
+        for request in self.requests:
+            if request.host != "catalogue" or request.path != "/odata/v1/Products":
+                continue
+            query = {k: v[0] for k, v in parse_qs(request.query).items()}
+            clauses = _clauses(query["$filter"])
+            area = next(shapely.from_wkt(m[1]) for c in clauses if (m := INTERSECTS.match(c)))
+            bounds = {m[1]: _moment(m[2]) for c in clauses if (m := START.match(c))}
+            skip = int(query.get("$skip", 0))
+            found.append(Search(area, bounds["ge"], bounds["lt"], skip, request.status))
+        return found
+
     def downloads(self, name: str) -> list[Request]:
         """The download host's requests for product ``name``."""
         path = f"/odata/v1/Products({self.by_name(name).id})/$value"
@@ -361,7 +412,7 @@ class FakeCdse:
         skip = int(query.get("$skip", 0))
         if top > 1000:
             return 400, {"detail": "Top value must be less than or equal to 1000"}
-        if skip > 10000:
+        if skip > MAX_SKIP:
             return 422, {
                 "detail": [
                     {
@@ -388,7 +439,7 @@ class FakeCdse:
         if query.get("$count", "").lower() in ("true", "1"):
             body["@odata.count"] = len(found)
         body["value"] = [p.entity(expand) for p in found[skip : skip + top]]
-        if skip + top < len(found) and skip + top <= 10000:
+        if skip + top < len(found) and skip + top <= MAX_SKIP:
             following = {k: v for k, v in query.items() if k != "$skip"}
             following["$skip"] = str(skip + top)
             encoded = "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in following.items())
@@ -416,6 +467,11 @@ class FakeCdse:
         with self._lock:
             queue = self._search_faults if product is None else self._faults.get(product.id)
             return queue.pop(0) if queue else None
+
+    def requeue(self, product: FakeProduct, fault: Fault) -> None:
+        """Put a fault back at the head of a product's queue."""
+        with self._lock:
+            self._faults.setdefault(product.id, []).insert(0, fault)
 
     def going_down(self) -> tuple[bool, int | None]:
         """(drop this request, bytes to send first)."""
@@ -476,9 +532,9 @@ def _filter(text: str):
                 raise ValueError(f"bad geometry ({error})") from None
             if not area.is_valid:
                 raise ValueError("invalid geometry")
-            tests.append(lambda p, a=area: p.footprint is not None and p.footprint.intersects(a))
+            tests.append(_intersecting(area))
         elif m := START.match(clause):
-            op, moment = m[1], datetime.fromisoformat(m[2].replace("Z", "+00:00"))
+            op, moment = m[1], _moment(m[2])
             compare = {
                 "ge": lambda a, b: a >= b,
                 "gt": lambda a, b: a > b,
@@ -489,6 +545,29 @@ def _filter(text: str):
         else:
             raise ValueError(f"unsupported clause {clause!r}")
     return lambda p: all(t(p) for t in tests)
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _intersecting(area: shapely.Geometry):
+    """A predicate: does a product's footprint intersect ``area``? Computed once per
+    footprint object (bulk products share theirs), so a search over tens of thousands of
+    records stays fast."""
+    shapely.prepare(area)
+    seen: dict[int, bool] = {}
+
+    def test(product: FakeProduct) -> bool:
+        footprint = product.footprint
+        if footprint is None:
+            return False
+        key = id(footprint)
+        if key not in seen:
+            seen[key] = bool(area.intersects(footprint))
+        return seen[key]
+
+    return test
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -585,11 +664,16 @@ class _Handler(BaseHTTPRequestHandler):
         drop, partial = self.fake.going_down()
         if drop and partial is None:
             return self._drop()
-        fault = Fault(drop_after=partial) if drop else self.fake.next_fault(product) or Fault()
+        queued = None if drop else self.fake.next_fault(product)
+        fault = Fault(drop_after=partial) if drop else queued or Fault()
         if fault.expire_tokens:
             self.fake.expire_access_tokens()
         refusal = self.fake.authorize(self.headers.get("Authorization"))
         if refusal:
+            # The token is checked first: a refused request never reaches what a queued
+            # fault stands for, which then awaits the next request.
+            if queued is not None and not queued.expire_tokens:
+                self.fake.requeue(product, queued)
             return self._json(request, *refusal)
         if fault.status:
             return self._fail(request, fault)

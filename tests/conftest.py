@@ -8,9 +8,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+
+# `make test` is deterministic: property tests draw the same examples on every run and
+# every machine (no example database, no deadline that a loaded CI machine could miss).
+# HYPOTHESIS_PROFILE=explore draws new examples, for hunting bugs by hand.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def command_env() -> dict[str, str]:

@@ -6,8 +6,11 @@ so redirects and the ``Authorization`` header are handled here, not by a library
 Search (§2, §3): OData ``Products`` with the collection, product type, AOI intersection and
 sensing-start clauses, ``$orderby=ContentDate/Start asc`` (the server then orders ties by
 Id, so pages neither lose nor repeat products), ``$top`` <= 1000, one query per calendar
-year (deep ``$skip`` is refused), ``@odata.nextLink`` followed verbatim, duplicates by Id
-dropped. :func:`select` keeps one product per sensing period (§4).
+year, ``@odata.nextLink`` followed verbatim, duplicates by Id dropped. The service pages no
+deeper than ``$skip`` 10,000 (§2): a window that reaches that limit is searched again
+month by month, then day by day, and a day still over it is an error (never a silent
+cut). An AOI split at the antimeridian is searched one side at a time. :func:`select`
+keeps one product per sensing period (§4).
 
 Tokens (§5, §8): one :class:`TokenManager` per run logs in once (password grant), refreshes
 before the access token expires and logs in again only when the refresh token has expired
@@ -75,6 +78,7 @@ TOKEN_URL = (
 )
 PARTIAL = ".partial"  # folder of the cache holding unfinished downloads and locks
 MAX_PAGE = 1000  # the service's largest $top (§2)
+MAX_SKIP = 10_000  # the largest $skip the catalogue accepts since 2024-11-12 (§2)
 MAX_WKT_CHARS = 2000  # longer AOI polygons are simplified (the filter travels in the URL)
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -600,8 +604,9 @@ def aoi_polygon(geometries: list, max_chars: int = MAX_WKT_CHARS) -> shapely.Pol
     coordinates rounded to 1e-5 deg (about a metre) in the query. While its WKT is longer
     than ``max_chars`` (or invalid once rounded) it is grown by a tolerance and simplified by
     the same tolerance (the Douglas-Peucker deviation is at most the tolerance, so the
-    result still covers the AOI), the tolerance doubling each time. An AOI that crosses the
-    antimeridian is not split (its hull would span the globe the other way).
+    result still covers the AOI), the tolerance doubling each time. For an AOI split at the
+    antimeridian use :func:`search_polygons` (the hull of both sides is a band around the
+    globe).
     """
     union = shapely.union_all(geometries)
     shape = union if isinstance(union, shapely.Polygon) else union.convex_hull
@@ -616,6 +621,36 @@ def aoi_polygon(geometries: list, max_chars: int = MAX_WKT_CHARS) -> shapely.Pol
 
 def _wkt(polygon: shapely.Polygon) -> str:
     return shapely.to_wkt(polygon, rounding_precision=5, trim=True)
+
+
+def search_polygons(geometries: list, max_chars: int = MAX_WKT_CHARS) -> list[shapely.Polygon]:
+    """The polygons to search the catalogue with: one covering the whole AOI
+    (:func:`aoi_polygon`), or one per side for an AOI split at the antimeridian.
+
+    In lon/lat an area across 180° can only be drawn as parts on either side of it (a
+    MultiPolygon split at ±180°). The convex hull of such parts spans the globe the wrong
+    way round: a band of every longitude, holding every product at those latitudes (soon
+    past the catalogue's paging limit). So when the AOI's parts span more than 180° of
+    longitude, the parts whose centroid lies west of 0° and those east of it are searched
+    as two polygons (each covering its parts); the results are merged by product Id.
+    """
+    parts = list(shapely.get_parts(geometries))
+    west, _, east, _ = shapely.total_bounds(parts)
+    if east - west <= 180.0:
+        return [aoi_polygon(geometries, max_chars)]
+    sides = (
+        [p for p in parts if p.centroid.x < 0.0],
+        [p for p in parts if p.centroid.x >= 0.0],
+    )
+    polygons = [aoi_polygon(side, max_chars) for side in sides if side]
+    log.info(
+        "the AOI spans lon %.2f..%.2f (split at the antimeridian?): searched as %d polygons, "
+        "one per side of 0 degrees",
+        west,
+        east,
+        len(polygons),
+    )
+    return polygons
 
 
 def year_windows(start: date, end: date) -> list[tuple[datetime, datetime]]:
@@ -650,34 +685,116 @@ def search_url(settings: Settings, polygon: shapely.Polygon, begin: datetime, en
     return f"{settings.catalogue_url}/Products?{urlencode(query, quote_via=quote)}"
 
 
-def search(settings: Settings, polygon: shapely.Polygon, start: date, end: date) -> list[Product]:
-    """Every catalogue product of the configured type over ``polygon`` sensed in
-    ``start..end`` (inclusive days), in sensing order, each Id once.
+def split_window(begin: datetime, stop: datetime) -> list[tuple[datetime, datetime]]:
+    """The half-open window [begin, stop) split at each first of the month when it spans
+    more than one month, else at each midnight (UTC) when it spans more than one day;
+    [] for a single day (it cannot be split further)."""
+
+    def next_month(moment: datetime) -> datetime:
+        return datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1, tzinfo=UTC)
+
+    def next_day(moment: datetime) -> datetime:
+        return datetime(moment.year, moment.month, moment.day, tzinfo=UTC) + timedelta(days=1)
+
+    for boundary in (next_month, next_day):
+        if boundary(begin) < stop:
+            windows, first = [], begin
+            while first < stop:
+                windows.append((first, min(stop, boundary(first))))
+                first = windows[-1][1]
+            return windows
+    return []
+
+
+def _span(begin: datetime, stop: datetime) -> str:
+    """A window [begin, stop) of whole days as ``first..last`` (inclusive dates)."""
+    last = (stop - timedelta(days=1)).date()
+    return str(begin.date()) if last == begin.date() else f"{begin.date()}..{last}"
+
+
+def search(
+    settings: Settings, polygons: list[shapely.Polygon], start: date, end: date
+) -> list[Product]:
+    """Every catalogue product of the configured type over any of ``polygons`` (see
+    :func:`search_polygons`) sensed in ``start..end`` (inclusive days), in sensing order,
+    each Id once.
+
+    Each polygon is searched one calendar year at a time; a window the catalogue would
+    cut at its paging limit (:func:`_search_window`) is searched again per month, then
+    per day.
 
     Raises:
-        CdseError: a page failed after the retries, or the catalogue's answer is not an
-            OData product list.
+        CdseError: a page failed after the retries, the catalogue's answer is not an
+            OData product list, or a single day still reaches the paging limit.
     """
     found: dict[str, Product] = {}
-    for begin, stop in year_windows(start, end):
-        url: str | None = search_url(settings, polygon, begin, stop)
-        pages = 0
-        while url:
-            page = _get_json(url, settings)
-            pages += 1
-            try:
-                for item in page["value"]:
-                    product = Product.from_odata(item)
-                    found.setdefault(product.id, product)
-            except (KeyError, TypeError, ValueError) as error:
+    for polygon in polygons:
+        windows = year_windows(start, end)
+        while windows:
+            begin, stop = windows.pop(0)
+            if _search_window(settings, polygon, begin, stop, found):
+                continue
+            smaller = split_window(begin, stop)
+            if not smaller:
+                west, south, east, north = polygon.bounds
                 raise CdseError(
-                    f"the catalogue at {settings.catalogue_url} answered with something other "
-                    f"than an OData product list ({type(error).__name__}: {error}): is "
-                    "catalogue_url the OData root (.../odata/v1)?"
-                ) from None
-            url = page.get("@odata.nextLink")
-        log.info("search %s..%s: %d pages", begin.date(), (stop - timedelta(days=1)).date(), pages)
+                    f"the catalogue search for {begin.date()} (UTC) alone reaches the "
+                    f"catalogue's paging limit ({MAX_SKIP:,} results per query), so products "
+                    "of that day would be lost. The search polygon spans lon "
+                    f"{west:.2f}..{east:.2f}, lat {south:.2f}..{north:.2f}: make the AOI "
+                    "smaller (is it meant to cover that much? An area across the antimeridian "
+                    "must be drawn as parts split at +-180 degrees) and check "
+                    "source.cdse.product_type"
+                )
+            log.info(
+                "search %s reached the catalogue's paging limit (%s results per query): "
+                "searching it again in %d parts",
+                _span(begin, stop),
+                f"{MAX_SKIP:,}",
+                len(smaller),
+            )
+            windows[:0] = smaller
     return sorted(found.values(), key=lambda p: (p.start, p.id))
+
+
+def _search_window(
+    settings: Settings,
+    polygon: shapely.Polygon,
+    begin: datetime,
+    stop: datetime,
+    found: dict[str, Product],
+) -> bool:
+    """Add the products of one window [begin, stop) to ``found`` (by Id); False when the
+    catalogue stopped paging at its limit, i.e. the window may be incomplete.
+
+    The service omits ``@odata.nextLink`` when the next ``$skip`` would pass 10,000 (§2,
+    release notes 2024-11-12), whether or not more products exist. So a window whose last
+    page is full and whose next page would start past that (more than 10,000 received) may
+    have been cut. When exactly that many products exist it is complete: searching it
+    again in parts then costs a few queries and loses nothing.
+    """
+    url: str | None = search_url(settings, polygon, begin, stop)
+    pages = received = first_page = last_page = 0
+    while url:
+        page = _get_json(url, settings)
+        try:
+            items = page["value"]
+            for item in items:
+                product = Product.from_odata(item)
+                found.setdefault(product.id, product)
+        except (KeyError, TypeError, ValueError) as error:
+            raise CdseError(
+                f"the catalogue at {settings.catalogue_url} answered with something other "
+                f"than an OData product list ({type(error).__name__}: {error}): is "
+                "catalogue_url the OData root (.../odata/v1)?"
+            ) from None
+        pages += 1
+        received += len(items)
+        last_page = len(items)
+        first_page = first_page or last_page
+        url = page.get("@odata.nextLink")
+    log.info("search %s: %d products in %d pages", _span(begin, stop), received, pages)
+    return not (received > MAX_SKIP and last_page == first_page)
 
 
 def _get_json(url: str, settings: Settings) -> dict:
@@ -757,11 +874,15 @@ def product_path(cache: str | Path, name: str) -> Path:
     return Path(cache) / f"{name}.SEN3"
 
 
-def check_product(folder: Path, *, md5: bool = False, complete: bool = True) -> str | None:
+def check_product(
+    folder: Path, *, md5: bool = False, complete: bool = True, require_md5: bool = False
+) -> str | None:
     """What is wrong with a product folder, or None when it is complete.
 
     Checks the required files and every file its ``xfdumanifest.xml`` lists, with the
-    listed size, and with ``md5`` also the listed MD5 (reads every byte). With ``complete``
+    listed size, and with ``md5`` also the listed MD5 (``checksum checksumName="MD5"``,
+    olci-format.md §8; reads every byte). With ``require_md5`` (implies ``md5``) a listed
+    file without an MD5 is a problem too: nothing listed goes unverified. With ``complete``
     false, listed files may be missing (users delete the bands they do not need), but
     those present must still have their listed size (a truncated copy fails).
     """
@@ -787,8 +908,18 @@ def check_product(folder: Path, *, md5: bool = False, complete: bool = True) -> 
         size = stream.get("size")
         if size is not None and path.stat().st_size != int(size):
             return f"{href} has {path.stat().st_size} bytes, xfdumanifest.xml says {size}"
-        listed = next((e.text for e in stream if e.tag.rpartition("}")[2] == "checksum"), None)
-        if md5 and listed and _md5(path) != listed.strip().lower():
+        listed = next(
+            (
+                (e.text or "").strip().lower()
+                for e in stream
+                if e.tag.rpartition("}")[2] == "checksum"
+                and e.get("checksumName", "MD5").upper() == "MD5"
+            ),
+            "",
+        )
+        if require_md5 and not listed:
+            return f"{href} has no MD5 in xfdumanifest.xml"
+        if (md5 or require_md5) and listed and _md5(path) != listed:
             return f"{href} does not match its MD5 in xfdumanifest.xml"
     return None
 
@@ -827,9 +958,11 @@ def _member_problem(info: zipfile.ZipInfo, top: str) -> str | None:
     return None
 
 
-def install_zip(zip_path: Path, cache: Path, name: str) -> Path:
+def install_zip(zip_path: Path, cache: Path, name: str, *, require_md5: bool = False) -> Path:
     """Unzip product ``name`` into the cache: checked member names, CRCs and the product's
-    own manifest, then renamed into ``<cache>/<name>.SEN3`` in one step. Returns that path.
+    own manifest (sizes and MD5s; with ``require_md5`` every listed file must have an MD5,
+    see :func:`check_product`), then renamed into ``<cache>/<name>.SEN3`` in one step.
+    Returns that path.
 
     Raises:
         ProductError: an unsafe or misshapen zip (``corrupt=False``) or damaged bytes
@@ -857,7 +990,7 @@ def install_zip(zip_path: Path, cache: Path, name: str) -> Path:
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as error:
             raise ProductError(f"{zip_path.name} is not a valid zip ({error})", True) from None
         folder = staging / top
-        problem = check_product(folder, md5=True)
+        problem = check_product(folder, md5=True, require_md5=require_md5)
         if problem:
             raise ProductError(f"{top} from {zip_path.name} is incomplete: {problem}", True)
         if final.exists():  # an unverified leftover: moved aside, then removed
@@ -896,6 +1029,8 @@ class FetchResult:
         received: bytes received in this run (0 when it was already in the cache).
         resumed: bytes an earlier run had left in ``.partial`` that this one resumed from.
         seconds: time spent, s.
+        warning: why an installed product deserves a look ("" when none), e.g. a zip
+            accepted on its own checks although the catalogue's MD5 disagrees.
     """
 
     name: str
@@ -904,11 +1039,20 @@ class FetchResult:
     received: int = 0
     resumed: int = 0
     seconds: float = 0.0
+    warning: str = ""
 
 
 def fetch(job: FetchJob, tokens: TokenClient, settings: Settings) -> FetchResult:
     """Download, verify and install one product (a worker task). Never raises for a
     product's own failure: it is returned with its reason.
+
+    A file that disagrees with the catalogue's size or MD5 is not thrown away at once: if
+    every zip member's CRC-32 and every MD5 its own ``xfdumanifest.xml`` lists verify, it
+    is installed and the disagreement returned as a warning. Whether the catalogue's MD5
+    describes the zip the service builds for a ``.SEN3`` product (stored unzipped) is
+    unverified (cdse-api.md §7, §13): if it does not, rejecting the zip would download the
+    same bytes again and again. A file that fails its own checks is downloaded again,
+    unless the service sent exactly the same bytes last time (retrying will not help).
 
     Raises:
         CredentialsError: the download service refused a fresh token, or answered 403.
@@ -922,21 +1066,42 @@ def fetch(job: FetchJob, tokens: TokenClient, settings: Settings) -> FetchResult
         resumed = part.stat().st_size if part.exists() else 0
         received = 0
         attempt = 0
-        token = tokens.token()
-        refused = False
+        refused = False  # this attempt's token was renewed after a 401
+        rejected = ""  # MD5 of the last file that failed its own checks
         while True:
+            # A token per attempt: one taken before a back-off of minutes may have expired
+            # meanwhile (access tokens live 10 min, §5); the manager refreshes it.
+            token = tokens.token()
             try:
                 received += _transfer(job, part, token, settings, tokens.source)
-                _check_transfer(job, part)
+                disagreement = _catalogue_disagreement(job, part)
                 try:
-                    install_zip(part, cache, job.name)
+                    install_zip(part, cache, job.name, require_md5=bool(disagreement))
                 except ProductError as error:
-                    if error.corrupt and not job.md5:  # the transfer may have damaged it
-                        part.unlink(missing_ok=True)
-                        raise _TransientError(str(error)) from None
-                    raise
+                    # Damaged bytes the catalogue's MD5 vouches for are the service's own
+                    # product, and an unsafe zip stays unsafe: both final. Otherwise the
+                    # transfer may have damaged it.
+                    if not error.corrupt or (job.md5 and not disagreement):
+                        raise
+                    reason = f"{disagreement}; {error}" if disagreement else str(error)
+                    digest = _md5(part)
+                    part.unlink(missing_ok=True)
+                    if digest == rejected:
+                        raise ProductError(
+                            f"{reason}; the service sent the same bytes twice (MD5 {digest}), "
+                            "so downloading again will not help"
+                        ) from None
+                    rejected = digest
+                    raise _TransientError(reason) from None
+                warning = (
+                    f"{disagreement}, but every zip member's CRC-32 and every MD5 in the "
+                    "product's own xfdumanifest.xml verify: accepted"
+                    if disagreement
+                    else ""
+                )
                 part.unlink(missing_ok=True)
-                return FetchResult(job.name, True, "", received, resumed, time.monotonic() - began)
+                seconds = time.monotonic() - began
+                return FetchResult(job.name, True, "", received, resumed, seconds, warning)
             except _RefusedError as problem:
                 if refused:
                     raise CredentialsError(
@@ -944,14 +1109,16 @@ def fetch(job: FetchJob, tokens: TokenClient, settings: Settings) -> FetchResult
                         f"from {tokens.source} ({problem}); use a Copernicus Data Space "
                         "account's username and password (not a Sentinel Hub OAuth client)"
                     ) from None
-                token, refused = tokens.renew(token), True
+                tokens.renew(token)
+                refused = True
             except ProductError as error:
                 part.unlink(missing_ok=True)
                 seconds = time.monotonic() - began
                 return FetchResult(job.name, False, str(error), received, resumed, seconds)
             except _TransientError as problem:
+                refused = False  # a later 401 concerns a token that aged while waiting
                 if problem.progressed:
-                    attempt, refused = 0, False
+                    attempt = 0
                 attempt += 1
                 if attempt > settings.retries:
                     reason = f"gave up after {attempt} attempts: {problem.reason}"
@@ -1065,20 +1232,17 @@ def _content_range(value: str | None) -> tuple[int | None, int | None]:
     )
 
 
-def _check_transfer(job: FetchJob, part: Path) -> None:
-    """Compare the finished file with the catalogue's size and MD5 (when listed); a
-    mismatching file is deleted and the download starts again."""
+def _catalogue_disagreement(job: FetchJob, part: Path) -> str:
+    """How the finished file disagrees with the catalogue's size or MD5 (those it lists),
+    or "" when it agrees."""
     size = part.stat().st_size
     if job.size and size != job.size:
-        part.unlink()
-        raise _TransientError(f"got {size} bytes, the catalogue lists {job.size}; starting again")
+        return f"got {size} bytes, the catalogue lists {job.size}"
     if job.md5:
         digest = _md5(part)
         if digest != job.md5:
-            part.unlink()
-            raise _TransientError(
-                f"MD5 mismatch (catalogue {job.md5}, downloaded {digest}); starting again"
-            )
+            return f"MD5 mismatch (catalogue {job.md5}, downloaded {digest})"
+    return ""
 
 
 def fetch_all(
@@ -1107,6 +1271,8 @@ def fetch_all(
         done = iter_tasks(fetch, tasks, plan, label="downloads", logger=log, inline_single=True)
         for index, result in done:
             results[index] = result
+            if result.warning:
+                log.warning("%s: %s", result.name, result.warning)
             if result.ok and result.reason:
                 log.info("%s: %s", result.name, result.reason)
             elif result.ok:

@@ -33,6 +33,21 @@ def setup_logging(log_path: str | None = None, *, verbose: bool = False) -> None
         stream = sys.stderr
     logging.basicConfig(stream=stream, level=level, format=LOG_FORMAT, force=True)
     logging.captureWarnings(True)
+    # An error raised while an object is closed (e.g. a GDAL dataset failing to flush to a
+    # full disk) is printed as "Exception ignored in ..." with a traceback-like tail: it
+    # becomes one log line, so that a user error stays the one message that stands out.
+    sys.unraisablehook = _log_unraisable
+
+
+def _log_unraisable(unraisable) -> None:
+    """Log an exception Python could not raise (in a destructor, e.g. a GDAL dataset
+    failing to flush when it is closed)."""
+    logging.getLogger("eotrend").warning(
+        "ignored while closing %r: %s: %s",
+        unraisable.object,
+        type(unraisable.exc_value).__name__,
+        unraisable.exc_value,
+    )
 
 
 @contextlib.contextmanager

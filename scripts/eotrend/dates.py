@@ -3,12 +3,19 @@
 Inputs are always ordered by these parsed dates, never by file name. A file name is read
 either with a regular expression (named groups ``year`` and optionally ``month``, ``day``)
 or with a strptime pattern (e.g. ``%Y%m%d``) searched anywhere in the name.
+
+Each reader also says whether its source carries a time of day ("timed"): a pattern
+with %H/%M/%S, a metadata item with a time (Sentinel-3 scene grids carry the manifest's
+sensing start, olci-format.md §1). Without a composite, a timed input is one acquisition,
+labelled by its sensing time to the second (``2021-06-04T00:10:16Z``), so the scenes of
+one day (S3A and S3B, adjacent frames of one pass) stay apart; an untimed input is
+labelled by its date (``2019-07-02``), and two on one date need a composite.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from eotrend.errors import InputError
@@ -16,7 +23,7 @@ from eotrend.errors import InputError
 DEFAULT_NAME_REGEX = r"(?P<year>(19|20)\d{2})"
 # Metadata items that carry a date, in order of preference.
 METADATA_KEYS = ("ACQUISITION_DATETIME", "DATE", "TIFFTAG_DATETIME")
-PERIODS = ("none", "year", "month", "season")
+PERIODS = ("none", "daily", "year", "month", "season")
 # strptime directives allowed in a date format, and the text each matches in a file name.
 # Widths are fixed (zero-padded numbers), as in file names.
 FORMAT_DIRECTIVES = {
@@ -80,8 +87,14 @@ def format_regex(date_format: str) -> str:
     return "".join(parts)
 
 
+def format_has_time(date_format: str) -> bool:
+    """Whether a strptime pattern reads a time of day (%H, %M or %S)."""
+    return bool(re.search(r"%[HMS]", date_format.replace("%%", "")))
+
+
 def date_from_name(path: str | Path, regex: str = DEFAULT_NAME_REGEX) -> datetime | None:
-    """The date in a file name: named groups year and optionally month, day (UTC).
+    """The date in a file name: named groups year and optionally month, day (UTC; no time
+    of day).
 
     The regex is searched in the file name (not the folder). Returns None when it does
     not match.
@@ -120,8 +133,12 @@ def date_from_format(path: str | Path, date_format: str) -> datetime | None:
     return None
 
 
-def date_from_metadata(tags: dict[str, str], source: str | Path | None = None) -> datetime | None:
-    """The date in a raster's metadata items (ISO 8601 or 'YYYY:MM:DD HH:MM:SS'), UTC.
+def acquisition_from_metadata(
+    tags: dict[str, str], source: str | Path | None = None
+) -> tuple[datetime, bool] | None:
+    """The date in a raster's metadata items (ISO 8601 or 'YYYY:MM:DD HH:MM:SS'), UTC, and
+    whether the item gives a time of day (``2019-07-02T10:30:00Z``: True, ``2019-07-02``:
+    False).
 
     Returns None when no item of :data:`METADATA_KEYS` is set. An item that is set but is
     not a date is an InputError naming ``source`` (the raster) and the item.
@@ -141,20 +158,46 @@ def date_from_metadata(tags: dict[str, str], source: str | Path | None = None) -
                     "Set it to an ISO 8601 date (e.g. 2019-07-02 or 2019-07-02T10:30:00Z), "
                     "or read the dates from the file names.",
                 ) from error
-            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+            moment = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+            return moment.astimezone(UTC), bool(re.search(r"\d[T ]\d", text))
     return None
 
 
-def period_of(moment: datetime, period: str) -> tuple[str, datetime]:
+def date_from_metadata(tags: dict[str, str], source: str | Path | None = None) -> datetime | None:
+    """The date of :func:`acquisition_from_metadata` alone (None when there is none)."""
+    found = acquisition_from_metadata(tags, source)
+    return None if found is None else found[0]
+
+
+def round_to_second(moment: datetime) -> datetime:
+    """``moment`` rounded to the nearest second, as product names round the sensing start
+    (olci-format.md §1: 00:10:15.87 -> 00:10:16)."""
+    return (moment + timedelta(microseconds=500_000)).replace(microsecond=0)
+
+
+def acquisition_label(moment: datetime, timed: bool) -> str:
+    """An acquisition's label: its UTC time to the second (``2021-06-04T00:10:16Z``) when
+    ``timed``, else its date (``2021-06-04``)."""
+    if not timed:
+        return moment.date().isoformat()
+    return round_to_second(moment.astimezone(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def period_of(moment: datetime, period: str, timed: bool = False) -> tuple[str, datetime]:
     """The period a date belongs to: a label and the date that stands for it.
 
-    year -> ("2019", 2019-07-02), month -> ("2019-03", 2019-03-16), season (DJF, MAM,
-    JJA, SON; December counts with the next year's winter) -> ("2019-DJF", 2019-01-15),
-    none -> the date itself. The representative date is the middle of the period, so a
-    trend on composites has the same time axis as on single dates.
+    none -> the acquisition itself: (:func:`acquisition_label`, the moment, rounded to
+    the second when ``timed``); daily (UTC days) -> ("2019-03-05", 2019-03-05T12:00Z);
+    year -> ("2019", 2019-07-02), month -> ("2019-03", 2019-03-16), season (DJF, MAM, JJA,
+    SON; December counts with the next year's winter) -> ("2019-DJF", 2019-01-15). The
+    representative date of a composite is the middle of its period, so a trend on
+    composites has the same time axis as on single dates.
     """
     if period == "none":
-        return moment.date().isoformat(), moment
+        return acquisition_label(moment, timed), round_to_second(moment) if timed else moment
+    if period == "daily":
+        day = moment.astimezone(UTC)
+        return day.date().isoformat(), datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
     if period == "year":
         return f"{moment.year}", datetime(moment.year, 7, 2, tzinfo=UTC)
     if period == "month":

@@ -18,10 +18,13 @@ units X, and their column says so (:func:`value_column`: ``TSM_NN`` -> ``TSM_NN_
 The angles SZA, SAA, OZA and OAA can be asked for like variables; they are interpolated
 from the tie-point grid (:mod:`eotrend.angles`).
 
-Validity. ``valid`` comes from one quality rule on the flags decoded from the file's own
-``flag_masks``/``flag_meanings`` (:data:`QUALITY_PRESETS` or an explicit rule). With
-``product_masks`` on (the default), a product's own failure flags (:data:`PRODUCT_FLAGS`,
-SNAP's recommended per-product masks) also set that product's value to NaN.
+Validity is per variable (:mod:`eotrend.quality`): each variable is judged by its own
+rule on the flags decoded from the file (a preset follows SNAP's recommended mask of that
+product; an explicit rule applies to every variable, with each product's own failure
+flags added while ``product_masks`` is on). A variable's value is NaN where its rule
+rejects the pixel, so every consumer (statistics, grids, a user's own table reading) sees
+valid values only; the raw ``flags`` stay in the table. ``valid`` says whether the pixel
+is valid for at least one variable.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
 
-from eotrend import angles, gridding, olci, raster
+from eotrend import angles, coverage, gridding, olci, passes, quality, raster
 from eotrend import geometry as geo
 from eotrend.aoi import Feature, read_aoi
 from eotrend.atomic import atomic_path
@@ -48,60 +51,10 @@ from eotrend.parallel import Task, iter_tasks
 
 log = logging.getLogger(__name__)
 
-# SNAP's recommended WFR reflectance mask (olci-format.md §7.3).
-WATER_EXCLUDE = [
-    "INVALID",
-    "CLOUD",
-    "CLOUD_AMBIGUOUS",
-    "CLOUD_MARGIN",
-    "SNOW_ICE",
-    "COSMETIC",
-    "SATURATED",
-    "SUSPECT",
-    "HISOLZEN",
-    "HIGHGLINT",
-    "AC_FAIL",
-    "WHITECAPS",
-    "ADJAC",
-    *[f"RWNEG_O{band}" for band in range(2, 9)],
-]
-# water: SNAP's recommended WFR reflectance mask (WATER or INLAND_WATER, none of the
-# above). land: LFR (LQSF, olci-format.md §7.4) land pixels free of cloud and of
-# instrument or illumination problems. none: every pixel.
-QUALITY_PRESETS: dict[str, dict[str, list[str]]] = {
-    "water": {"require": [], "require_any": ["WATER", "INLAND_WATER"], "exclude": WATER_EXCLUDE},
-    "land": {
-        "require": ["LAND"],
-        "require_any": [],
-        "exclude": [
-            "INVALID",
-            "CLOUD",
-            "CLOUD_AMBIGUOUS",
-            "CLOUD_MARGIN",
-            "SNOW_ICE",
-            "COSMETIC",
-            "SATURATED",
-            "SUSPECT",
-            "HISOLZEN",
-        ],
-    },
-    "none": {"require": [], "require_any": [], "exclude": []},
-}
-# A product's own failure flags (SNAP's per-product recommended masks, olci-format.md
-# §7.3; LFR §7.4): where one is set, that product's value is NaN. Flags the file does
-# not define are skipped (LQSF has no MEGLINT).
-PRODUCT_FLAGS: dict[str, tuple[str, ...]] = {
-    "CHL_OC4ME": ("OC4ME_FAIL",),
-    "CHL_NN": ("OCNN_FAIL",),
-    "TSM_NN": ("OCNN_FAIL",),
-    "ADG443_NN": ("OCNN_FAIL",),
-    "KD490_M07": ("KDM_FAIL",),
-    "PAR": ("PAR_FAIL",),
-    "IWV": ("MEGLINT", "WV_FAIL"),
-    "OGVI": ("OGVI_FAIL",),
-    "GIFAPAR": ("GIFAPAR_FAIL",),
-    "OTCI": ("OTCI_FAIL",),
-}
+# The columns of a statistics row that describe the scene and feature, not a variable.
+SCENE_COLUMNS = (
+    "scene", "time", "feature", "note", "count", "valid_count", "fraction_valid", "coverage"
+)  # fmt: skip
 # Per variable and feature, over valid pixels with a value (see feature_statistics).
 STATISTICS = ("count", "median", "mean", "std", "p25", "p75")
 # Why a feature has no statistics in a scene (the `note` column).
@@ -109,7 +62,9 @@ NOTES = {
     "ok": "statistics over the valid pixels",
     "outside_swath": "the scene does not cover the AOI (no window)",
     "no_pixels": "no pixel centre of the scene lies inside the feature",
-    "no_valid_pixels": "every pixel inside the feature is rejected by the quality rule",
+    "no_valid_pixels": "every pixel inside the feature is rejected by the quality rules",
+    "partial": "the scene observes only part of the feature (see coverage)",
+    "low_coverage": "observed below min_coverage: left out of the time series",
 }
 ANGLE_BLOCK = 1 << 16  # pixels interpolated at a time
 
@@ -141,15 +96,18 @@ class SceneExtract:
         pixels: one row per (feature, pixel inside it): scene (str), time (UTC
             timestamp), feature (str), row, col (int32 image indices), lon, lat (float64
             degrees, pixel centre), one float32 column per variable in physical units
-            (:func:`value_column`), flags (uint64, the raw WQSF/LQSF) and valid (bool).
-            Ordered by feature (AOI order), row, col.
+            (:func:`value_column`; NaN where missing or rejected by its quality rule),
+            flags (uint64, the raw WQSF/LQSF) and valid (bool: valid for at least one
+            variable). Ordered by feature (AOI order), row, col.
         columns: variable -> its column, in the order asked for.
         units: variable -> physical unit ('' for dimensionless values).
         note: "ok", or "outside_swath" when the scene does not cover the AOI.
         flag_variable: WQSF or LQSF ('' when nothing was read).
         flag_masks: flag name -> mask of that flag variable.
-        rule: the quality rule ``valid`` was computed with.
-        product_flags: variable -> the failure flags that set its values to NaN.
+        rules: variable -> the quality rule its values were judged by (as a dict).
+        unapplied: variable -> flags of its preset rule the file does not define.
+        coverage: feature -> fraction of it the scene observes (:mod:`eotrend.coverage`).
+        areas: feature -> its area, km².
     """
 
     scene: str
@@ -160,35 +118,17 @@ class SceneExtract:
     note: str = "ok"
     flag_variable: str = ""
     flag_masks: dict[str, int] = field(default_factory=dict)
-    rule: dict[str, list[str]] = field(default_factory=dict)
-    product_flags: dict[str, list[str]] = field(default_factory=dict)
+    rules: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    unapplied: dict[str, list[str]] = field(default_factory=dict)
+    coverage: dict[str, float] = field(default_factory=dict)
+    areas: dict[str, float] = field(default_factory=dict)
 
-
-def quality_rule(setting: str | dict) -> dict[str, list[str]]:
-    """The flag rule of a config ``quality`` value (a preset name or an explicit rule)."""
-    if isinstance(setting, str):
-        if setting not in QUALITY_PRESETS:
-            raise InputError(
-                f"quality = {setting!r}",
-                "is not a quality preset",
-                f"Use one of {', '.join(QUALITY_PRESETS)} or an explicit rule "
-                "(require, require_any, exclude).",
-            )
-        return QUALITY_PRESETS[setting]
-    return {key: list(setting.get(key, [])) for key in ("require", "require_any", "exclude")}
-
-
-def valid_by_flags(
-    flags: np.ndarray, masks: dict[str, np.uint64], rule: dict[str, list[str]], where: Path
-) -> np.ndarray:
-    """Boolean array: all ``require`` flags set, one of ``require_any`` set (when given),
-    none of ``exclude`` set. ``flags`` is uint64; unknown flag names are errors."""
-    required = olci.flag_mask(masks, rule["require"], where)
-    valid = (flags & required) == required
-    if rule["require_any"]:
-        valid &= (flags & olci.flag_mask(masks, rule["require_any"], where)) != 0
-    valid &= (flags & olci.flag_mask(masks, rule["exclude"], where)) == 0
-    return valid
+    def scene_coverage(self) -> float:
+        """The area-weighted coverage of every feature together (0 to 1)."""
+        total = sum(self.areas.values())
+        if not total:
+            return 0.0
+        return sum(self.coverage[name] * area for name, area in self.areas.items()) / total
 
 
 def aoi_lon0(features: list[Feature]) -> float:
@@ -335,7 +275,7 @@ def extract_scene(
     features: list[Feature],
     window: olci.Window | None,
     variables: list[str],
-    quality: str | dict,
+    setting: str | dict,
     *,
     product_masks: bool = True,
     threads: int | None = None,
@@ -345,20 +285,24 @@ def extract_scene(
 
     ``window`` is the locate window (every pixel centre inside the AOI lies in it), None
     when the scene does not cover the AOI: the result is then empty, with note
-    ``outside_swath``. Raises InputError for a missing file or variable, or a flag name
-    of the rule the file does not define.
+    ``outside_swath``. ``setting`` is the dataset's ``quality`` (a preset name or an
+    explicit rule, see :mod:`eotrend.quality`). Raises InputError for a missing file or
+    variable, or a flag of an explicit rule that the file does not define.
     """
     product = olci.open_product(product_path)
-    rule = quality_rule(quality)
+    quality.check_setting(setting)
     variables = list(dict.fromkeys(variables))
     if window is None:
-        columns = {v: value_column(v) for v in variables}
-        units = {v: olci.LOG10_PRODUCTS.get(v, "") for v in variables}
+        stored = {v: _stored_units(product.path, v) for v in variables}
+        columns = {v: value_column(v, u) for v, u in stored.items()}
+        units = {v: (olci.log10_unit(u) or u) if u is not None else "" for v, u in stored.items()}
         names = [feature.name for feature in features]
         pixels = _pixel_frame(product.name, product.sensing_start, names, columns)
+        _, areas = coverage.swath_fractions([f.geometry for f in features], np.empty((0, 2)))
         return SceneExtract(
-            product.name, product.sensing_start, pixels, columns, units, "outside_swath", rule=rule
-        )
+            product.name, product.sensing_start, pixels, columns, units, "outside_swath",
+            coverage=dict.fromkeys(names, 0.0), areas=dict(zip(names, areas, strict=True)),
+        )  # fmt: skip
     reading = _ReadPlan.of(product.path, variables, window)
     lon0 = aoi_lon0(features)
     geometries = [geo.unwrap_geometry(feature.geometry, lon0) for feature in features]
@@ -366,13 +310,11 @@ def extract_scene(
         reading, window, geometries, lon0, threads=threads, mem_mb=mem_mb
     )
 
-    flag_variable = reading.flag_variable
+    flag_path, flag_variable = reading.reads[1].path, reading.flag_variable
     flags = picked[flag_variable].raw.astype(np.uint64)
     masks = picked[flag_variable].flag_masks()
-    valid = valid_by_flags(flags, masks, rule, reading.reads[1].path)
     rows, cols = np.divmod(selection.flat, window.shape[1])
     values: dict[str, np.ndarray] = {}
-    product_flags: dict[str, list[str]] = {}
     columns: dict[str, str] = {}
     units: dict[str, str] = {}
     if tie_read:
@@ -398,11 +340,7 @@ def extract_scene(
             )
         values[variable] = physical.astype(np.float32)
         columns[variable] = value_column(variable, packed.units)
-        if product_masks:
-            failed = [name for name in PRODUCT_FLAGS.get(variable, ()) if name in masks]
-            if failed:
-                product_flags[variable] = failed
-                values[variable][(flags & olci.flag_mask(masks, failed, "")) != 0] = np.nan
+    rules, unapplied, valid = _judge(values, flags, masks, setting, product_masks, flag_path)
     parts = {
         "rows": rows + window.row0,
         "cols": cols + window.col0,
@@ -420,12 +358,15 @@ def extract_scene(
         selection.members,
         parts,
     )
+    names = [feature.name for feature in features]
+    covered, areas = _coverage(product.path, names, geometries, selection.members, flags, masks)
     for feature, members in zip(features, selection.members, strict=True):
         log.info(
-            "feature %s: %d pixels inside, %d valid",
+            "feature %s: %d pixels inside, %d valid for at least one variable, %.1f %% observed",
             feature.name,
             len(members),
             int(valid[members].sum()),
+            100 * covered[feature.name],
         )
     return SceneExtract(
         product.name,
@@ -436,9 +377,74 @@ def extract_scene(
         "ok",
         flag_variable,
         {name: int(mask) for name, mask in masks.items()},
-        rule,
-        product_flags,
+        rules,
+        unapplied,
+        covered,
+        areas,
     )
+
+
+def _stored_units(product: Path, variable: str) -> str | None:
+    """The units attribute of ``variable`` in the product (read without values), so that
+    a scene outside the swath names its columns like the others; None when the product
+    does not hold the file (the documented units are assumed then)."""
+    try:
+        return olci.variable_units(olci.variable_file(product, variable), variable)
+    except InputError:
+        return None
+
+
+def _coverage(
+    product: Path,
+    names: list[str],
+    geometries: list,
+    members: list[np.ndarray],
+    flags: np.ndarray,
+    masks: dict[str, np.uint64],
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per feature name: the fraction of the feature the scene observes and its area in
+    km² (see :mod:`eotrend.coverage`); ``geometries`` and ``members`` in ``names`` order."""
+    tie_lon, tie_lat, step = olci.read_tie_lonlat(product)
+    ring = coverage.swath_ring(tie_lon, tie_lat, step)
+    inside, areas = coverage.swath_fractions(geometries, ring)
+    invalid = (flags & masks["INVALID"]) != 0 if "INVALID" in masks else np.zeros(flags.shape, bool)
+    fractions = []
+    for fraction, own in zip(inside, members, strict=True):
+        observed = 1.0 - float(invalid[own].mean()) if own.size else 1.0
+        fractions.append(fraction * observed)
+    return dict(zip(names, fractions, strict=True)), dict(zip(names, areas, strict=True))
+
+
+def _judge(
+    values: dict[str, np.ndarray],
+    flags: np.ndarray,
+    masks: dict[str, np.uint64],
+    setting: str | dict,
+    product_masks: bool,
+    flag_path: Path,
+) -> tuple[dict[str, dict[str, list[str]]], dict[str, list[str]], np.ndarray]:
+    """Apply each variable's quality rule: its values (float32, 1-D, changed in place)
+    become NaN where the rule rejects the pixel. Returns the rules (as dicts), the preset
+    flags the file lacks per variable (logged), and ``valid`` (bool, valid for at least
+    one variable)."""
+    rules: dict[str, dict[str, list[str]]] = {}
+    unapplied: dict[str, list[str]] = {}
+    valid = np.zeros(flags.shape, bool)
+    for variable, data in values.items():
+        judged = quality.variable_rule(setting, variable, masks, product_masks, flag_path)
+        ok = quality.valid_by_flags(flags, masks, judged.rule, flag_path)
+        data[~ok] = np.nan
+        valid |= ok
+        rules[variable] = judged.rule.as_dict()
+        if judged.unapplied:
+            unapplied[variable] = list(judged.unapplied)
+    for names in sorted({tuple(v) for v in unapplied.values()}):
+        users = [variable for variable, flags_ in unapplied.items() if tuple(flags_) == names]
+        log.info(
+            "%s: defines no %s: the %r quality preset of %s is applied without them",
+            flag_path, ", ".join(names), setting, ", ".join(users),
+        )  # fmt: skip
+    return rules, unapplied, valid
 
 
 def _angles(
@@ -533,7 +539,8 @@ def _summary(values: np.ndarray, *, azimuth: bool, log10: bool) -> dict[str, flo
 
 def feature_statistics(extract: SceneExtract, features: list[Feature]) -> pd.DataFrame:
     """One row per feature: scene, time, feature, note (a key of :data:`NOTES`), count
-    (pixels inside), valid_count, fraction_valid and, per variable,
+    (pixels inside), valid_count, fraction_valid, coverage (fraction of the feature the
+    scene observes, :mod:`eotrend.coverage`) and, per variable,
     ``<column>_<statistic>`` for the :data:`STATISTICS` (plus ``gmean`` for log10
     products) over the valid pixels that have a value (count = how many).
 
@@ -554,6 +561,8 @@ def feature_statistics(extract: SceneExtract, features: list[Feature]) -> pd.Dat
             note = "no_pixels"
         elif valid_count == 0:
             note = "no_valid_pixels"
+        elif extract.coverage.get(feature.name, 1.0) < coverage.PARTIAL_BELOW:
+            note = "partial"
         else:
             note = "ok"
         record = {
@@ -564,6 +573,7 @@ def feature_statistics(extract: SceneExtract, features: list[Feature]) -> pd.Dat
             "count": count,
             "valid_count": valid_count,
             "fraction_valid": valid_count / count if count else np.nan,
+            "coverage": extract.coverage.get(feature.name, np.nan),
         }
         for variable, column in extract.columns.items():
             values = good[column].to_numpy(np.float64)
@@ -582,8 +592,9 @@ def write_pixels(path: Path, extract: SceneExtract) -> None:
 
     Each value column carries its unit in its field metadata (``unit``; lon/lat too);
     the file metadata ``eotrend`` holds JSON with the scene, note, the variable ->
-    column map, the flag variable with every flag's mask, the quality rule and the
-    product masks applied, so flags can be decoded without the product.
+    column map, the flag variable with every flag's mask, the quality rule each variable
+    was judged by and the preset flags the file lacks, so flags can be decoded and the
+    rules re-applied without the product.
     """
     table = pa.Table.from_pandas(extract.pixels, preserve_index=False)
     units = {"lon": "degrees_east", "lat": "degrees_north"}
@@ -598,8 +609,8 @@ def write_pixels(path: Path, extract: SceneExtract) -> None:
         "units": units,
         "flag_variable": extract.flag_variable,
         "flag_masks": extract.flag_masks,
-        "quality_rule": extract.rule,
-        "product_flags": extract.product_flags,
+        "quality_rules": extract.rules,
+        "unapplied_flags": extract.unapplied,
     }
     metadata = {**(table.schema.metadata or {}), b"eotrend": json.dumps(description).encode()}
     table = pa.Table.from_arrays(table.columns, schema=pa.schema(fields, metadata=metadata))
@@ -699,16 +710,99 @@ def extract_to_files(
         tags = {
             "ACQUISITION_DATETIME": extract.time.isoformat(),
             "SCENE": extract.scene,
+            "COVERAGE": f"{extract.scene_coverage():.6f}",
             **(provenance or {}),
         }
         write_grids(Path(grid_dir), extract, grid, grid_settings["max_distance_m"], tags)
     return stats
 
 
-def collect_statistics(stats_paths: list[str | Path], output: str | Path) -> pd.DataFrame:
-    """All per-scene statistics tables as one, sorted by time then feature (written)."""
-    frames = [pd.read_csv(path) for path in stats_paths]
-    table = pd.concat(frames, ignore_index=True).sort_values(["time", "feature"], kind="stable")
+def collect_statistics(
+    stats_paths: list[str | Path],
+    output: str | Path,
+    min_coverage: float = 0.0,
+    pixel_paths: list[str | Path] | None = None,
+) -> pd.DataFrame:
+    """All per-scene statistics tables as one, sorted by time then feature (written).
+
+    With ``pixel_paths`` (the scenes' pixel tables), a feature that consecutive frames of
+    one pass each observe in part (:mod:`eotrend.passes`) gets one row for the pass:
+    statistics over the pixels of every frame, coverage summed, scene = the frames' names
+    joined by ``+``, time = the first frame's.
+
+    A feature observed less than ``min_coverage`` of (the ``coverage`` column) keeps its
+    row, noted ``low_coverage``, with its statistics left out (NaN): a median of the part
+    of a lake on the swath edge is not the lake's median.
+    """
+    table = pd.concat([pd.read_csv(path) for path in stats_paths], ignore_index=True)
+    if pixel_paths is not None and "coverage" in table:
+        table = _merge_passes(table, pixel_paths)
+    table = table.sort_values(["time", "feature"], kind="stable", ignore_index=True)
+    if "coverage" in table:
+        low = table["note"].isin(["ok", "partial"]) & (table["coverage"] < min_coverage)
+        values = [c for c in table.columns if c not in SCENE_COLUMNS]
+        table.loc[low, values] = np.nan
+        table.loc[low, "note"] = "low_coverage"
+        if low.any():
+            log.info(
+                "%d scene/feature rows observe less than min_coverage=%g of the feature: "
+                "left out of the time series (note low_coverage)",
+                int(low.sum()),
+                min_coverage,
+            )
     with atomic_path(output) as tmp:
         table.to_csv(tmp, index=False)
     return table
+
+
+def read_pixel_table(path: str | Path) -> tuple[pd.DataFrame, dict]:
+    """A pixel table written by :func:`write_pixels` and its ``eotrend`` description."""
+    table = pq.read_table(path)
+    return table.to_pandas(), json.loads(table.schema.metadata[b"eotrend"])
+
+
+def _merge_passes(table: pd.DataFrame, pixel_paths: list[str | Path]) -> pd.DataFrame:
+    """``table`` with the rows of features seen in part by several frames of one pass
+    replaced by one row for the pass (see :func:`collect_statistics`)."""
+    scenes = list(dict.fromkeys(table["scene"]))
+    times = {s: pd.Timestamp(t) for s, t in zip(table["scene"], table["time"], strict=True)}
+    groups = passes.pass_groups(scenes, [times[s] for s in scenes])
+    seen = table["count"] > 0  # pixel centres inside the feature, valid or not
+    merged, drop = [], []
+    pixel_of: dict[str, Path] | None = None
+    for group in (g for g in groups if len(g) > 1):
+        names = [scenes[i] for i in group]
+        rows = table[table["scene"].isin(names) & seen]
+        for feature, own in rows.groupby("feature", sort=False):
+            if len(own) < 2:
+                continue
+            if pixel_of is None:
+                pixel_of = {read_pixel_table(p)[1]["scene"]: Path(p) for p in pixel_paths}
+            merged.append(_pass_row(own, feature, [pixel_of[n] for n in own["scene"]]))
+            drop += list(table.index[table["scene"].isin(names) & (table["feature"] == feature)])
+    if not merged:
+        return table
+    log.info(
+        "%d features seen in part by several frames of one pass: one row per pass", len(merged)
+    )
+    return pd.concat([table.drop(index=drop), *merged], ignore_index=True)
+
+
+def _pass_row(rows: pd.DataFrame, feature: str, pixel_paths: list[Path]) -> pd.DataFrame:
+    """The statistics row of ``feature`` over the pixels of every frame of ``rows``."""
+    tables = [read_pixel_table(path) for path in pixel_paths]
+    pixels = pd.concat([p[p["feature"] == feature] for p, _ in tables], ignore_index=True)
+    pixels["feature"] = pd.Categorical(pixels["feature"].astype(str), categories=[feature])
+    columns = tables[0][1]["columns"]
+    covered = min(1.0, float(rows["coverage"].sum()))
+    extract = SceneExtract(
+        "+".join(rows["scene"]),
+        pd.Timestamp(rows["time"].iloc[0]).to_pydatetime(),
+        pixels,
+        columns,
+        {},
+        coverage={feature: covered},
+    )
+    stats = feature_statistics(extract, [Feature(feature, None)])
+    stats["time"] = rows["time"].iloc[0]
+    return stats

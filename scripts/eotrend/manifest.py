@@ -9,13 +9,14 @@ back as a frozen source (:func:`read_entries`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
 
 from eotrend.atomic import atomic_path
 from eotrend.errors import InputError
+from eotrend.olci import product_baseline
 
 STATUSES = ("ok", "skipped", "failed")
 
@@ -29,7 +30,10 @@ class Entry:
     catalogue's zip size); ``checksum`` the MD5 of the product as its source publishes it
     (the catalogue's zip MD5 for cdse; "" when unknown); ``source_id`` the source's
     identifier (the catalogue Id for cdse); ``path`` where the product is ("" when it is
-    not there, e.g. failed).
+    not there, e.g. failed). ``baseline`` is the processing baseline collection, taken
+    from the product name (olci-format.md §1, e.g. ``004`` for Collection 4; "" for
+    names that are not Sentinel-3 OLCI product names, such as the files of a GeoTIFF
+    series): always derived, never given, so it cannot disagree with the name.
     """
 
     name: str
@@ -42,9 +46,16 @@ class Entry:
     path: str
     status: str  # ok | skipped | failed
     reason: str = ""
+    baseline: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "baseline", product_baseline(self.name))
 
 
 COLUMNS = [f.name for f in fields(Entry)]
+GIVEN = [f.name for f in fields(Entry) if f.init]
+"""The columns an entry is made from; the others are derived (``baseline``): a manifest
+of an earlier run without them is read as well."""
 
 
 def write_manifest(path: str | Path, entries: list[Entry]) -> None:
@@ -64,6 +75,9 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 def read_entries(path: str | Path) -> list[Entry]:
     """The rows of a manifest written by an earlier run, as entries (a frozen source).
 
+    Manifests written before the ``baseline`` column existed are read too (it is derived
+    from the names).
+
     Raises:
         InputError: the file is missing or unreadable, lacks a column, or has a row with an
             unknown status, a non-integer size or a duplicate name.
@@ -76,11 +90,11 @@ def read_entries(path: str | Path) -> list[Entry]:
         table = read_manifest(path)
     except (ValueError, pd.errors.ParserError) as error:
         raise InputError(path, f"cannot be read as a manifest ({error})", hint) from error
-    missing = [c for c in COLUMNS if c not in table.columns]
+    missing = [c for c in GIVEN if c not in table.columns]
     if missing:
         raise InputError(path, f"lacks the column(s) {', '.join(missing)}", hint)
     entries = []
-    for line, row in enumerate(table[COLUMNS].to_dict("records"), start=2):
+    for line, row in enumerate(table[GIVEN].to_dict("records"), start=2):
         if row["status"] not in STATUSES:
             raise InputError(
                 path, f"line {line}: unknown status {row['status']!r}", f"Use {STATUSES}."

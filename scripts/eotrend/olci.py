@@ -55,14 +55,26 @@ VARIABLE_FILES = {
 TIE_VARIABLES = ("SZA", "SAA", "OZA", "OAA")
 FLAG_VARIABLES = ("WQSF", "LQSF")
 LOG10_UNITS = re.compile(r"lg\s*\(\s*re:?\s*(.*)\)")  # olci-format.md §6 (SNAP's regex)
-# The log10 products and the physical unit of 10 ** value (olci-format.md §5, §6).
+# The log10 products and the physical unit of 10 ** value (olci-format.md §5, §6). It
+# names the columns of a scene whose file units are not read (outside the swath), so
+# that they match the columns of scenes read from files. chlor_a and ADG443_LSD: the
+# Collection 4 names and log10 storage of eotrend's synthetic products; whether real
+# baseline-004 files use them is unverified (§2). Values are always decoded from the
+# file's own units; the download stage warns when a file disagrees with this table.
 LOG10_PRODUCTS = {
     "CHL_OC4ME": "mg.m-3",
     "CHL_NN": "mg.m-3",
     "TSM_NN": "g.m-3",
     "ADG443_NN": "m-1",
     "KD490_M07": "m-1",
+    "chlor_a": "mg.m-3",
+    "ADG443_LSD": "m-1",
 }
+# Files a processing baseline no longer has, and the file that replaced each
+# (olci-format.md §2, from the real 004 manifest): Collection 4 products have chlor_a.nc
+# ("OC4Me algorithm Chlorophyll concentration") instead of chl_oc4me.nc. The variable
+# names inside chlor_a.nc are unverified: they are read from the file.
+REPLACED_FILES = {("004", "chl_oc4me.nc"): "chlor_a.nc"}
 REQUIRED_FILES = ("xfdumanifest.xml", "geo_coordinates.nc", "tie_geo_coordinates.nc")
 MANIFEST_NS = {
     "sentinel-safe": "http://www.esa.int/safe/sentinel/1.1",
@@ -116,6 +128,19 @@ def parse_product_name(name: str) -> dict[str, str]:
     return match.groupdict()
 
 
+def product_baseline(name: str | Path) -> str:
+    """The processing baseline collection of a product name or path (olci-format.md §1:
+    the class ID's last three digits, e.g. ``"004"``); ``""`` when it is not an OLCI
+    product name (a GeoTIFF of a series)."""
+    match = PRODUCT_NAME.match(Path(name).name)
+    return match["baseline"] if match else ""
+
+
+def collection(baseline: str) -> str:
+    """How messages name a baseline: ``baseline 004 (Collection 4)``."""
+    return f"baseline {baseline} (Collection {int(baseline)})"
+
+
 def open_product(path: str | Path) -> Product:
     """Check a ``.SEN3`` folder and read its sensing times and size from the manifest."""
     path = Path(path)
@@ -160,36 +185,95 @@ def _utc(text: str) -> datetime:
 def variable_file(product: Path, variable: str) -> Path:
     """The netCDF file of ``product`` that holds ``variable``.
 
-    Known variables (:data:`VARIABLE_FILES`) are looked up by file name, others by
-    opening each ``.nc`` file of the product. InputError names the product, the variable
-    and, for a known variable, its missing file.
+    Known variables (:data:`VARIABLE_FILES`) are looked up by file name first; otherwise
+    (an unknown variable, or a known one whose file the product lacks) each ``.nc`` file
+    of the product is opened and its variable names read. InputError names the product
+    and the variable and, for a known variable, its missing file; when the product's
+    baseline replaced that file (:data:`REPLACED_FILES`: CHL_OC4ME in Collection 4), it
+    says so and lists the variables the replacing file holds (read from the file).
     """
     known = VARIABLE_FILES.get(variable)
-    if known:
-        if (product / known).is_file():
-            return product / known
+    if known and (product / known).is_file():
+        return product / known
+    for candidate in sorted(product.glob("*.nc")):
+        if variable in file_variables(candidate):
+            return candidate
+    if not known:
+        raise InputError(
+            product,
+            f"has no variable {variable!r} in any of its files",
+            "Check the dataset's `variables` against the product type (WFR or LFR).",
+        )
+    replaced = replacement(product, variable)
+    if replaced is None:
         raise InputError(
             product,
             f"has no {known}, the file of variable {variable!r}",
             "The product is incomplete (download it again) or of another type (WFR or "
             "LFR): check the dataset's `variables`.",
         )
-    for candidate in sorted(product.glob("*.nc")):
-        try:
-            with netCDF4.Dataset(candidate) as ds:
-                if variable in ds.variables:
-                    return candidate
-        except OSError as error:
-            raise InputError(
-                candidate,
-                f"cannot be read, the file is damaged ({_reason(error)})",
-                "Download the product again.",
-            ) from error
+    new, held = replaced
+    if not held:
+        raise InputError(
+            product,
+            f"is a {collection(product_baseline(product))} product without {new}, the file "
+            f"that replaced {known} (the file of {variable!r}) in that baseline",
+            "The product is incomplete: download it again.",
+        )
     raise InputError(
         product,
-        f"has no variable {variable!r} in any of its files",
-        "Check the dataset's `variables` against the product type (WFR or LFR).",
+        f"is a {collection(product_baseline(product))} product: it has no {variable!r}, "
+        f"because {known} was replaced by {new}, which holds {', '.join(held)}",
+        f"Ask for one of those in the dataset's `variables` instead of {variable}, or "
+        "restrict the dataset's dates to products of other baselines.",
     )
+
+
+def replacement(product: Path, variable: str) -> tuple[str, list[str]] | None:
+    """When ``product`` lacks the file of a known ``variable`` because its baseline
+    replaced that file (:data:`REPLACED_FILES`), the replacing file's name and the
+    variables it holds (read from it; empty when the product lacks it too); else None."""
+    known = VARIABLE_FILES.get(variable)
+    new = REPLACED_FILES.get((product_baseline(product), known))
+    if new is None or (product / known).is_file():
+        return None
+    path = product / new
+    return new, file_variables(path) if path.is_file() else []
+
+
+def file_variables(path: Path) -> list[str]:
+    """The names of the variables of a netCDF file, in file order (InputError when the
+    file cannot be read)."""
+    try:
+        with netCDF4.Dataset(path) as ds:
+            return list(ds.variables)
+    except OSError as error:
+        raise InputError(
+            path,
+            f"cannot be read, the file is damaged ({_reason(error)})",
+            "Download the product again.",
+        ) from error
+
+
+def variable_units(path: Path, variable: str) -> str:
+    """The ``units`` attribute of a variable of a netCDF file ('' when absent), read
+    without its values (InputError when the file cannot be read or lacks it)."""
+    try:
+        with netCDF4.Dataset(path) as ds:
+            if variable not in ds.variables:
+                raise InputError(
+                    path,
+                    f"has no variable {variable!r}",
+                    "The product is incomplete or damaged: download it again.",
+                )
+            var = ds[variable]
+            return str(var.getncattr("units")) if "units" in var.ncattrs() else ""
+    except OSError as error:
+        raise InputError(
+            path,
+            f"cannot be read, the file is damaged ({_reason(error)})",
+            "Download the product again.",
+        ) from error
 
 
 def flag_file(product: Path) -> tuple[Path, str]:

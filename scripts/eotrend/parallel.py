@@ -152,7 +152,14 @@ def iter_tasks(
         yield 0, result
         return
     _one_thread_per_worker()
-    spill = tempfile.mkdtemp(prefix="eotrend-results-")
+    try:
+        spill = tempfile.mkdtemp(prefix="eotrend-results-")
+    except OSError as error:
+        raise OutputError(
+            tempfile.gettempdir(),
+            f"cannot hold the workers' results ({error.strerror})",
+            "Free space in the temporary folder, or point TMPDIR at a larger one.",
+        ) from error
     run = _Run(func, tasks, _context(), Progress(len(tasks), label, log), label, log, spill, plan)
     try:
         yield from _rounds(run, workers)

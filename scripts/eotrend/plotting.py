@@ -8,6 +8,7 @@ a colour bar where colours carry values. Files are written atomically.
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -20,7 +21,7 @@ import pandas as pd
 from matplotlib.colors import ListedColormap, LogNorm
 from scipy import stats as sps
 
-from eotrend import raster, regression
+from eotrend import fdr, raster, regression
 from eotrend.atomic import atomic_path
 
 SIGNIFICANCE = 0.05
@@ -59,25 +60,60 @@ def _outline(ax, aoi_path: str | Path | None) -> None:
                 ax.plot(*np.asarray(ring.coords)[:, :2].T, color="k", lw=0.8)
 
 
+# The slope each p-value band tests (the trend map shows it).
+SLOPE_OF = {"pvalue": "slope", "mk_pvalue": "sen_slope", "seasonal_pvalue": "seasonal_sen_slope"}
+
+# What each p-value band tests, for the colour bar.
+PVALUE_TESTS = {
+    "pvalue": "two-sided t-test of the slope",
+    "mk_pvalue": "Mann-Kendall test",
+    "seasonal_pvalue": "seasonal Kendall test",
+}
+
+
+def _significance(info: raster.RasterInfo, bands: np.ndarray) -> tuple[np.ndarray, str, str]:
+    """Which pixels are significant, the p band behind it and the rule in words.
+
+    With a qvalue band (trend.fdr): q < alpha_FDR, Benjamini-Hochberg over the map, of
+    the FDR_PVALUE band; otherwise p < 0.05 of the OLS t-test (band pvalue).
+    """
+    if fdr.QVALUE in info.descriptions and "FDR_ALPHA" in info.tags:
+        alpha = float(info.tags["FDR_ALPHA"])
+        qvalue = _band(info, bands, fdr.QVALUE)
+        name = info.tags["FDR_PVALUE"]
+        words = (
+            f"grey: q ≥ {alpha:g} ({info.tags.get('FDR_METHOD', fdr.METHOD)} false discovery "
+            f"rate of {name} over {np.count_nonzero(np.isfinite(qvalue))} pixels)"
+        )
+        return qvalue < alpha, name, words
+    pvalue = _band(info, bands, "pvalue")
+    return pvalue < SIGNIFICANCE, "pvalue", f"grey: p ≥ {SIGNIFICANCE}"
+
+
 def trend_map(
     trend_tif: str | Path, output: str | Path, *, title: str, aoi_path: str | Path | None = None
 ) -> None:
-    """Slope map: diverging colours centred on 0, pixels with p >= 0.05 in grey, colour
-    bar in value units per time unit, AOI outline when given (lon/lat grids)."""
+    """Slope map: diverging colours centred on 0, colour bar in value units per time unit,
+    AOI outline when given (lon/lat grids). Pixels not significant are grey: p >= 0.05 of
+    the OLS slope, or, with a qvalue band, q >= alpha_FDR (the slope shown is then the one
+    the controlled p-value tests: slope, sen_slope or seasonal_sen_slope)."""
     info = raster.read_info(trend_tif)
     bands = raster.read_rows(trend_tif, 0, info.height)
-    slope, pvalue = _band(info, bands, "slope"), _band(info, bands, "pvalue")
+    significant, pname, words = _significance(info, bands)
+    slope = _band(info, bands, SLOPE_OF[pname])
     limit = float(np.nanmax(np.abs(slope))) if np.isfinite(slope).any() else 1.0
     fig, ax = plt.subplots(figsize=(8, 6))
     extent = _map_axes(ax, info)
-    insignificant = np.where(pvalue >= SIGNIFICANCE, 1.0, np.nan)
+    tested = np.isfinite(_band(info, bands, pname))
+    insignificant = np.where(tested & ~significant, 1.0, np.nan)
     ax.imshow(insignificant, extent=extent, cmap=ListedColormap(["0.75"]), interpolation="none")
-    shown = np.where(pvalue < SIGNIFICANCE, slope, np.nan)
+    shown = np.where(significant, slope, np.nan)
     image = ax.imshow(
         shown, extent=extent, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="none"
     )
     unit = info.tags.get("TIME_UNIT", "year")
-    fig.colorbar(image, ax=ax, label=f"slope (value per {unit}); grey: p >= {SIGNIFICANCE}")
+    label = f"{SLOPE_OF[pname]} (value per {unit}); {words}"
+    fig.colorbar(image, ax=ax, label="\n".join(textwrap.wrap(label, 60)))
     _outline(ax, aoi_path)
     ax.set_title(title)
     _save(fig, output)
@@ -86,11 +122,14 @@ def trend_map(
 def significance_map(
     trend_tif: str | Path, output: str | Path, *, title: str, aoi_path: str | Path | None = None
 ) -> None:
-    """Two maps: the p-value of the slope (log colour scale) and the number of valid
-    observations behind each fit."""
+    """Two maps: the p-value of the slope (log colour scale; with a qvalue band, of the
+    band the q-values control, and pixels with q >= alpha_FDR greyed) and the number of
+    valid observations behind each fit."""
     info = raster.read_info(trend_tif)
     bands = raster.read_rows(trend_tif, 0, info.height)
-    pvalue, nobs = _band(info, bands, "pvalue"), _band(info, bands, "nobs")
+    significant, pname, words = _significance(info, bands)
+    pvalue, nobs = _band(info, bands, pname), _band(info, bands, "nobs")
+    with_fdr = fdr.QVALUE in info.descriptions and "FDR_ALPHA" in info.tags
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
     for ax in axes:
         extent = _map_axes(ax, info)
@@ -102,8 +141,12 @@ def significance_map(
         norm=LogNorm(vmin=floor, vmax=1.0),
         interpolation="none",
     )
-    fig.colorbar(image, ax=axes[0], label="p-value of the slope (two-sided t-test)")
-    axes[0].set_title("p-value")
+    if with_fdr:
+        grey = np.where(np.isfinite(pvalue) & ~significant, 1.0, np.nan)
+        axes[0].imshow(grey, extent=extent, cmap=ListedColormap(["0.75"]), interpolation="none")
+    test = PVALUE_TESTS.get(pname, pname)
+    fig.colorbar(image, ax=axes[0], label=f"p-value ({test})")
+    axes[0].set_title("\n".join(textwrap.wrap(f"p-value; {words}" if with_fdr else "p-value", 50)))
     image = axes[1].imshow(
         np.where(nobs > 0, nobs, np.nan), extent=extent, cmap="viridis", interpolation="none"
     )

@@ -3,7 +3,10 @@
 :func:`ols` gives, for every pixel at once, the statistics of :func:`scipy.stats.linregress`
 (same definitions, same edge cases) using only that pixel's valid (non-NaN) observations.
 :func:`theil_sen_mann_kendall` gives the robust alternatives: the Theil-Sen slope and
-intercept of :func:`scipy.stats.theilslopes` and the Mann-Kendall trend test.
+intercept of :func:`scipy.stats.theilslopes` and the Mann-Kendall trend test (or a
+variant for serially correlated series, from :mod:`eotrend.mannkendall`) and, on request,
+Sen's rank interval of the slope;
+:func:`slope_interval` is the Student t interval of the least-squares slope.
 :func:`student_t_pvalue` is the two-sided Student t p-value both use, and
 :func:`decimal_year` turns dates into the time axis the trend stage regresses on.
 
@@ -20,8 +23,12 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 
+from eotrend import mannkendall
+
 STAT_NAMES = ("slope", "intercept", "rvalue", "pvalue", "stderr", "intercept_stderr", "nobs")
 ROBUST_NAMES = ("sen_slope", "sen_intercept", "mk_tau", "mk_pvalue")
+INTERVAL_NAMES = ("slope_low", "slope_high")
+SEN_INTERVAL_NAMES = ("sen_slope_low", "sen_slope_high")
 
 # scipy.stats.linregress adds this to 1 -/+ r so that a perfect fit gives a finite t.
 _TINY = 1.0e-20
@@ -292,7 +299,13 @@ def _horner(coefs: Sequence[float], x: np.ndarray) -> np.ndarray:
 
 
 def theil_sen_mann_kendall(
-    t: np.ndarray, y: np.ndarray, *, min_obs: int = 3
+    t: np.ndarray,
+    y: np.ndarray,
+    *,
+    min_obs: int = 3,
+    test: str = "original",
+    lags: int = 0,
+    ci: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Robust trend of ``y`` on ``t`` for every pixel, ignoring that pixel's missing values.
 
@@ -304,11 +317,18 @@ def theil_sen_mann_kendall(
     - ``mk_tau``: Mann-Kendall tau, ``S / (nobs (nobs - 1) / 2)`` with
       ``S = sum_{i<j} sign(y_j - y_i)`` over valid observations in time order (bands with
       equal times keep their order in ``y``).
-    - ``mk_pvalue``: two-sided p-value of the Mann-Kendall test: normal approximation with
+    - ``mk_pvalue``: two-sided p-value of the Mann-Kendall ``test`` (see
+      :mod:`eotrend.mannkendall`); for ``original``: normal approximation with
       continuity correction, ``z = (S - sign(S)) / sqrt(var S)``, the variance corrected for
       ties in y (``(n (n-1) (2n+5) - sum_g t_g (t_g-1) (2 t_g+5)) / 18``), as Hipel and
       McLeod (1994) and pymannkendall's ``original_test`` (which computes p as
       ``2 (1 - Phi(|z|))``; here ``2 Phi(-|z|)``, the same but exact for small p).
+    - with ``ci``: ``sen_slope_low``, ``sen_slope_high``, the rank-based confidence
+      interval of the Theil-Sen slope at level ``ci`` (Sen 1968, eq. 2.6), exactly as
+      theilslopes' ``low_slope``/``high_slope``: with ``z = Phi^-1((1 - ci) / 2)``,
+      ``sigma^2 = (n (n-1) (2n+5) - ties in t - ties in y) / 18`` and N pair slopes sorted,
+      the slopes of ranks ``max(round((N + z sigma) / 2) - 1, 0)`` and
+      ``min(round((N - z sigma) / 2), N - 1)`` (0-based, round half to even).
 
     Pixels with fewer than ``min_obs`` valid values, or whose valid times are all equal, get
     NaN. Cost: O(n**2) per pixel (all pairs: 210 for n = 21); memory: chunks of about 20 MB
@@ -318,82 +338,143 @@ def theil_sen_mann_kendall(
         t: (n,) time of each observation, finite.
         y: (n, ...) observations, NaN = missing; any float dtype.
         min_obs: minimum number of valid observations (>= 2).
+        test: the Mann-Kendall test of ``mk_pvalue``: one of
+            :data:`eotrend.mannkendall.TESTS`.
+        lags: autocorrelation lags of the hamed_rao and yue_wang tests (0 = the test's
+            own: all for hamed_rao, 1 for yue_wang).
+        ci: confidence level of the Sen slope interval, in (0, 1); 0 = no interval.
 
     Returns:
-        A dict keyed by :data:`ROBUST_NAMES` of float64 arrays of shape ``y.shape[1:]``.
+        A dict keyed by :func:`robust_names` of float64 arrays of shape ``y.shape[1:]``.
     """
+    if test not in mannkendall.TESTS:
+        raise ValueError(f"unknown test {test!r}; expected one of {mannkendall.TESTS}")
+    if not 0.0 <= ci < 1.0:
+        raise ValueError(f"ci must be in [0, 1), got {ci}")
     t, y, out_shape = _check(t, y, min_obs)
     order = np.argsort(t, kind="stable")
     t = t[order]
     n, m = y.shape
-    first, second = np.triu_indices(n, k=1)  # all pairs in time order
-    dt = t[second] - t[first]
+    pair = mannkendall.pairs(n)  # all pairs in time order
+    dt = t[pair.second] - t[pair.first]
     distinct = dt > 0  # the pairs Theil-Sen uses
-    all_distinct = bool(distinct.all())
-    dt = dt[distinct]
-    # Pair p touches observations first[p] and second[p]: incidence matrix for tie counts.
-    incidence = np.zeros((first.size, n))
-    incidence[np.arange(first.size), first] = 1.0
-    incidence[np.arange(first.size), second] = 1.0
-    out = np.full((len(ROBUST_NAMES), m), np.nan)
-    width = max(2, _ROBUST_CHUNK_VALUES // max(first.size, 1))
+    names = robust_names(ci)
+    out = np.full((len(names), m), np.nan)
+    width = max(2, _ROBUST_CHUNK_VALUES // max(pair.first.size, 1))
     for a, b in _chunks(m, width):
         values = np.array(y[order, a:b].T, dtype=np.float64, order="C")  # (k, n)
-        out[:, a:b] = _robust_chunk(values, t, first, second, dt, distinct, all_distinct, incidence)
+        out[:, a:b] = _robust_chunk(values, t, pair, dt, distinct, test, lags, ci)
     nobs = np.count_nonzero(~np.isnan(y), axis=0)
     out[:, nobs < min_obs] = np.nan
-    return {name: out[i].reshape(out_shape) for i, name in enumerate(ROBUST_NAMES)}
+    return {name: out[i].reshape(out_shape) for i, name in enumerate(names)}
+
+
+def robust_names(ci: float = 0.0) -> tuple[str, ...]:
+    """Names of :func:`theil_sen_mann_kendall`'s statistics: :data:`ROBUST_NAMES`, then
+    the Sen slope interval with ``ci``."""
+    return ROBUST_NAMES + (SEN_INTERVAL_NAMES if ci else ())
 
 
 def _robust_chunk(
     values: np.ndarray,
     t: np.ndarray,
-    first: np.ndarray,
-    second: np.ndarray,
+    pair: mannkendall.Pairs,
     dt: np.ndarray,
     distinct: np.ndarray,
-    all_distinct: bool,
-    incidence: np.ndarray,
+    test: str,
+    lags: int,
+    ci: float,
 ) -> np.ndarray:
-    """The robust statistics of ``values`` (k pixels, n times, float64) -> (4, k)."""
+    """The robust statistics of ``values`` (k pixels, n times, float64) -> (names, k)."""
     valid = ~np.isnan(values)
     nobs = np.count_nonzero(valid, axis=1)
-    dy = values[:, second] - values[:, first]  # (k, pairs), NaN where either is missing
+    dy = pair.differences(values)  # (k, pairs), NaN where either is missing
     # Comparisons with NaN are False: invalid pairs count nowhere.
-    s = np.count_nonzero(dy > 0, axis=1) - np.count_nonzero(dy < 0, axis=1)
-    tied = dy == 0
-    ties = np.count_nonzero(tied, axis=1)
-    # Tie correction sum_g t_g (t_g - 1) (2 t_g + 5) = 2 sum_i e_i (e_i - 1) + 18 (tied pairs),
-    # e_i = how many other valid values equal value i; exact in float64 (small integers).
-    correction = 18.0 * ties
-    with_ties = np.flatnonzero(ties)
-    if with_ties.size:
-        e = tied[with_ties].astype(np.float64) @ incidence
-        correction[with_ties] += 2.0 * np.einsum("ij,ij->i", e, e - 1.0)
+    s, var_s, ties_y = mannkendall.score(dy, nobs, pair.incidence)
     n = nobs.astype(np.float64)
-    var_s = (n * (n - 1.0) * (2.0 * n + 5.0) - correction) / 18.0
     with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(s == 0, 0.0, (s - np.sign(s)) / np.sqrt(var_s))
         tau = s / (0.5 * n * (n - 1.0))
-    mk_p = 2.0 * _special().ndtr(-np.abs(z))
 
+    all_distinct = bool(distinct.all())
+    tied_t = None if all_distinct or not ci else (dt == 0) & ~np.isnan(dy)
     if all_distinct:
         slopes = np.divide(dy, dt, out=dy)
         count = nobs * (nobs - 1) // 2
     else:
-        slopes = dy[:, distinct] / dt
+        slopes = dy[:, distinct] / dt[distinct]
         count = np.count_nonzero(~np.isnan(slopes), axis=1)
-    sen_slope = _sorted_median(slopes, count)
-    sen_intercept = _sorted_median(values.copy(), nobs) - sen_slope * _sorted_median(
+    sen_slope = sorted_median(slopes, count)  # sorts slopes (NaN last)
+    sen_intercept = sorted_median(values.copy(), nobs) - sen_slope * sorted_median(
         np.where(valid, t, np.nan), nobs
     )
-    undefined = count == 0  # all valid times equal (or fewer than 2 values)
-    result = np.stack([sen_slope, sen_intercept, tau, mk_p])
-    result[:, undefined] = np.nan
+    _, mk_p = mannkendall.modified_pvalue(test, values, t, sen_slope, s, var_s, lags=lags)
+    rows = [sen_slope, sen_intercept, tau, mk_p]
+    if ci:
+        ties = ties_y
+        if tied_t is not None:  # ties in time (bands sharing a date)
+            ties = ties + mannkendall.tie_correction(tied_t, pair.incidence)
+        rows += _sen_interval(slopes, count, nobs, ties, ci)
+    result = np.stack(rows)
+    result[:, count == 0] = np.nan  # all valid times equal (or fewer than 2 values)
     return result
 
 
-def _sorted_median(rows: np.ndarray, count: np.ndarray) -> np.ndarray:
+def _sen_interval(
+    slopes: np.ndarray,
+    count: np.ndarray,
+    nobs: np.ndarray,
+    ties: np.ndarray,
+    level: float,
+) -> list[np.ndarray]:
+    """scipy.stats.theilslopes' (low_slope, high_slope) of each row of the sorted
+    ``slopes`` (k, N) with ``count`` valid slopes; ``ties``: the tie corrections of t and
+    y added (see :func:`theil_sen_mann_kendall`)."""
+    from scipy import special
+
+    alpha = 1.0 - level if level > 0.5 else level  # theilslopes' reading of its alpha
+    z = float(special.ndtri(alpha / 2.0))
+    n = nobs.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        sigma = np.sqrt(1 / 18.0 * (n * (n - 1.0) * (2.0 * n + 5.0) - ties))
+        upper = np.minimum(np.round((count - z * sigma) / 2.0), count - 1)
+        lower = np.maximum(np.round((count + z * sigma) / 2.0) - 1, 0)
+    ok = np.isfinite(sigma) & (count > 0)
+    pick = np.arange(slopes.shape[0])
+    bounds = []
+    for rank in (lower, upper):
+        index = np.where(ok, rank, 0).astype(np.int64)
+        bounds.append(np.where(ok, slopes[pick, index], np.nan))
+    return bounds
+
+
+def slope_interval(
+    slope: np.ndarray, stderr: np.ndarray, nobs: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence interval of the least-squares slope at ``level``:
+    ``slope -+ |t_(nobs-2)((1 - level) / 2)| * stderr`` (Student t quantile, as
+    ``scipy.stats.t.ppf``; the interval of scipy's linregress documentation). NaN with
+    fewer than 3 observations.
+
+    Args:
+        slope, stderr: as :func:`ols` gives them; nobs: valid observations (float64).
+        level: confidence level in (0, 1).
+
+    Returns:
+        (low, high), float64 arrays of slope's shape.
+    """
+    from scipy import special
+
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    df = np.where(nobs > 2, nobs - 2.0, np.nan)
+    half = np.full(df.shape, np.nan)
+    for value in np.unique(df[np.isfinite(df)]):
+        half[df == value] = -special.stdtrit(value, (1.0 - level) / 2.0)
+    width = half * stderr
+    return slope - width, slope + width
+
+
+def sorted_median(rows: np.ndarray, count: np.ndarray) -> np.ndarray:
     """Median of the ``count`` non-NaN values of each row of ``rows`` (k, p), as np.median
     (mean of the two middle values for an even count); sorts ``rows`` in place (NaN last)."""
     if rows.shape[1] == 0:

@@ -26,7 +26,7 @@ from eotrend.aoi import Feature, read_aoi
 from eotrend.credentials import find_credentials
 from eotrend.dates import date_from_name
 from eotrend.errors import EotrendError, InputError
-from eotrend.footprint import reaches
+from eotrend.footprint import reaches, ring_reaches
 from eotrend.limits import plan_workers
 from eotrend.locating import aoi_lon0
 from eotrend.manifest import Entry, folder_size, read_entries
@@ -127,9 +127,9 @@ def local_products(
 
     Folders and files whose name is not a product name are ignored; a zip whose product is
     also there as a folder is ignored. Zips sensed within the period are unzipped (safely,
-    verified) into ``cache``; one that cannot be is listed as failed with the reason.
-    Products outside the period or (with ``aoi``) whose footprint misses the AOI are
-    listed as skipped with the reason.
+    verified) into ``cache``; one that cannot be is listed as failed with the reason, and
+    so is a damaged folder (see :func:`folder_entry`). Products outside the period or (with
+    ``aoi``) whose footprint misses the AOI are listed as skipped with the reason.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -147,11 +147,12 @@ def local_products(
     ]
     as_folders = {path.name.removesuffix(".SEN3") for path in folders}
     for path in folders:
-        entry = folder_entry(path, aoi)
-        if entry.status != "failed" and not in_period(
-            datetime.fromisoformat(entry.sensing_start), start, end
-        ):
-            entry = product_entry(path, "skipped", outside)
+        # The period is read from the name, so that products outside it are not opened.
+        entry = name_entry(path.name.removesuffix(".SEN3"), "skipped", outside, path)
+        if in_period(datetime.fromisoformat(entry.sensing_start), start, end):
+            entry = folder_entry(path, aoi)
+        else:
+            entry = replace(entry, size=folder_size(path))
         entries.append(entry)
     zips = {}
     if cache is not None:
@@ -210,6 +211,19 @@ def catalogue_entry(product: cdse.Product, status: str, reason: str = "") -> Ent
     )
 
 
+def _catalogue_misses(footprint: shapely.Geometry | None, aoi: list[Feature]) -> bool:
+    """Whether a catalogue footprint surely misses the AOI: neither as given (lon/lat)
+    nor as rings on the sphere (a polar frame winding around the pole, which a lon/lat
+    polygon misrepresents; what the catalogue returns for those is unverified). The
+    product's own manifest footprint is checked again once it is downloaded."""
+    if footprint is None or any(footprint.intersects(f.geometry) for f in aoi):
+        return False
+    lon0 = aoi_lon0(aoi)
+    parts = getattr(footprint, "geoms", [footprint])
+    rings = [np.asarray(part.exterior.coords)[:, :2] for part in parts if hasattr(part, "exterior")]
+    return not any(ring_reaches(ring, aoi, lon0) for ring in rings)
+
+
 def cdse_products(
     dataset: dict, cache: Path, *, threads: int | None = None, mem_mb: float | None = None
 ) -> list[Entry]:
@@ -225,8 +239,8 @@ def cdse_products(
     settings = cdse.Settings.from_config(dataset["source"]["cdse"])
     start, end = dataset["start"], dataset["end"]
     aoi = read_aoi(dataset["aoi"])
-    polygon = cdse.aoi_polygon([f.geometry for f in aoi])
-    found = cdse.search(settings, polygon, date.fromisoformat(start), date.fromisoformat(end))
+    polygons = cdse.search_polygons([f.geometry for f in aoi])
+    found = cdse.search(settings, polygons, date.fromisoformat(start), date.fromisoformat(end))
     if not found:
         raise InputError(
             dataset["aoi"],
@@ -240,9 +254,7 @@ def cdse_products(
             entries.append(catalogue_entry(product, "skipped", "not an OLCI product name"))
         elif not in_period(product.start, start, end):
             entries.append(catalogue_entry(product, "skipped", f"sensed outside {start}..{end}"))
-        elif product.footprint is not None and not any(
-            product.footprint.intersects(f.geometry) for f in aoi
-        ):
+        elif _catalogue_misses(product.footprint, aoi):
             entries.append(
                 catalogue_entry(product, "skipped", "catalogue footprint does not reach the AOI")
             )
@@ -359,7 +371,13 @@ def _present(entry: Entry, cache: Path) -> Path | None:
 
 def synthetic_scene_specs(settings: dict, aoi_path: str | Path) -> list:
     """The scenes of the synthetic source: ``scenes_per_year`` per year, spread over the
-    year, centred near the AOI with small deterministic offsets between passes."""
+    year, centred near the AOI with small deterministic offsets between passes.
+
+    The first ``same_day_pairs`` scenes get a partner from the other satellite the same
+    UTC day, 40 minutes later on a track 0.15 deg east; the last ``partial_scenes`` are
+    shifted east across track by half the swath width, so that the swath's west edge
+    runs through the AOI's centre.
+    """
     from eotrend.synthetic.olci import SceneSpec
 
     features = read_aoi(aoi_path)
@@ -386,7 +404,21 @@ def synthetic_scene_specs(settings: dict, aoi_path: str | Path) -> list:
                     relative_orbit=1 + (124 + 27 * index) % 385,
                 )
             )
-    return specs
+    half_swath_deg = settings["columns"] * 0.3 / 2 / (111.32 * np.cos(np.radians(centre.y)))
+    for index in range(max(0, len(specs) - settings.get("partial_scenes", 0)), len(specs)):
+        specs[index] = replace(specs[index], centre_lon=centre.x + half_swath_deg)
+    partners = [
+        replace(
+            spec,
+            centre_lon=spec.centre_lon + 0.15,
+            sensing_start=spec.sensing_start + timedelta(minutes=40),
+            mission="S3B" if spec.mission == "S3A" else "S3A",
+            seed=spec.seed + 500,
+            relative_orbit=1 + (spec.relative_orbit + 192) % 385,
+        )
+        for spec in specs[: settings.get("same_day_pairs", 0)]
+    ]
+    return sorted([*specs, *partners], key=lambda spec: spec.sensing_start)
 
 
 def make_scene_task(spec, water_wkb: bytes, cache: str) -> str:

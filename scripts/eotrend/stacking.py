@@ -5,6 +5,18 @@ their parsed dates, checked for alignment (or warped onto a reference grid), opt
 composited per period, and processed in row blocks that workers read themselves, so
 memory is bounded by the block size whatever the number of inputs.
 
+Without a composite every acquisition is a band. Inputs dated with a time of day
+(Sentinel-3 scene grids: the manifest's sensing start) are labelled by that time to the
+second, so several scenes of one UTC day are kept: on the real archive that is normal.
+Sentinel-3B flies in Sentinel-3A's orbit 140 degrees out of phase (ESA, "Sentinel-3
+orbit", sentinel.esa.int/web/sentinel/missions/sentinel-3/satellite-description/orbit),
+so both pass over most places on many days, and an AOI can straddle two adjacent
+~3-minute frames of one pass (olci-format.md §1: duration field 0179). Two frames of one
+pass are two acquisitions seconds apart, each band holding its part of the AOI; the
+``daily`` composite merges the scenes of a UTC day (both satellites, both frames) into
+one band. Inputs dated by day only (yearly exports) are labelled by date, and two on one
+date still need a composite.
+
 Blocks are one row of output tiles (256 rows; fewer when the memory budget is small),
 or the whole raster at once, without worker processes, when it is small. Workers hand
 their blocks over as .npy files in a temporary folder ($TMPDIR), at most ``workers + 1``
@@ -27,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from eotrend import dates as dt
-from eotrend import mosaic, raster
+from eotrend import mosaic, passes, raster
 from eotrend.atomic import atomic_path
 from eotrend.errors import InputError, OutputError
 from eotrend.limits import plan_workers
@@ -49,10 +61,20 @@ _POLL_SECONDS = 0.02
 
 @dataclass(frozen=True)
 class Band:
-    """One output band: its label (ISO date or period), date, and the inputs it reduces."""
+    """One output band.
+
+    Attributes:
+        label: the acquisition (``2021-06-04T00:10:16Z``, or ``2019-07-02`` for inputs
+            dated by day) or the period (``2021-06-04``, ``2019-03``, ``2019``, ...).
+        date: the acquisition time (to the second), or the middle of the period (UTC).
+        description: the band description: the label of an acquisition, the ISO date of
+            ``date`` for a composite.
+        inputs: the inputs the band reduces (one without a composite).
+    """
 
     label: str
     date: datetime
+    description: str
     inputs: tuple[Source, ...]
 
     @property
@@ -81,17 +103,53 @@ def resolve_inputs(inputs: list[str | Path], variable: str | None = None) -> lis
     return paths
 
 
+def covered_inputs(paths: list[Path], min_coverage: float) -> list[Path]:
+    """``paths`` without the scene grids whose pass observes less than ``min_coverage``
+    of the AOI. A grid's COVERAGE tag (written by extract) is the fraction of the AOI
+    its scene observes; consecutive frames of one pass (SCENE tags,
+    :mod:`eotrend.passes`) add up, so an AOI split between two frames stays in. Files
+    without the tags (GeoTIFF series) are kept. InputError when nothing is left."""
+    if min_coverage <= 0:
+        return paths
+    infos = [raster.read_info(path).tags for path in paths]
+    tagged = [i for i, tags in enumerate(infos) if "COVERAGE" in tags and "SCENE" in tags]
+    if not tagged:
+        return paths
+    names = [infos[i]["SCENE"] for i in tagged]
+    starts = [datetime.fromisoformat(infos[i]["ACQUISITION_DATETIME"]) for i in tagged]
+    groups = passes.pass_groups(names, starts)
+    total = passes.pass_coverage(groups, [float(infos[i]["COVERAGE"]) for i in tagged])
+    left_out = {tagged[k] for k, value in enumerate(total) if value < min_coverage}
+    for i in sorted(left_out):
+        log.info(
+            "%s: left out, its pass observes %.1f %% of the AOI (min_coverage %g)",
+            infos[i]["SCENE"],
+            100 * total[tagged.index(i)],
+            min_coverage,
+        )
+    kept = [path for i, path in enumerate(paths) if i not in left_out]
+    if not kept:
+        raise InputError(
+            None,
+            f"no scene observes min_coverage={min_coverage:g} of the AOI",
+            "Lower the dataset's min_coverage, or check the AOI against the scenes.",
+        )
+    return kept
+
+
 def read_dates(
     sources: list[Source],
     dates_from: str,
     regex: str = dt.DEFAULT_NAME_REGEX,
     date_format: str | None = None,
-) -> list[tuple[Source, datetime]]:
-    """(source, date) for every input, sorted by date; an error lists every undated input.
+) -> list[tuple[Source, datetime, bool]]:
+    """(source, date, timed) for every input, sorted by date (then name); an error lists
+    every undated input. ``timed``: the date carries a time of day.
 
     ``dates_from`` "filename" reads the source's name (for tiles ``<prefix>.tif``) with
-    ``date_format`` (a strptime pattern) when given, else with ``regex``; "metadata"
-    reads the metadata of the (first) file, see :func:`eotrend.dates.date_from_metadata`.
+    ``date_format`` (a strptime pattern; timed when it has %H, %M or %S) when given, else
+    with ``regex`` (a day at most); "metadata" reads the metadata of the (first) file, see
+    :func:`eotrend.dates.acquisition_from_metadata`.
     """
     if dates_from not in ("filename", "metadata"):
         raise InputError("dates.from", f"unknown value {dates_from!r}", "Use filename or metadata.")
@@ -99,14 +157,16 @@ def read_dates(
     for source in sources:
         if dates_from == "metadata":
             first = source.files[0]
-            moment = dt.date_from_metadata(raster.read_info(first).tags, first)
+            found = dt.acquisition_from_metadata(raster.read_info(first).tags, first)
+            moment, timed = found if found else (None, False)
         elif date_format:
             moment = dt.date_from_format(source.name, date_format)
+            timed = dt.format_has_time(date_format)
         else:
-            moment = dt.date_from_name(source.name, regex)
-        (dated if moment else undated).append((source, moment))
+            moment, timed = dt.date_from_name(source.name, regex), False
+        (dated if moment else undated).append((source, moment, timed))
     if undated:
-        names = ", ".join(str(s) for s, _ in undated)
+        names = ", ".join(str(s) for s, _, _ in undated)
         where = {
             "metadata": "metadata items " + ", ".join(dt.METADATA_KEYS),
             "format": f"file name with the format {date_format!r}",
@@ -117,7 +177,7 @@ def read_dates(
             f"{'has' if len(undated) == 1 else 'have'} no date readable from the {where}",
             "Fix the names or set the dataset's `dates` settings.",
         )
-    return sorted(dated, key=lambda item: (item[1], str(item[0].name)))
+    return sorted(dated, key=lambda item: (item[1], str(item[0])))
 
 
 def check_alignment(
@@ -159,19 +219,32 @@ def check_alignment(
     return reference
 
 
-def plan_bands(dated: list[tuple[Source, datetime]], period: str) -> list[Band]:
-    """Group inputs into output bands; two inputs on one date need a period composite."""
-    groups: dict[str, tuple[datetime, list[Source]]] = {}
-    for source, moment in dated:
-        label, middle = dt.period_of(moment, period)
-        if period == "none" and label in groups:
+def plan_bands(dated: list[tuple[Source, datetime, bool]], period: str) -> list[Band]:
+    """Group inputs (as :func:`read_dates` gives them, in date order) into output bands.
+
+    period "none": one band per acquisition; two inputs at one time (to the second), or
+    on one date when dated by day only, are an error. Otherwise one band per period.
+    """
+    groups: dict[str | datetime, tuple[str, datetime, list[Source]]] = {}
+    for source, moment, timed in dated:
+        label, middle = dt.period_of(moment, period, timed)
+        key = middle if period == "none" else label
+        if period == "none" and key in groups:
+            same = "acquisition time" if timed else "date"
             raise InputError(
                 str(source),
-                f"has the same date ({label}) as {groups[label][1][0]}",
-                "Remove one, or set a composite period (e.g. year) to combine them.",
+                f"has the same {same} ({groups[key][0]}) as {groups[key][2][0]}",
+                "It is one acquisition twice (e.g. its NR and NT copies): remove one, or set "
+                "a composite period (daily) to combine them."
+                if timed
+                else "Remove one, or set a composite period (e.g. year) to combine them.",
             )
-        groups.setdefault(label, (middle, []))[1].append(source)
-    return [Band(label, middle, tuple(sources)) for label, (middle, sources) in groups.items()]
+        groups.setdefault(key, (label, middle, []))[2].append(source)
+    bands = []
+    for label, middle, members in groups.values():
+        description = label if period == "none" else middle.date().isoformat()
+        bands.append(Band(label, middle, description, tuple(members)))
+    return bands
 
 
 def reduce_stack(values: np.ndarray, reducer: str) -> np.ndarray:
@@ -361,13 +434,15 @@ def stack(
     threads: int | None = None,
     mem_mb: float | None = None,
     tags: dict[str, str] | None = None,
+    min_coverage: float = 0.0,
 ) -> list[Band]:
     """Write the stack of ``inputs`` to ``output`` and the band table to ``dates_csv``.
 
     The output is a tiled (256 x 256, pixel-interleaved), DEFLATE-compressed (level 1,
-    floating-point predictor) float32 GeoTIFF with NaN nodata, one band per date (or
-    period), band description = ISO date, band metadata DATE, PERIOD and SOURCES (file
-    names), dataset metadata ``tags``.
+    floating-point predictor) float32 GeoTIFF with NaN nodata, one band per acquisition
+    (or period), band description = :attr:`Band.description`, band metadata DATE (ISO
+    8601, UTC, to the second), PERIOD (:attr:`Band.label`) and SOURCES (file names),
+    dataset metadata ``tags``.
 
     Args:
         inputs: GeoTIFF files or folders (see :func:`resolve_inputs`); the tiles of an
@@ -375,7 +450,8 @@ def stack(
         output, dates_csv: files to write (atomically).
         variable: in folders, the file ``<variable>.tif``.
         dates_from, regex, date_format: how dates are read (see :func:`read_dates`).
-        period, reducer: composite per period ("none": one band per input).
+        period, reducer: composite per period ("none": one band per acquisition;
+            "daily": per UTC day; year, month, season), see :func:`plan_bands`.
         nodata: an input value that counts as missing, besides each file's own nodata
             (Earth Engine exports carry none unless the user set it).
         align: a raster whose grid every input is warped onto (GDAL warp, ``resampling``)
@@ -384,6 +460,8 @@ def stack(
             "nearest" keeps the input values, "average" suits coarser grids.
         threads, mem_mb: worker processes and memory (MB) the job may use.
         tags: dataset metadata (provenance).
+        min_coverage: scene grids (COVERAGE tag) whose pass observes less than this of
+            the AOI are left out (see :func:`covered_inputs`).
 
     Returns:
         The output bands, in date order.
@@ -394,14 +472,14 @@ def stack(
         raise InputError(
             "align.resampling", f"unknown method {resampling!r}", f"Use {mosaic.RESAMPLINGS}."
         )
-    sources = mosaic.group_tiles(resolve_inputs(inputs, variable))
+    sources = mosaic.group_tiles(covered_inputs(resolve_inputs(inputs, variable), min_coverage))
     dated = read_dates(sources, dates_from, regex, date_format)
     bands = plan_bands(dated, period)
     # VRTs and blocks in transit go to the node-local temporary folder ($TMPDIR): only
     # this job's processes read them.
     with tempfile.TemporaryDirectory(prefix="eotrend-stack-") as tmp:
-        reads = _prepare_reads([s for s, _ in dated], Path(tmp), nodata, align, resampling)
-        labels = [str(s) for s, _ in dated]
+        reads = _prepare_reads([s for s, _, _ in dated], Path(tmp), nodata, align, resampling)
+        labels = [str(s) for s, _, _ in dated]
         if align is None:
             info = check_alignment(list(reads.values()), labels)
         else:
@@ -411,7 +489,7 @@ def stack(
         log.info(
             "%d inputs (%d tiled exports) -> %d bands (%s to %s), period %s%s",
             len(dated),
-            sum(s.tiled for s, _ in dated),
+            sum(s.tiled for s, _, _ in dated),
             len(bands),
             bands[0].label,
             bands[-1].label,
@@ -499,7 +577,7 @@ def _write_stack(
         crs_wkt=info.crs_wkt,
         dtype="float32",
         nodata=float("nan"),
-        descriptions=[b.date.date().isoformat() for b in bands],
+        descriptions=[b.description for b in bands],
         band_metadata=[
             {
                 "DATE": b.date.isoformat(),
@@ -610,7 +688,8 @@ def _warn_empty(bands: list[Band], filled: np.ndarray) -> None:
 
 
 def write_dates_csv(path: Path, bands: list[Band]) -> None:
-    """The band table: band (1-based), label, date (ISO), sources (';'-separated)."""
+    """The band table: band (1-based), label (:attr:`Band.label`), date (ISO 8601, UTC),
+    sources (';'-separated)."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         table = csv.writer(handle)
         table.writerow(["band", "label", "date", "sources"])

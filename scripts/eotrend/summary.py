@@ -20,7 +20,10 @@ def run_summary(
 
     Manifest rows give the download outcome per status and reason; the time-series
     table's ``note`` column (one row per feature and scene) gives the extraction outcome
-    per scene: a scene counts as ``ok`` when any feature has valid pixels.
+    per scene: a scene counts as ``ok`` when the statistics of any feature enter the time
+    series (note ok or partial), else by its first note (e.g. ``low_coverage``: observed
+    below the dataset's min_coverage); per feature, the scenes left out of its time
+    series for low coverage.
     """
     manifest = pd.read_csv(manifest_csv, keep_default_na=False)
     rows = [("found", "all", "", len(manifest))]
@@ -29,10 +32,14 @@ def run_summary(
     table = pd.read_csv(table_csv, keep_default_na=False)
     if len(table):
         per_scene = table.groupby("scene")["note"].agg(
-            lambda notes: "ok" if (notes == "ok").any() else sorted(set(notes))[0]
+            lambda notes: "ok" if notes.isin(["ok", "partial"]).any() else sorted(set(notes))[0]
         )
         for note, scenes in per_scene.value_counts().sort_index().items():
             rows.append(("extract", note, "", int(scenes)))
+        low = table[table["note"] == "low_coverage"]
+        for feature, group in low.groupby("feature", sort=True):
+            reason = f"{feature}: observed below min_coverage"
+            rows.append(("timeseries", "left out", reason, group["scene"].nunique()))
     summary = pd.DataFrame(rows, columns=["stage", "outcome", "reason", "scenes"])
     for row in summary.itertuples():
         log.info(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from osgeo import gdal
 
-from eotrend import raster
+from eotrend import fdr, raster
 from eotrend.errors import InputError
 
 gdal.UseExceptions()
@@ -61,14 +61,17 @@ def fit_tile(stack: Path, output: Path, item: str, **options) -> None:
         source = gdal.Open(str(stack))
         gdal.Translate(str(window), source, format="VRT", srcWin=[0, row0, info.width, row1 - row0])
         source = None  # closed before the VRT is read
-        trend(window, Path(output), cog=False, **options)
+        trend(window, Path(output), cog=False, fill_qvalues=False, **options)
 
 
-def gather(tiles: list[Path], output: Path, *, threads: int | None = None) -> None:
+def gather(
+    tiles: list[Path], output: Path, *, threads: int | None = None, compress: str = "ZSTD"
+) -> None:
     """Write row tiles (in order) into one Cloud-Optimised GeoTIFF ``output``.
 
     The tiles must share width, bands and CRS; the output takes the first tile's origin,
-    band names and tags.
+    band names and tags. A qvalue band (trend.fdr) is filled here, from the p-values of
+    all the tiles (:class:`eotrend.fdr.TileFiller`).
     """
     infos = [raster.read_info(tile) for tile in tiles]
     first = infos[0]
@@ -84,6 +87,7 @@ def gather(tiles: list[Path], output: Path, *, threads: int | None = None) -> No
                 "Delete the tiles and run the trend again.",
             )
     height = sum(info.height for info in infos)
+    fill = fdr.TileFiller(infos) if fdr.TileFiller.wanted(first) else None
     with raster.GeoTiffWriter(
         output,
         width=first.width,
@@ -96,13 +100,14 @@ def gather(tiles: list[Path], output: Path, *, threads: int | None = None) -> No
         descriptions=list(first.descriptions),
         tags=first.tags,
         cog=True,
-        compress="ZSTD",
-        level=1,
+        compress=compress,
+        level=1 if compress.upper() in ("ZSTD", "DEFLATE") else None,
         overviews=raster.overview_levels(first.width, height),
         threads=threads,
     ) as writer:
         row = 0
         for info in infos:
-            writer.write_rows(row, raster.read_rows(info.path, 0, info.height))
+            block = raster.read_rows(info.path, 0, info.height)
+            writer.write_rows(row, fill(block) if fill else block)
             row += info.height
     log.info("gathered %d tiles (%d rows) into %s", len(tiles), height, output)

@@ -10,14 +10,18 @@ number of workers and any window size.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from eotrend import provenance, raster, regression
+from eotrend import breaks, mannkendall, provenance, raster, regression, seasonal
+from eotrend import fdr as fdr_module
 from eotrend.dates import date_from_metadata
 from eotrend.errors import InputError
 from eotrend.limits import plan_workers
@@ -40,13 +44,131 @@ INLINE_MAX_VALUES = 2**25
 WINDOWS_PER_WORKER = 4
 # Pixels fitted at a time inside a window: bounds the float64 statistics (13 per pixel).
 PIECE_PIXELS = 2**16
+# Statistics of at most this many bytes get their q-values (trend.fdr) in memory; larger
+# ones are written to a plain file first and gathered with them (8 bytes per pixel more).
+QVALUE_MEMORY_BYTES = 256 * 2**20
 # Memory of a worker besides its window: interpreter, numpy, GDAL, the fit's chunk buffers.
 WORKER_FIXED_MB = 120
 
 
+@dataclass(frozen=True)
+class Options:
+    """What the trend stage computes beyond least squares (the config's ``trend`` keys).
+
+    Attributes:
+        robust: Theil-Sen slope and intercept, Mann-Kendall tau and p
+            (:data:`regression.ROBUST_NAMES`).
+        test: the Mann-Kendall test of ``mk_pvalue`` (:data:`mannkendall.TESTS`); other
+            than ``original`` it implies ``robust``.
+        lags: autocorrelation lags of hamed_rao and yue_wang (0 = the test's own: all
+            for hamed_rao, 1 for yue_wang).
+        ci: confidence level of the slope intervals (slope_low/high, and
+            sen_slope_low/high with the robust bands); 0 = none.
+        seasons: "none", "month", "season" or month groups (:mod:`eotrend.seasonal`).
+        breaks: "none" or "pettitt" (:mod:`eotrend.breaks`).
+        fdr: add the ``qvalue`` band: Benjamini-Hochberg q-values of ``fdr_pvalue`` over
+            the map (:mod:`eotrend.fdr`).
+        fdr_alpha: alpha_FDR of the maps (q below it is significant).
+        fdr_pvalue: the band whose p-values the q-values control: pvalue, mk_pvalue or
+            seasonal_pvalue.
+    """
+
+    robust: bool = False
+    test: str = "original"
+    lags: int = 0
+    ci: float = 0.0
+    seasons: str | tuple[tuple[int, ...], ...] = "none"
+    breaks: str = "none"
+    fdr: bool = False
+    fdr_alpha: float = fdr_module.DEFAULT_ALPHA
+    fdr_pvalue: str = "pvalue"
+
+    @property
+    def mann_kendall(self) -> bool:
+        """Whether the robust (Theil-Sen / Mann-Kendall) bands are computed."""
+        return self.robust or self.test != "original"
+
+    @property
+    def seasonal(self) -> bool:
+        return self.seasons != "none"
+
+    @property
+    def pairwise(self) -> bool:
+        """Whether some statistic costs O(n**2) per pixel (all pairs of bands)."""
+        return self.mann_kendall or self.seasonal or self.breaks != "none"
+
+    def names(self) -> tuple[str, ...]:
+        """Band names of the output, in order (see :func:`trend`)."""
+        names = regression.STAT_NAMES
+        if self.ci:
+            names += regression.INTERVAL_NAMES
+        if self.mann_kendall:
+            names += regression.robust_names(self.ci)
+        if self.seasonal:
+            names += seasonal.SEASONAL_NAMES
+        if self.breaks != "none":
+            names += breaks.BREAK_NAMES
+        if self.fdr:
+            names += (fdr_module.QVALUE,)
+        return names
+
+    def tags(self) -> dict[str, str]:
+        """Dataset tags recording the options (FDR_* tags tell the gather what to fill)."""
+        tags = {"ROBUST": "yes" if self.mann_kendall else "no"}
+        if self.mann_kendall:
+            tags["MK_TEST"] = self.test
+            if self.test in ("hamed_rao", "yue_wang"):
+                default = "all" if self.test == "hamed_rao" else "1"
+                tags["MK_LAGS"] = str(self.lags) if self.lags else default
+        if self.ci:
+            tags["CI_LEVEL"] = repr(self.ci)
+        if self.seasonal:
+            tags["SEASONS"] = json.dumps(seasonal.month_groups(self.seasons))
+        if self.breaks != "none":
+            tags["BREAKS"] = self.breaks
+        if self.fdr:
+            tags |= {
+                "FDR_METHOD": fdr_module.METHOD,
+                "FDR_ALPHA": repr(self.fdr_alpha),
+                "FDR_PVALUE": self.fdr_pvalue,
+            }
+        return tags
+
+    def check(self, time_unit: str) -> None:
+        """Raise InputError for settings that contradict each other."""
+        if self.test not in mannkendall.TESTS:
+            raise InputError(
+                "trend.test", f"is {self.test!r}", f"Use one of {', '.join(mannkendall.TESTS)}."
+            )
+        if self.seasonal:
+            try:
+                seasonal.month_groups(self.seasons)
+            except ValueError as error:
+                raise InputError("trend.seasons", str(error), "Fix the month groups.") from error
+        if self.seasonal and time_unit != "year":
+            raise InputError(
+                "trend.seasons",
+                f"needs time_unit year (the seasonal Sen slope is per year), not {time_unit}",
+                "Set trend.time_unit: year, or trend.seasons: none.",
+            )
+        if self.fdr and self.fdr_pvalue not in self.names():
+            raise InputError(
+                "trend.fdr.pvalue",
+                f"names the band {self.fdr_pvalue}, which these settings do not produce",
+                "Use pvalue; mk_pvalue needs robust: true (or a test); seasonal_pvalue needs "
+                "seasons.",
+            )
+        if not 0.0 <= self.ci < 1.0 or not 0.0 < self.fdr_alpha < 1.0:
+            raise InputError(
+                "trend.ci / trend.fdr.alpha",
+                f"are {self.ci} and {self.fdr_alpha}",
+                "Give ci in [0, 1) (0 = none) and fdr.alpha in (0, 1).",
+            )
+
+
 def stat_names(robust: bool) -> tuple[str, ...]:
     """Band names of the output: :data:`regression.STAT_NAMES`, then the robust ones."""
-    return regression.STAT_NAMES + (regression.ROBUST_NAMES if robust else ())
+    return Options(robust=robust).names()
 
 
 def band_dates(info: raster.RasterInfo) -> list[datetime]:
@@ -71,29 +193,55 @@ def time_axis(moments: list[datetime], unit: str) -> np.ndarray:
     raise ValueError(f"unknown time unit {unit!r}; expected year or day")
 
 
-def fit(t: np.ndarray, values: np.ndarray, *, min_obs: int, robust: bool) -> np.ndarray:
+def fit(
+    t: np.ndarray,
+    values: np.ndarray,
+    *,
+    min_obs: int,
+    robust: bool = False,
+    options: Options | None = None,
+    cells: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """The statistics of every pixel of ``values``.
 
     Args:
         t: (n,) time of each band, float64.
         values: (n, rows, cols) stack window, NaN = missing, float32 or float64.
         min_obs: fewest valid values for a pixel to get statistics.
-        robust: add the Theil-Sen and Mann-Kendall statistics.
+        robust: add the Theil-Sen and Mann-Kendall statistics (when ``options`` is None).
+        options: what to compute; None = ``Options(robust=robust)``.
+        cells: (cycle, season) of each band (:func:`seasonal.cells`), with seasons.
 
     Returns:
-        (len(stat_names(robust)), rows, cols) float32, bands in :func:`stat_names` order.
+        (len(options.names()), rows, cols) float32, bands in that order; the qvalue band
+        (with fdr) is NaN: q-values need the whole map (:class:`fdr.QValues`).
     """
+    options = Options(robust=robust) if options is None else options
+    if options.seasonal and cells is None:
+        raise ValueError("seasons need the cells of the bands")
     n, rows, cols = values.shape
     flat = values.reshape(n, -1)
-    names = stat_names(robust)
-    out = np.empty((len(names), rows * cols), dtype=np.float32)
+    names = options.names()
+    out = np.full((len(names), rows * cols), np.nan, dtype=np.float32)
     for a in range(0, flat.shape[1], PIECE_PIXELS):
         piece = flat[:, a : a + PIECE_PIXELS]
         stats = regression.ols(t, piece, min_obs=min_obs)
-        if robust:
-            stats |= regression.theil_sen_mann_kendall(t, piece, min_obs=min_obs)
+        if options.ci:
+            low, high = regression.slope_interval(
+                stats["slope"], stats["stderr"], stats["nobs"], options.ci
+            )
+            stats |= {"slope_low": low, "slope_high": high}
+        if options.mann_kendall:
+            stats |= regression.theil_sen_mann_kendall(
+                t, piece, min_obs=min_obs, test=options.test, lags=options.lags, ci=options.ci
+            )
+        if options.seasonal:
+            stats |= seasonal.seasonal_kendall(*cells, piece, min_obs=min_obs)
+        if options.breaks != "none":
+            stats |= breaks.pettitt(t, piece, min_obs=min_obs)
         for i, name in enumerate(names):
-            out[i, a : a + PIECE_PIXELS] = stats[name]
+            if name != fdr_module.QVALUE:
+                out[i, a : a + PIECE_PIXELS] = stats[name]
     return out.reshape(len(names), rows, cols)
 
 
@@ -102,21 +250,22 @@ def fit_window_task(
     window: tuple[int, int, int, int],
     t: tuple[float, ...],
     min_obs: int,
-    robust: bool,
+    options: Options,
+    cells: tuple[np.ndarray, np.ndarray] | None,
     read_threads: int | None = None,
 ) -> np.ndarray:
     """Worker task: read ``window`` (row0, nrows, col0, ncols) of the stack (GDAL decoding
     with ``read_threads``) and :func:`fit` it -> (bands, nrows, ncols) float32."""
     row0, nrows, col0, ncols = window
     values = raster.read_window(stack_path, row0, nrows, col0, ncols, threads=read_threads)
-    return fit(np.asarray(t), values, min_obs=min_obs, robust=robust)
+    return fit(np.asarray(t), values, min_obs=min_obs, options=options, cells=cells)
 
 
-def _bytes_per_pixel(info: raster.RasterInfo, robust: bool) -> int:
+def _bytes_per_pixel(info: raster.RasterInfo, bands: int) -> int:
     """Worker memory per pixel of a window: the values read plus GDAL's cache of the same
-    tiles during the read, and the float32 statistics."""
+    tiles during the read, and the float32 statistics (``bands`` of them)."""
     itemsize = 8 if info.dtype in ("float64", "int32", "uint32", "int64", "uint64") else 4
-    return 2 * info.count * itemsize + 4 * len(stat_names(robust))
+    return 2 * info.count * itemsize + 4 * bands
 
 
 def plan_windows(
@@ -188,29 +337,42 @@ def trend(
     min_obs: int = 3,
     time_unit: str = "year",
     robust: bool = False,
+    options: Options | None = None,
     chunk_rows: int | None = None,
     threads: int | None = None,
     mem_mb: float | None = None,
     tags: dict[str, str] | None = None,
     cog: bool = True,
     compress: str = "ZSTD",
+    fill_qvalues: bool = True,
 ) -> None:
     """Fit every pixel of ``stack_path`` and write the statistics GeoTIFF ``output``.
 
     Output: float32, NaN nodata, the stack's CRS and transform, bands named by
-    :func:`stat_names` (slope, intercept, rvalue, pvalue, stderr, intercept_stderr, nobs;
-    then sen_slope, sen_intercept, mk_tau, mk_pvalue with ``robust``), slopes per
-    ``time_unit``; tags TIME_UNIT, DATES, MIN_OBS, ROBUST and the provenance tags (plus
+    :meth:`Options.names`: slope, intercept, rvalue, pvalue, stderr, intercept_stderr,
+    nobs; with ``ci`` slope_low, slope_high; with the robust bands sen_slope,
+    sen_intercept, mk_tau, mk_pvalue (and sen_slope_low, sen_slope_high with ``ci``); with
+    seasons seasonal_sen_slope, seasonal_tau, seasonal_pvalue; with breaks break_time,
+    break_pvalue, break_shift; with fdr qvalue. Slopes per ``time_unit``; tags TIME_UNIT,
+    DATES, MIN_OBS, ROBUST, those of :meth:`Options.tags` and the provenance tags (plus
     ``tags``). A Cloud-Optimised GeoTIFF when ``cog`` (overviews only for rasters larger
     than a screen), compressed with ``compress`` at its fastest level with the
     floating-point predictor.
+
+    The q-values need every pixel's p-value: with fdr (and ``fill_qvalues``) the
+    statistics are held until the last window is fitted when they take at most
+    :data:`QVALUE_MEMORY_BYTES`; a larger fit goes to a plain GeoTIFF next to ``output``
+    first, then :func:`eotrend.tiling.gather` writes ``output`` with the qvalue band
+    filled. (A tile of a larger fit leaves it NaN: ``fill_qvalues=False``; the gather of
+    the tiles fills it.)
 
     Args:
         stack_path: multi-band GeoTIFF whose bands carry DATE metadata (scripts/stack.py).
         output: GeoTIFF to write (atomically).
         min_obs: fewest valid values for a pixel to get statistics (>= 2).
         time_unit: "year" (decimal years) or "day" (days since 1970-01-01).
-        robust: add the Theil-Sen and Mann-Kendall bands (about 10x the OLS time).
+        robust: add the Theil-Sen and Mann-Kendall bands (when ``options`` is None).
+        options: the statistics beyond least squares; None = ``Options(robust=robust)``.
         chunk_rows: rows per block (full-width blocks); None = planned from the memory
             budget, the stack's tiles and the worker count.
         threads: CPUs to use (workers, and compression threads at the end).
@@ -218,16 +380,43 @@ def trend(
         tags: extra dataset tags (e.g. provenance.tags(config digest)).
         cog: write a Cloud-Optimised GeoTIFF.
         compress: GDAL codec of the output (ZSTD, DEFLATE, LZW).
+        fill_qvalues: compute the qvalue band here (False for a tile of a larger fit).
 
     Raises:
-        InputError: the stack cannot be read, its bands carry no dates, or min_obs < 2.
+        InputError: the stack cannot be read, its bands carry no dates, min_obs < 2, or
+            the options contradict each other.
     """
+    options = Options(robust=robust) if options is None else options
     if min_obs < 2:
         raise InputError("min_obs", f"must be at least 2, got {min_obs}", "Set min_obs >= 2.")
+    options.check(time_unit)
     info = raster.read_info(stack_path)
+    names = options.names()
+    hold = options.fdr and fill_qvalues
+    if hold and info.height * info.width * len(names) * 4 > QVALUE_MEMORY_BYTES:
+        from eotrend import tiling
+
+        with tempfile.TemporaryDirectory(dir=Path(output).parent) as folder:
+            plain = Path(folder) / "fit.tif"
+            trend(
+                stack_path,
+                plain,
+                min_obs=min_obs,
+                time_unit=time_unit,
+                options=options,
+                chunk_rows=chunk_rows,
+                threads=threads,
+                mem_mb=mem_mb,
+                tags=tags,
+                cog=False,
+                compress="NONE",  # read once by the gather: not worth compressing
+                fill_qvalues=False,
+            )
+            tiling.gather([plain], Path(output), threads=threads, compress=compress)
+        return
     moments = band_dates(info)
     t = time_axis(moments, time_unit)
-    names = stat_names(robust)
+    cells = seasonal.cells(moments, options.seasons) if options.seasonal else None
     if info.count < min_obs:
         log.warning(
             "%s has %d bands, fewer than min_obs=%d: every pixel will be NaN",
@@ -237,7 +426,7 @@ def trend(
         )
     # The CPUs and memory this job may use, before the windows exist (tasks unbounded).
     probe = plan_workers(info.height * info.width, threads=threads, mem_mb=mem_mb, task_mem_mb=1)
-    per_pixel = _bytes_per_pixel(info, robust)
+    per_pixel = _bytes_per_pixel(info, len(names))
     budget = max(1, probe.bytes_per_worker() - WORKER_FIXED_MB * 2**20)
     windows = plan_windows(
         info,
@@ -245,7 +434,7 @@ def trend(
         budget_bytes=budget,
         workers=probe.workers,
         chunk_rows=chunk_rows,
-        robust=robust,
+        robust=options.pairwise,
     )
     largest = max(nrows * ncols for _, nrows, _, ncols in windows)
     task_mb = largest * per_pixel / 2**20 + WORKER_FIXED_MB
@@ -255,7 +444,7 @@ def trend(
     tasks = [
         Task(
             f"rows {r}-{r + nr - 1}" + ("" if nc == info.width else f" columns {c}-{c + nc - 1}"),
-            (str(stack_path), (r, nr, c, nc), tuple(t), min_obs, robust, read_threads),
+            (str(stack_path), (r, nr, c, nc), tuple(t), min_obs, options, cells, read_threads),
         )
         for r, nr, c, nc in windows
     ]
@@ -263,8 +452,8 @@ def trend(
         **provenance.tags(),
         "TIME_UNIT": time_unit,
         "MIN_OBS": str(min_obs),
-        "ROBUST": "yes" if robust else "no",
-        "DATES": ",".join(m.date().isoformat() for m in moments),
+        **options.tags(),
+        "DATES": ",".join(m.isoformat() for m in moments),
         **(tags or {}),
     }
     with raster.GeoTiffWriter(
@@ -285,14 +474,24 @@ def trend(
         threads=probe.workers,  # compression runs at the end, when the workers are done
     ) as writer:
         most_obs = 0.0
+        held = []  # (row0, col0, block) of every window, with fdr
         for index, block in iter_tasks(
             fit_window_task, tasks, plan, label="windows", logger=log, inline_single=True
         ):
             row0, _, col0, _ = windows[index]
-            writer.write_window(row0, col0, block)
+            if hold:
+                held.append((row0, col0, block))
+            else:
+                writer.write_window(row0, col0, block)
             nobs = block[names.index("nobs")]
             if np.isfinite(nobs).any():
                 most_obs = max(most_obs, float(np.nanmax(nobs)))
+        if hold:
+            p, q = names.index(options.fdr_pvalue), names.index(fdr_module.QVALUE)
+            table = fdr_module.QValues(block[p] for _, _, block in held)
+            for row0, col0, block in held:
+                block[q] = table(block[p])
+                writer.write_window(row0, col0, block)
     if most_obs < min_obs <= info.count:  # (fewer bands than min_obs was said above)
         log.warning(
             "%s: no pixel has %d valid values (min_obs; the most any pixel has is %d): "

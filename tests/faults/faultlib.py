@@ -66,9 +66,8 @@ def assert_same_raster(a: Path, b: Path) -> None:
 
 
 def assert_same_table(a: Path, b: Path) -> None:
-    """Equal Parquet or CSV tables (values, dtypes, column order)."""
-    read = pd.read_parquet if a.suffix == ".parquet" else pd.read_csv
-    pd.testing.assert_frame_equal(read(a), read(b))
+    """Equal CSV tables (values, dtypes, column order)."""
+    pd.testing.assert_frame_equal(pd.read_csv(a), pd.read_csv(b))
 
 
 def assert_same_tree(a: Path, b: Path) -> None:

@@ -22,14 +22,30 @@ FORKSERVER = b"multiprocessing.forkserver"
 
 def children(pid: int) -> list[int]:
     """The child processes of ``pid`` (all its threads'), empty once it is gone."""
-    found = []
     try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            text = Path(f"/proc/{pid}/task/{task}/children").read_text()
-            found += [int(child) for child in text.split()]
+        tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        pass
+        return []
+    found = []
+    for task in tasks:
+        try:
+            text = Path(f"/proc/{pid}/task/{task}/children").read_text()
+        except FileNotFoundError:  # a thread gone, or a kernel without these files
+            return [p for p in _all_pids() if _parent(p) == pid]
+        found += [int(child) for child in text.split()]
     return found
+
+
+def _all_pids() -> list[int]:
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
 
 
 def descendants(pid: int) -> list[int]:
@@ -80,7 +96,7 @@ class WorkerKiller(threading.Thread):
         *,
         seed: int,
         kills: int | None,
-        chance: float = 0.2,
+        chance: float = 0.05,
         poll: float = 0.003,
     ) -> None:
         super().__init__(daemon=True)
@@ -129,15 +145,17 @@ def run_killing(
     env: dict[str, str],
     seed: int,
     kills: int | None,
+    chance: float = 0.05,
     timeout: float = 300,
 ) -> tuple[subprocess.CompletedProcess, list[int]]:
-    """Run a command while a :class:`WorkerKiller` works on it; returns the completed
-    process (output captured as text) and the pids killed."""
+    """Run a command while a :class:`WorkerKiller` works on it (``seed``, ``kills``,
+    ``chance`` as there); returns the completed process (output captured as text) and the
+    pids killed."""
     with (
         subprocess.Popen(
             args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         ) as process,
-        WorkerKiller(process.pid, seed=seed, kills=kills) as killer,
+        WorkerKiller(process.pid, seed=seed, kills=kills, chance=chance) as killer,
     ):
         try:
             out, err = process.communicate(timeout=timeout)

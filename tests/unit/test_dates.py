@@ -6,7 +6,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from eotrend.dates import date_from_format, date_from_metadata, date_from_name, period_of
+from eotrend.dates import (
+    acquisition_from_metadata,
+    acquisition_label,
+    date_from_format,
+    date_from_metadata,
+    date_from_name,
+    format_has_time,
+    period_of,
+    round_to_second,
+)
 from eotrend.errors import InputError
 
 
@@ -82,3 +91,51 @@ def test_date_from_metadata():
 )
 def test_periods(moment, period, label, middle):
     assert period_of(moment, period) == (label, middle)
+
+
+def test_metadata_says_whether_it_has_a_time_of_day():
+    """A scene grid's ACQUISITION_DATETIME is the manifest's sensing start with
+    microseconds (olci-format.md §1: 2021-06-04T00:10:15.867265Z): a time of day; an
+    Earth Engine style DATE of a day is not."""
+    assert acquisition_from_metadata({"ACQUISITION_DATETIME": "2021-06-04T00:10:15.867265Z"}) == (
+        datetime(2021, 6, 4, 0, 10, 15, 867265, tzinfo=UTC),
+        True,
+    )
+    assert acquisition_from_metadata({"DATE": "2019-07-02"}) == (utc(2019, 7, 2), False)
+    assert acquisition_from_metadata({"TIFFTAG_DATETIME": "2019:07:02 10:30:00"})[1] is True
+    assert acquisition_from_metadata({"DATE": "2019-07-02T00:00:00"}) == (utc(2019, 7, 2), True)
+    assert acquisition_from_metadata({}) is None
+    assert [format_has_time(f) for f in ("%Y%m%dT%H%M%S", "%Y%m%d", "%Y%%H")] == [
+        True,
+        False,
+        False,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("start", "name_field"),
+    [
+        # olci-format.md §1: the real manifest start and its product name field, and the
+        # rounding example 13:50:01.88 -> 135002.
+        (datetime(2021, 6, 4, 0, 10, 15, 867265, tzinfo=UTC), "20210604T001016"),
+        (datetime(2019, 11, 4, 13, 50, 1, 880000, tzinfo=UTC), "20191104T135002"),
+        (datetime(2020, 12, 31, 23, 59, 59, 500000, tzinfo=UTC), "20210101T000000"),
+    ],
+)
+def test_acquisition_label_rounds_like_product_names(start, name_field):
+    """A scene is labelled by its sensing start rounded to the nearest second, as its
+    product name is (so the label and the name agree), in ISO 8601 UTC."""
+    expected = datetime.strptime(name_field, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    assert round_to_second(start) == expected
+    assert acquisition_label(start, True) == expected.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert acquisition_label(start, False) == start.date().isoformat()
+
+
+def test_none_and_daily_periods():
+    """none: a timed acquisition is itself (to the second), a day stays a day; daily: the
+    UTC day, represented by its middle (12:00 UTC), as months by the 16th."""
+    moment = datetime(2021, 6, 4, 23, 59, 59, 700000, tzinfo=UTC)
+    assert period_of(moment, "none", True) == ("2021-06-05T00:00:00Z", utc(2021, 6, 5))
+    assert period_of(utc(2021, 6, 4), "none") == ("2021-06-04", utc(2021, 6, 4))
+    assert period_of(moment, "daily") == ("2021-06-04", utc(2021, 6, 4, 12))
+    assert period_of(moment, "daily", True) == ("2021-06-04", utc(2021, 6, 4, 12))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 
 from eotrend.errors import InputError
@@ -67,3 +69,51 @@ def test_bad_frozen_manifests_are_named(tmp_path, edit, message):
 def test_missing_frozen_manifest(tmp_path):
     with pytest.raises(InputError, match=r"does not exist.*earlier eotrend run"):
         read_entries(tmp_path / "nope.csv")
+
+
+# Real product names: the olci-format.md §1 example (collection 002) and the stactools
+# Collection 4 product (§2); a GeoTIFF of a series has no baseline.
+NAME_002 = (
+    "S3A_OL_2_WFR____20191104T135002_20191104T135302_20191124T134508_0179_051_124_3060_MAR_O_NT_002"
+)
+NAME_004 = (
+    "S3B_OL_2_WFR____20260301T234556_20260301T234856_20260303T033944_0179_117_187_2520_MAR_O_NT_004"
+)
+BASELINES = [
+    entry(NAME_002, "2019-11-04T13:50:02+00:00"),
+    entry(NAME_004, "2026-03-01T23:45:56+00:00"),
+    entry("ndvi_2001", "2001-01-01", platform="synthetic", path="series/ndvi_2001.tif"),
+]
+
+
+def test_baseline_column_is_the_name_s_collection(tmp_path):
+    """The class ID's last three digits (olci-format.md §1) are the processing baseline:
+    002 and 004 here, nothing for a GeoTIFF; written as text (leading zeros kept)."""
+    path = tmp_path / "m.csv"
+    write_manifest(path, BASELINES)
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["baseline"] for r in rows] == ["", "002", "004"]  # sensing order
+    assert COLUMNS[-1] == "baseline"
+    assert {e.name: e.baseline for e in read_entries(path)} == {
+        NAME_002: "002",
+        NAME_004: "004",
+        "ndvi_2001": "",
+    }
+
+
+def test_manifest_of_an_earlier_run_without_the_baseline_column_is_read(tmp_path):
+    """Frozen manifests written before the column existed still work; the baseline is
+    derived from the names."""
+    path = tmp_path / "m.csv"
+    write_manifest(path, BASELINES)
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[c for c in COLUMNS if c != "baseline"])
+        writer.writeheader()
+        writer.writerows([{k: v for k, v in r.items() if k != "baseline"} for r in rows])
+    assert "baseline" not in path.read_text()
+    back = read_entries(path)
+    assert sorted(back, key=lambda e: e.name) == sorted(BASELINES, key=lambda e: e.name)
+    assert [e.baseline for e in back] == ["", "002", "004"]

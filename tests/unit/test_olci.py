@@ -3,6 +3,9 @@ netCDF4's own mask-and-scale decoding and hand-made files."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import netCDF4
 import numpy as np
 import pytest
@@ -145,3 +148,76 @@ def test_lonlat_and_tie_grid(product):
     full_lon, _ = olci.read_lonlat(product, olci.Window(0, 120, 0, 257))
     np.testing.assert_array_equal(tie_lon, full_lon[:, ::64])
     assert olci.tie_geometry(product) == (120, 5, 64)
+
+
+# --- Collection 4 (baseline 004) -------------------------------------------------------
+
+# The generator's (unverified, olci-format.md §2) variables of the three new 004 files.
+COLLECTION4 = [
+    ("chlor_a.nc", "chlor_a", "mg.m-3"),
+    ("iop_lsd.nc", "ADG443_LSD", "m-1"),
+    ("fluorescence.nc", "FPH", None),
+]
+
+
+@pytest.fixture(scope="module")
+def product_004(tmp_path_factory):
+    return small_scene(
+        tmp_path_factory.mktemp("olci004"), 10.2, 44.1, rows=120, seed=2, baseline="004",
+        layout="shifted", files={"chlor_a.nc", "fluorescence.nc", "iop_lsd.nc", "wqsf.nc"},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("filename", "variable", "log_unit"), COLLECTION4)
+def test_collection4_variables_are_found_by_name_and_decoded(
+    product_004, filename, variable, log_unit
+):
+    """Variables the reader has never heard of are found by reading each file's variable
+    names, and decoded with their own attributes: 10 ** value where the units say
+    lg(re X) (olci-format.md §6), as netCDF4's own decoding."""
+    assert variable not in olci.VARIABLE_FILES
+    path = olci.variable_file(product_004, variable)
+    assert path == product_004 / filename
+    values, unit = olci.read_packed(path, (variable,), (30, 90, 40, 200))[variable].physical()
+    want = oracle(path, variable, WINDOW)
+    with netCDF4.Dataset(path) as ds:
+        units = ds[variable].units
+    if log_unit:
+        assert units == f"lg(re {log_unit})" and unit == log_unit
+        want = 10.0**want
+    else:
+        assert unit == units == "mW.m-2.sr-1.nm-1"
+    np.testing.assert_allclose(values, want, rtol=2e-6, atol=1e-7, equal_nan=True)
+    assert np.isfinite(values).sum() > 100 and np.isnan(values).any()
+
+
+def test_chl_oc4me_on_a_collection4_product_names_its_replacement(product_004):
+    """Collection 4 has no chl_oc4me.nc: chlor_a.nc replaced it (olci-format.md §2). The
+    error names the product, its baseline and what chlor_a.nc holds (read here with
+    netCDF4)."""
+    with netCDF4.Dataset(product_004 / "chlor_a.nc") as ds:
+        held = ", ".join(ds.variables)
+    assert held == "chlor_a, chlor_a_err"
+    with pytest.raises(InputError) as failure:
+        olci.variable_file(product_004, "CHL_OC4ME")
+    message = str(failure.value)
+    assert message.startswith(f"{product_004}: is a baseline 004 (Collection 4) product")
+    assert "has no 'CHL_OC4ME', because chl_oc4me.nc was replaced by chlor_a.nc" in message
+    assert f"which holds {held}." in message and "instead of CHL_OC4ME" in message
+    assert olci.product_baseline(product_004) == "004"
+    assert olci.replacement(product_004, "CHL_OC4ME") == ("chlor_a.nc", held.split(", "))
+    assert olci.replacement(product_004, "TSM_NN") is None
+
+
+def test_chl_oc4me_is_looked_for_in_every_file_before_failing(product_004, tmp_path):
+    """Its own file first, then by scanning: a CHL_OC4ME in another file is found; a
+    Collection 4 product without chlor_a.nc either is called incomplete."""
+    copy = Path(shutil.copytree(product_004, tmp_path / product_004.name))
+    with netCDF4.Dataset(copy / "chl_extra.nc", "w") as ds:
+        ds.createDimension("rows", 1)
+        ds.createVariable("CHL_OC4ME", "u1", ("rows",))
+    assert olci.variable_file(copy, "CHL_OC4ME") == copy / "chl_extra.nc"
+    (copy / "chl_extra.nc").unlink()
+    (copy / "chlor_a.nc").unlink()
+    with pytest.raises(InputError, match=r"product without chlor_a\.nc.*incomplete"):
+        olci.variable_file(copy, "CHL_OC4ME")

@@ -16,11 +16,13 @@ from eotrend.regression import (
     STAT_NAMES,
     decimal_year,
     ols,
+    slope_interval,
     student_t_pvalue,
     theil_sen_mann_kendall,
 )
 
 RTOL = 1e-9
+P_ATOL = 1e-12
 
 
 def linregress_per_pixel(t: np.ndarray, y: np.ndarray, min_obs: int) -> dict[str, np.ndarray]:
@@ -62,7 +64,10 @@ def assert_matches_scipy(t: np.ndarray, y: np.ndarray, min_obs: int = 3) -> dict
         assert got[name].shape == y.shape[1:]
         np.testing.assert_array_equal(np.isnan(got[name]), np.isnan(want[name]), err_msg=name)
         ok = ~np.isnan(want[name])
-        tol = RTOL * np.maximum(np.abs(want[name]), scales.get(name, 0.0))[ok]
+        # An absolute floor: a p-value near 0 (n = 3, an almost perfect fit) is known to
+        # about 1e-16 absolute by both, not to RTOL relative.
+        floor = P_ATOL if name == "pvalue" else 0.0
+        tol = RTOL * np.maximum(np.abs(want[name]), scales.get(name, 0.0))[ok] + floor
         err = np.abs(got[name][ok] - want[name][ok])
         assert np.all(err <= tol), f"{name}: worst {np.max(err / np.maximum(tol, 1e-300))} x tol"
     return got
@@ -358,3 +363,50 @@ def test_mann_kendall_oracle_hand_computed() -> None:
     tau, p = mann_kendall_oracle(np.array([1.0, 2.0, 2.0, 3.0]))
     assert tau == pytest.approx(5 / 6)
     assert p == pytest.approx(2 * stats.norm.sf(4 / np.sqrt(138 / 18)))
+
+
+# -- confidence intervals of the slopes ------------------------------------------------
+
+
+@pytest.mark.parametrize("level", [0.9, 0.95, 0.99])
+def test_ols_slope_interval_equals_scipy(level: float) -> None:
+    """slope -+ t_(n-2)(1 - (1 - level) / 2) * stderr with scipy.stats.linregress' stderr
+    and scipy.stats.t.ppf, per pixel; NaN with fewer than 3 observations."""
+    rng = np.random.default_rng(8)
+    n, m = 15, 200
+    t = years_around_2000(n, rng)
+    y = 0.01 * t[:, None] * rng.normal(size=m) + rng.normal(0, 0.1, (n, m))
+    y[rng.random((n, m)) < 0.3] = np.nan
+    y[2:, 0] = np.nan  # two values
+    fit = ols(t, y, min_obs=2)
+    low, high = slope_interval(fit["slope"], fit["stderr"], fit["nobs"], level)
+    assert np.isnan(low[0]) and np.isnan(high[0])
+    for j in range(1, m):
+        ok = ~np.isnan(y[:, j])
+        res = stats.linregress(t[ok], y[ok, j])
+        half = stats.t.ppf(1 - (1 - level) / 2, ok.sum() - 2) * res.stderr
+        assert low[j] == pytest.approx(res.slope - half, rel=1e-9, abs=1e-12)
+        assert high[j] == pytest.approx(res.slope + half, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("level", [0.9, 0.95])
+def test_sen_slope_interval_equals_theilslopes(level: float) -> None:
+    """theilslopes' low_slope and high_slope (Sen 1968 eq. 2.6 with ties in t and y,
+    ranks rounded half to even), exactly: ties in y (rounded values), repeated dates
+    (ties in t), NaN, short series."""
+    rng = np.random.default_rng(9)
+    n, m = 18, 300
+    t = 2000.0 + np.sort(rng.integers(0, 14, n)).astype(np.float64)  # repeated years
+    y = rng.normal(size=(n, m)) + rng.normal(0, 0.2, m) * (t[:, None] - 2000)
+    y[:, : m // 2] = np.round(y[:, : m // 2], 1)
+    y[rng.random((n, m)) < 0.2] = np.nan
+    y[4:, 0] = np.nan
+    got = theil_sen_mann_kendall(t, y, ci=level)
+    for j in range(m):
+        ok = ~np.isnan(y[:, j])
+        if ok.sum() < 3 or np.ptp(t[ok]) == 0:
+            assert np.isnan(got["sen_slope_low"][j])
+            continue
+        res = stats.theilslopes(y[ok, j], t[ok], alpha=level)
+        assert got["sen_slope_low"][j] == res.low_slope
+        assert got["sen_slope_high"][j] == res.high_slope

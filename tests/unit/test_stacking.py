@@ -1,5 +1,6 @@
 """Stacking: date order, composites against numpy, alignment and date errors, Earth Engine
-tiles against the untiled export, nodata, warps, and blocks through the worker engine."""
+tiles against the untiled export, nodata, warps, blocks through the worker engine, and
+several Sentinel-3 scenes of one day (S3A and S3B, two frames of one pass)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ import re
 import subprocess
 import sys
 import warnings
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import REPO, run
-from eotrend import raster, stacking
+from eotrend import raster, stacking, trending
 from eotrend.errors import InputError
+from eotrend.synthetic.olci import SceneSpec, product_name
 from eotrend.synthetic.series import write_yearly_series
 
 TRANSFORM = (500000.0, 30.0, 0.0, 9600000.0, 0.0, -30.0)
@@ -339,4 +342,220 @@ def test_command_line(tmp_path, dated_files):
     assert done.stderr.strip().splitlines() == [
         "error: dates.regex: '(?P<yr>x)' has no named group year. "
         "Write the year as (?P<year>\\d{4}); month and day groups are optional."
+    ]
+
+
+# --- several scenes of one day (Sentinel-3 scene grids, dated by their metadata) -------
+
+# S3B flies in S3A's orbit 140 degrees out of phase (ESA, Sentinel-3 orbit): with a
+# 100.99 min period it passes ~39 min after S3A, on a neighbouring track whose 1270 km
+# swath overlaps S3A's, so both see a place on the same day. Here S3B comes first, so
+# that name order (S3A < S3B) is not time order.
+S3B_MORNING = datetime(2021, 6, 4, 9, 25, 40, 600000, tzinfo=UTC)
+S3A_LATER = S3B_MORNING + timedelta(minutes=39, seconds=19, microseconds=250000)
+NEXT_DAY = datetime(2021, 6, 5, 9, 58, 12, 300000, tzinfo=UTC)
+
+
+def scene_grid(root, spec: SceneSpec, data, variable="TSM_NN"):
+    """A scene's grid folder as the extract stage writes it: results/.../<scene>/grid/
+    <variable>.tif, EPSG:4326, NaN nodata, tagged with the manifest's sensing start
+    (ACQUISITION_DATETIME, microseconds) and the scene name."""
+    name = product_name(spec).removesuffix(".SEN3")
+    folder = root / name / "grid"
+    folder.mkdir(parents=True)
+    raster.write_geotiff(
+        folder / f"{variable}.tif",
+        np.asarray(data, np.float32),
+        transform=(-60.7, 0.003, 0.0, -3.3, 0.0, -0.003),
+        crs_wkt=utm_wkt(4326),
+        nodata=float("nan"),
+        tags={"ACQUISITION_DATETIME": spec.sensing_start.isoformat(), "SCENE": name},
+    )
+    return folder.parent
+
+
+def spec(when, mission, **kwargs) -> SceneSpec:
+    return SceneSpec(
+        centre_lon=-60.6, centre_lat=-3.35, sensing_start=when, mission=mission, **kwargs
+    )
+
+
+def name_start(folder) -> str:
+    """The sensing start in a product name (olci-format.md §1, chars 16-30, rounded to
+    the second), as ISO 8601 UTC: the independent label of the scene."""
+    field = folder.name[16:31]
+    return f"{field[:4]}-{field[4:6]}-{field[6:8]}T{field[9:11]}:{field[11:13]}:{field[13:]}Z"
+
+
+@pytest.fixture
+def same_day(tmp_path):
+    """Grids of three scenes: S3B and S3A on 2021-06-04 (39 min apart), S3A the next day;
+    20 % NaN each. Returns the scene folders (in time order) and their arrays."""
+    rng = np.random.default_rng(3)
+    folders, arrays = [], []
+    for when, mission in [(S3B_MORNING, "S3B"), (S3A_LATER, "S3A"), (NEXT_DAY, "S3A")]:
+        data = rng.normal(1.0, 0.3, size=(9, 7)).astype(np.float32)
+        data[rng.random(data.shape) < 0.2] = np.nan
+        folders.append(scene_grid(tmp_path / "scenes", spec(when, mission), data))
+        arrays.append(data)
+    return folders, arrays
+
+
+def test_same_day_s3a_and_s3b_scenes_are_two_bands(tmp_path, same_day):
+    """Two scenes of one UTC day (S3B, then S3A 39 min later) stay two bands, ordered by
+    sensing time (not by name), each labelled by its sensing start to the second as the
+    product name has it (olci-format.md §1: rounded to the nearest second) in the band
+    description, PERIOD, DATE and the band table; the trend's time axis reads the full
+    timestamps (decimal years 39 min apart). Oracles: the product names' start fields,
+    the hand-rounded times, and numpy on the written arrays."""
+    folders, arrays = same_day
+    out = tmp_path / "stack.tif"
+    bands = stacking.stack(
+        [str(f / "grid") for f in reversed(folders)],
+        out,
+        tmp_path / "dates.csv",
+        variable="TSM_NN",
+        dates_from="metadata",
+    )
+    labels = ["2021-06-04T09:25:41Z", "2021-06-04T10:05:00Z", "2021-06-05T09:58:12Z"]
+    assert [name_start(f) for f in folders] == labels
+    assert [b.label for b in bands] == labels
+    np.testing.assert_array_equal(read_all(out), np.stack(arrays))
+    info = raster.read_info(out)
+    assert info.descriptions == tuple(labels)
+    assert [m["PERIOD"] for m in info.band_metadata] == labels
+    assert [m["DATE"] for m in info.band_metadata] == [
+        "2021-06-04T09:25:41+00:00",
+        "2021-06-04T10:05:00+00:00",
+        "2021-06-05T09:58:12+00:00",
+    ]
+    table = pd.read_csv(tmp_path / "dates.csv")
+    assert table["label"].tolist() == labels
+    assert table["sources"].tolist() == [str(f / "grid" / "TSM_NN.tif") for f in folders]
+    assert [b.sources[0].split("/")[-3][:3] for b in bands] == ["S3B", "S3A", "S3A"]
+    # The trend stage's time axis: seconds since 2021-01-01 over 365 days, by hand.
+    t = trending.time_axis(trending.band_dates(info), "year")
+    seconds = [(154 * 86400 + 9 * 3600 + 25 * 60 + 41), (154 * 86400 + 10 * 3600 + 5 * 60)]
+    seconds.append(155 * 86400 + 9 * 3600 + 58 * 60 + 12)
+    np.testing.assert_allclose(t, [2021 + s / (365 * 86400) for s in seconds], rtol=0, atol=1e-9)
+    assert t[1] - t[0] == pytest.approx(2359 / (365 * 86400), rel=1e-6)
+
+
+@pytest.mark.parametrize("reducer", ["mean", "median", "max", "first", "count"])
+def test_daily_composite_merges_the_scenes_of_a_day(tmp_path, same_day, reducer):
+    """period daily: one band per UTC day, the two same-day scenes reduced like numpy's
+    nan-reducer of the two, the single scene of the next day as it is; labels are the
+    days, DATE their middle (12:00 UTC) like the middle of a month or year."""
+    folders, arrays = same_day
+    out = tmp_path / "daily.tif"
+    bands = stacking.stack(
+        [str(f / "grid") for f in folders],
+        out,
+        tmp_path / "d.csv",
+        variable="TSM_NN",
+        dates_from="metadata",
+        period="daily",
+        reducer=reducer,
+    )
+    assert [b.label for b in bands] == ["2021-06-04", "2021-06-05"]
+    assert [len(b.inputs) for b in bands] == [2, 1]
+    got = read_all(out)
+    np.testing.assert_allclose(
+        got[0], nan_reduce(np.stack(arrays[:2]), reducer), rtol=1e-6, equal_nan=True
+    )
+    np.testing.assert_allclose(
+        got[1], nan_reduce(np.stack(arrays[2:]), reducer), rtol=1e-6, equal_nan=True
+    )
+    info = raster.read_info(out)
+    assert info.descriptions == ("2021-06-04", "2021-06-05")
+    assert info.band_metadata[0]["DATE"] == "2021-06-04T12:00:00+00:00"
+
+
+def test_two_frames_of_one_pass_are_two_acquisitions_merged_by_daily(tmp_path):
+    """An AOI straddling two adjacent frames of one S3A pass (frame duration 179 s,
+    olci-format.md §1; consecutive frame numbers, same orbit): each frame's grid holds its
+    part of the AOI. Without a composite they are two bands 3 minutes apart; the daily
+    composite is their mosaic (reducer first: the earlier frame where both have a value).
+    Oracle: numpy on the two halves."""
+    first = datetime(2021, 6, 4, 10, 5, 0, 300000, tzinfo=UTC)
+    north = np.full((10, 6), np.nan, np.float32)
+    south = np.full((10, 6), np.nan, np.float32)
+    north[:6] = np.arange(36, dtype=np.float32).reshape(6, 6)
+    south[5:] = 100 + np.arange(30, dtype=np.float32).reshape(5, 6)  # row 5 in both
+    folders = [
+        scene_grid(tmp_path, spec(first, "S3A", frame=2160), north),
+        scene_grid(tmp_path, spec(first + timedelta(seconds=179.8), "S3A", frame=2340), south),
+    ]
+    inputs = [str(f / "grid") for f in folders]
+    common = {"variable": "TSM_NN", "dates_from": "metadata"}
+    bands = stacking.stack(inputs, tmp_path / "n.tif", tmp_path / "n.csv", **common)
+    assert [b.label for b in bands] == ["2021-06-04T10:05:00Z", "2021-06-04T10:08:00Z"]
+    np.testing.assert_array_equal(read_all(tmp_path / "n.tif"), np.stack([north, south]))
+    stacking.stack(
+        inputs, tmp_path / "d.tif", tmp_path / "d.csv", period="daily", reducer="first", **common
+    )
+    np.testing.assert_array_equal(
+        read_all(tmp_path / "d.tif")[0], np.where(np.isnan(north), south, north)
+    )
+
+
+def test_one_acquisition_twice_is_an_error(tmp_path):
+    """The NR and NT copies of one acquisition (same sensing start, olci-format.md §1
+    Duplicates) are one acquisition: two grids with one time to the second are an error
+    naming the second one, unless a daily composite combines them."""
+    when = datetime(2021, 6, 4, 10, 5, 0, 300000, tzinfo=UTC)
+    nr = scene_grid(tmp_path, spec(when, "S3A", timeliness="NR"), np.zeros((3, 3)))
+    nt = scene_grid(tmp_path, spec(when + timedelta(microseconds=1000), "S3A"), np.ones((3, 3)))
+    inputs = [str(nr / "grid"), str(nt / "grid")]
+    with pytest.raises(InputError) as error:
+        stacking.stack(
+            inputs, tmp_path / "s.tif", tmp_path / "d.csv", variable="TSM_NN", dates_from="metadata"
+        )
+    message = str(error.value)
+    assert message.startswith(f"{nt / 'grid' / 'TSM_NN.tif'}: has the same acquisition time")
+    assert "(2021-06-04T10:05:00Z)" in message and "NR and NT" in message
+    stacking.stack(
+        inputs,
+        tmp_path / "s.tif",
+        tmp_path / "d.csv",
+        variable="TSM_NN",
+        dates_from="metadata",
+        period="daily",
+    )
+
+
+def test_series_dated_by_day_with_duplicates_needs_a_period(tmp_path):
+    """GeoTIFFs dated by day only (a DATE item without time, as Earth Engine exports
+    carry) on one date are still an error without a composite; the same files dated to
+    the second on that day are two acquisitions."""
+    paths = []
+    for k, text in enumerate(["2020-01-05", "2020-01-05", "2020-02-01"]):
+        path = tmp_path / f"x{k}.tif"
+        raster.write_geotiff(
+            path,
+            np.full((3, 3), k, np.float32),
+            transform=TRANSFORM,
+            crs_wkt=utm_wkt(),
+            tags={"DATE": text},
+        )
+        paths.append(path)
+    with pytest.raises(InputError, match=r"x1\.tif: has the same date \(2020-01-05\) as .*x0\.tif"):
+        stacking.stack(paths, tmp_path / "s.tif", tmp_path / "d.csv", dates_from="metadata")
+    bands = stacking.stack(
+        paths, tmp_path / "s.tif", tmp_path / "d.csv", dates_from="metadata", period="month"
+    )
+    assert [len(b.inputs) for b in bands] == [2, 1]
+    for k, text in enumerate(["2020-01-05T10:00:00Z", "2020-01-05T10:40:00Z"]):
+        raster.write_geotiff(
+            paths[k],
+            np.full((3, 3), k, np.float32),
+            transform=TRANSFORM,
+            crs_wkt=utm_wkt(),
+            tags={"DATE": text},
+        )
+    bands = stacking.stack(paths, tmp_path / "s.tif", tmp_path / "d.csv", dates_from="metadata")
+    assert [b.label for b in bands] == [
+        "2020-01-05T10:00:00Z",
+        "2020-01-05T10:40:00Z",
+        "2020-02-01",
     ]

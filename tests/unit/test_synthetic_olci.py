@@ -177,12 +177,20 @@ def test_nr_and_nt_twins_differ_only_in_timeliness():
 @pytest.mark.parametrize(
     "bad",
     [{"columns": 256}, {"columns": 4864}, {"sensing_start": datetime(2020, 1, 1)},
-     {"layout": "new"}, {"mission": "S2A"}, {"timeliness": "XX"}, {"baseline": "004"},
-     {"cloud_fraction": 1.0}, {"relative_orbit": 0}],
+     {"layout": "new"}, {"mission": "S2A"}, {"timeliness": "XX"}, {"baseline": "005"},
+     {"baseline": "004", "layout": "classic"}, {"cloud_fraction": 1.0},
+     {"relative_orbit": 0}],
 )  # fmt: skip
 def test_spec_rejects_bad_values(bad):
     with pytest.raises(ValueError):
         small_spec(**bad)
+
+
+def test_collection4_needs_the_shifted_layout():
+    """IOP_LSD_FAIL (bit 29), which pairs with Collection 4's iop_lsd.nc, exists only in
+    the shifted WQSF layout (olci-format.md §7.2)."""
+    with pytest.raises(ValueError, match=r"baseline 004 needs layout='shifted'.*IOP_LSD_FAIL"):
+        small_spec(baseline="004")
 
 
 # --- geometry ------------------------------------------------------------------------
@@ -726,3 +734,126 @@ def test_write_is_atomic_and_replaces(tmp_path, monkeypatch):
     write_product(spec, tmp_path, files={"Oa08_reflectance.nc"})  # replaces the product
     assert [p.name for p in tmp_path.iterdir()] == [final.name]
     assert (final / "Oa08_reflectance.nc").exists()
+
+
+# --- Collection 4 (baseline 004) -------------------------------------------------------
+
+# The netCDF files of the real 004 product S3B_OL_2_WFR____20260301T234556_..._MAR_O_NT_004
+# (its xfdumanifest.xml dataObjectSection, stactools, olci-format.md §2), typed by hand:
+# 33 files; the generator leaves out tie_meteo.nc and instrument_data.nc (documented).
+REAL_004_FILES = [
+    *(f"Oa{b}_reflectance.nc" for b in ("01", "02", "03", "04", "05", "06", "07", "08", "09",
+                                         "10", "11", "12", "16", "17", "18", "21")),
+    "chl_nn.nc", "chlor_a.nc", "fluorescence.nc", "geo_coordinates.nc", "instrument_data.nc",
+    "iop_lsd.nc", "iop_nn.nc", "iwv.nc", "par.nc", "tie_geo_coordinates.nc",
+    "tie_geometries.nc", "tie_meteo.nc", "time_coordinates.nc", "trsp.nc", "tsm_nn.nc",
+    "w_aer.nc", "wqsf.nc",
+]  # fmt: skip
+# The same manifest's dataObject ID and textInfo of the three new files.
+REAL_004_OBJECTS = {
+    "chlor_a.nc": ("chlor_aData", "OC4Me algorithm Chlorophyll concentration"),
+    "fluorescence.nc": ("fluoData", "Fluorescence Peak Height"),
+    "iop_lsd.nc": ("iopLsdData", "Inherent Optical Properties of water"),
+}
+WHEN_004 = datetime(2026, 3, 1, 13, 50, 1, 880000, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def product_004(tmp_path_factory) -> Path:
+    """The default file set of a small baseline-004 scene with a water polygon."""
+    spec = small_spec(baseline="004", layout="shifted", sensing_start=WHEN_004)
+    return write_product(spec, tmp_path_factory.mktemp("p004"), water=WATER_BOX)
+
+
+def test_collection4_has_the_004_file_set_listed_in_its_manifest(product_004):
+    """The real 004 manifest's file set (no chl_oc4me.nc; chlor_a.nc, fluorescence.nc,
+    iop_lsd.nc with its IDs and texts), each file listed with its real size and MD5
+    (hashlib), baselineCollection 004, processingBaseline and IPF-OL-2 08.00 (§2, §8)."""
+    assert len(REAL_004_FILES) == 33  # olci-format.md §2
+    expected = sorted(set(REAL_004_FILES) - {"tie_meteo.nc", "instrument_data.nc"})
+    on_disk = sorted(p.name for p in product_004.glob("*.nc"))
+    assert on_disk == expected and "chl_oc4me.nc" not in on_disk
+    assert product_004.name.endswith("_MAR_O_NT_004.SEN3")
+    root = ET.parse(product_004 / "xfdumanifest.xml").getroot()
+    listed = {}
+    for obj in root.iterfind("dataObjectSection/dataObject"):
+        stream = obj.find("byteStream")
+        location = stream.find("fileLocation")
+        name = location.get("href").removeprefix("./")
+        listed[name] = (obj.get("ID"), location.get("textInfo"), int(stream.get("size")),
+                        stream.find("checksum").text)  # fmt: skip
+    assert sorted(listed) == expected
+    for name, (_, _, size, digest) in listed.items():
+        assert size == (product_004 / name).stat().st_size and digest == md5(product_004 / name)
+    for name, (ident, text) in REAL_004_OBJECTS.items():
+        assert listed[name][:2] == (ident, text)
+    info = root.find(".//sentinel3:generalProductInformation", NS)
+    assert info.find("sentinel3:baselineCollection", NS).text == "004"
+    assert info.find("sentinel3:processingBaseline", NS).text == "OL__L2M.004.00.00"
+    assert int(info.find("sentinel3:productSize", NS).text) == sum(v[2] for v in listed.values())
+    software = root.find(".//sentinel-safe:software", NS)
+    assert (software.get("name"), software.get("version")) == ("IPF-OL-2", "08.00")
+    for name in expected:
+        with netCDF4.Dataset(product_004 / name) as ds:
+            assert ds.source == "IPF-OL-2 08.00" and ds.product_name == product_004.name
+
+
+def test_collection4_wqsf_is_shifted_and_flags_iop_lsd_failures(product_004):
+    """Collection 4 carries IOP_LSD_FAIL (shifted layout, §7.2, typed above): set on some
+    water pixels, where ADG443_LSD is fill; chlor_a fails with OC4ME_FAIL instead."""
+    _, attrs = raw(product_004 / "wqsf.nc", "WQSF")
+    assert attrs["flag_meanings"].split() == SHIFTED_MEANINGS
+    assert list(attrs["flag_masks"]) == SHIFTED_MASKS
+    bits, mask_of = flags(product_004)
+    water = any_of(bits, mask_of, "WATER", "INLAND_WATER") & ~any_of(bits, mask_of, "INVALID")
+    lsd_fail = any_of(bits, mask_of, "IOP_LSD_FAIL")
+    assert 0 < lsd_fail.sum() < 0.05 * water.sum() and not (lsd_fail & ~water).any()
+    lsd, lsd_attrs = raw(product_004 / "iop_lsd.nc", "ADG443_LSD")
+    chl, chl_attrs = raw(product_004 / "chlor_a.nc", "chlor_a")
+    lsd_fill, chl_fill = lsd == lsd_attrs["_FillValue"], chl == chl_attrs["_FillValue"]
+    assert lsd_fill[lsd_fail].all() and chl_fill[any_of(bits, mask_of, "OC4ME_FAIL")].all()
+    assert (lsd_fill != chl_fill).any()  # each product fails on its own flag
+
+
+def test_collection4_variables_decode_to_the_truth(product_004):
+    """chlor_a holds the OC4Me chlorophyll (CHL_OC4ME's truth), ADG443_LSD ADG443_NN's,
+    FPH its own linear model: names, packing and units the generator's (unverified)."""
+    bits, mask_of = flags(product_004)
+    clear = any_of(bits, mask_of, "WATER", "INLAND_WATER") & ~any_of(
+        bits, mask_of, "CLOUD", "CLOUD_AMBIGUOUS", "CLOUD_MARGIN", "INVALID"
+    )
+    spec = small_spec(baseline="004", layout="shifted", sensing_start=WHEN_004)
+    lon, lat = swath_lonlat(spec)
+    t = 2026 + (WHEN_004 - datetime(2026, 1, 1, tzinfo=UTC)) / timedelta(days=365)
+    cases = [("chlor_a.nc", "chlor_a", "CHL_OC4ME", "mg.m-3"),
+             ("iop_lsd.nc", "ADG443_LSD", "ADG443_NN", "m-1"),
+             ("fluorescence.nc", "FPH", "FPH", None)]  # fmt: skip
+    for f, v, model, log_unit in cases:
+        with netCDF4.Dataset(product_004 / f) as ds:
+            assert sorted(ds.variables) == sorted([v, f"{v}_err"])
+        values, attrs = raw(product_004 / f, v)
+        stored = decode(values, attrs)
+        ok = clear & np.isfinite(stored)
+        assert ok.sum() > 1000, v
+        truth = water_truth(model, lon[ok], lat[ok], t)
+        if log_unit:
+            assert LG_RE.fullmatch(attrs["units"]).group(1) == log_unit
+            err = np.abs(stored[ok] - np.log10(truth))
+        else:
+            assert attrs["units"] == "mW.m-2.sr-1.nm-1"  # linear, not lg(re ...)
+            err = np.abs(stored[ok] - truth)
+        assert err.max() <= float(attrs["scale_factor"]) / 2 * (1 + 1e-5) + 1e-12, v
+    np.testing.assert_allclose(trend_truth("FPH", lon, lat), 0.003)
+
+
+def test_each_baseline_writes_only_its_own_files(tmp_path):
+    """chlor_a.nc exists only from baseline 004 on, chl_oc4me.nc only before (§2)."""
+    with pytest.raises(ValueError, match=r"chlor_a\.nc.*baseline 003"):
+        write_product(small_spec(), tmp_path, files={"chlor_a.nc"})
+    spec = small_spec(baseline="004", layout="shifted")
+    with pytest.raises(ValueError, match=r"chl_oc4me\.nc.*baseline 004"):
+        write_product(spec, tmp_path, files={"chl_oc4me.nc"})
+    product = write_product(spec, tmp_path, files={"chlor_a.nc"})
+    assert sorted(p.name for p in product.glob("*.nc")) == [
+        "chlor_a.nc", "geo_coordinates.nc", "tie_geo_coordinates.nc",
+    ]  # fmt: skip

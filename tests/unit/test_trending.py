@@ -154,7 +154,7 @@ def test_output_file(tmp_path: Path) -> None:
     assert info.tags["TIME_UNIT"] == "day" and info.tags["MIN_OBS"] == "3"
     assert info.tags["ROBUST"] == "no" and info.tags["EXTRA"] == "x"
     assert info.tags["EOTREND_VERSION"] == __version__
-    assert info.tags["DATES"].split(",") == [m.date().isoformat() for m in moments_of(6)]
+    assert info.tags["DATES"].split(",") == [m.isoformat() for m in moments_of(6)]
     structure = gdal.Open(str(tmp_path / "trend.tif")).GetMetadata("IMAGE_STRUCTURE")
     assert structure["LAYOUT"] == "COG" and structure["COMPRESSION"] == "ZSTD"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stack.tif", "trend.tif"]
@@ -262,3 +262,141 @@ def test_command_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert failed.returncode == 1
     assert failed.stderr.startswith("error: ") and "nope.tif: file not found" in failed.stderr
+
+
+EVERYTHING = trending.Options(
+    robust=True,
+    test="hamed_rao",
+    ci=0.95,
+    seasons="season",
+    breaks="pettitt",
+    fdr=True,
+    fdr_pvalue="mk_pvalue",
+)
+
+
+def test_every_option_writes_its_bands_and_the_qvalues_of_the_map(tmp_path: Path) -> None:
+    """Every statistic of the options in its band (the library's float64 values rounded
+    once to float32), in the documented order; the qvalue band holds the
+    Benjamini-Hochberg q-values of the written mk_pvalue band over all valid pixels
+    (statsmodels multipletests, fdr_bh); tags record the options."""
+    from statsmodels.stats.multitest import multipletests
+
+    from eotrend import breaks, seasonal
+
+    data = random_stack(n=21, height=30, width=35, seed=3)
+    moments = [datetime(1995 + i // 4, 1 + 3 * (i % 4), 10, tzinfo=UTC) for i in range(21)]
+    stack = write_stack(tmp_path / "stack.tif", data, moments)
+    trending.trend(stack, tmp_path / "all.tif", options=EVERYTHING, threads=1)
+    info = raster.read_info(tmp_path / "all.tif")
+    names = EVERYTHING.names()
+    assert info.descriptions == names and names[:7] == regression.STAT_NAMES
+    assert names[7:9] == ("slope_low", "slope_high") and names[-1] == "qvalue"
+    assert info.tags["MK_TEST"] == "hamed_rao" and info.tags["FDR_PVALUE"] == "mk_pvalue"
+    assert info.tags["CI_LEVEL"] == "0.95" and info.tags["BREAKS"] == "pettitt"
+    got = read_all(tmp_path / "all.tif")
+    t = regression.decimal_year(moments)
+    y = data.reshape(21, -1)
+    want = regression.ols(t, y)
+    want["slope_low"], want["slope_high"] = regression.slope_interval(
+        want["slope"], want["stderr"], want["nobs"], 0.95
+    )
+    want |= regression.theil_sen_mann_kendall(t, y, test="hamed_rao", ci=0.95)
+    want |= seasonal.seasonal_kendall(*seasonal.cells(moments, "season"), y)
+    want |= breaks.pettitt(t, y)
+    for i, name in enumerate(names[:-1]):
+        np.testing.assert_array_equal(got[i].ravel(), want[name].astype(np.float32), name)
+    p = got[names.index("mk_pvalue")].ravel()
+    ok = np.isfinite(p)
+    q = multipletests(p[ok].astype(np.float64), method="fdr_bh")[1].astype(np.float32)
+    np.testing.assert_array_equal(got[-1].ravel()[ok], q)
+    assert np.isnan(got[-1].ravel()[~ok]).all()
+
+
+def test_every_option_identical_for_workers_blocks_and_tiles(tmp_path: Path, monkeypatch) -> None:
+    """With every option on, the same file from one process, 2 workers on 7-row blocks,
+    3 row tiles gathered (the q-values then need every tile's p-values), and a fit too
+    large to hold its statistics for the q-values (written plain, then gathered)."""
+    from eotrend import tiling
+
+    data = random_stack(n=12, height=40, width=50, seed=4)
+    stack = write_stack(tmp_path / "stack.tif", data)
+    options = trending.Options(**{**EVERYTHING.__dict__, "seasons": "month"})
+    trending.trend(stack, tmp_path / "a.tif", options=options, threads=1)
+    trending.trend(stack, tmp_path / "b.tif", options=options, threads=2, chunk_rows=7)
+    tiles = [tmp_path / f"tile{i}.tif" for i in (1, 2, 3)]
+    for i, tile in enumerate(tiles, 1):
+        tiling.fit_tile(stack, tile, f"{i}-of-3", options=options, threads=1)
+    assert np.isnan(read_all(tiles[0])[-1]).all()  # a tile leaves the q-values to the gather
+    tiling.gather(tiles, tmp_path / "c.tif")
+    monkeypatch.setattr(trending, "QVALUE_MEMORY_BYTES", 0)
+    trending.trend(stack, tmp_path / "d.tif", options=options, threads=2, chunk_rows=16)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("tile")) == [
+        "a.tif", "b.tif", "c.tif", "d.tif", "stack.tif"
+    ]  # fmt: skip
+    first = (tmp_path / "a.tif").read_bytes()
+    for name in ("b.tif", "c.tif", "d.tif"):
+        assert (tmp_path / name).read_bytes() == first, name
+    assert np.isfinite(read_all(tmp_path / "a.tif")[-1]).sum() > 1000
+
+
+def test_contradicting_options_name_the_setting(tmp_path: Path) -> None:
+    stack = write_stack(tmp_path / "stack.tif", random_stack(n=5, height=6, width=7))
+    cases = [
+        (trending.Options(seasons="month"), "day", "trend.seasons: needs time_unit year"),
+        (trending.Options(fdr=True, fdr_pvalue="mk_pvalue"), "year", "trend.fdr.pvalue"),
+        (trending.Options(seasons=((1, 2), (2,))), "year", "more than one group"),
+    ]
+    for options, unit, message in cases:
+        with pytest.raises(InputError, match=message):
+            trending.trend(stack, tmp_path / "out.tif", options=options, time_unit=unit)
+    assert not (tmp_path / "out.tif").exists()
+
+
+def test_command_line_options(tmp_path: Path) -> None:
+    """The command's flags reach the fit: bands and tags of --test, --ci, --seasons,
+    --breaks and --fdr."""
+    stack = write_stack(tmp_path / "stack.tif", random_stack(n=8, height=12, width=20))
+    script = str(REPO / "scripts" / "trend.py")
+    done = subprocess.run(
+        [sys.executable, script, str(stack), "-o", str(tmp_path / "t.tif"), "--test",
+         "yue_wang", "--ci", "0.9", "--seasons", "month", "--breaks", "pettitt", "--fdr",
+         "--fdr-pvalue", "seasonal_pvalue"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    info = raster.read_info(tmp_path / "t.tif")
+    assert info.descriptions == trending.Options(
+        test="yue_wang", ci=0.9, seasons="month", breaks="pettitt", fdr=True,
+        fdr_pvalue="seasonal_pvalue",
+    ).names()  # fmt: skip
+    assert info.tags["MK_TEST"] == "yue_wang" and info.tags["MK_LAGS"] == "1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stack.tif", "t.tif"]
+
+
+def test_maps_grey_by_qvalue_with_fdr(tmp_path: Path) -> None:
+    """With a qvalue band the maps call a pixel significant where q < alpha_FDR (not
+    p < 0.05), show the slope the controlled p-value tests, and say so; both figures
+    are written."""
+    from eotrend import plotting
+
+    data = random_stack(n=15, height=20, width=24, seed=5)
+    stack = write_stack(tmp_path / "stack.tif", data)
+    options = trending.Options(robust=True, fdr=True, fdr_alpha=0.2, fdr_pvalue="mk_pvalue")
+    trending.trend(stack, tmp_path / "q.tif", options=options)
+    trending.trend(stack, tmp_path / "p.tif")
+    for name in ("q", "p"):
+        info = raster.read_info(tmp_path / f"{name}.tif")
+        bands = read_all(tmp_path / f"{name}.tif")
+        significant, pname, words = plotting._significance(info, bands)
+        if name == "q":
+            q = bands[info.descriptions.index("qvalue")]
+            np.testing.assert_array_equal(significant, q < 0.2)
+            assert pname == "mk_pvalue" and plotting.SLOPE_OF[pname] == "sen_slope"
+            assert "q ≥ 0.2" in words and "Benjamini-Hochberg" in words
+        else:
+            np.testing.assert_array_equal(significant, bands[3] < 0.05)
+            assert pname == "pvalue" and words == "grey: p ≥ 0.05"
+        plotting.trend_map(tmp_path / f"{name}.tif", tmp_path / f"{name}_map.png", title="t")
+        plotting.significance_map(tmp_path / f"{name}.tif", tmp_path / f"{name}_sig.png", title="t")
+        assert (tmp_path / f"{name}_map.png").stat().st_size > 1000

@@ -20,11 +20,13 @@ What the pixels hold:
   ``sensing_start``) on clear water pixels, exactly (up to packing). Water products are fill
   over LAND and on INVALID pixels; IWV is also valid over land. Each product also has its
   own failures (fill + flag): CHL_OC4ME on OC4ME_FAIL, CHL_NN/TSM_NN/ADG443_NN on
-  OCNN_FAIL, KD490_M07 on KDM_FAIL, PAR on PAR_FAIL, T865/A865 on AC_FAIL, IWV on WV_FAIL.
+  OCNN_FAIL, KD490_M07 on KDM_FAIL, PAR on PAR_FAIL, T865/A865 on AC_FAIL, IWV on WV_FAIL
+  (Collection 4: chlor_a on OC4ME_FAIL, ADG443_LSD on IOP_LSD_FAIL).
 * Corruptions a reader must reject through the flags: under CLOUD the values exist but are
-  biased (reflectance +0.03..0.13, log10 products +0.3, T865 +0.6, A865 -0.6, PAR x0.6), on
-  the 4-pixel CLOUD_MARGIN ring around clouds (its inner 2 pixels also CLOUD_AMBIGUOUS)
-  slightly biased (reflectance +0.004, log10 +0.05, T865 +0.05); in AC_FAIL
+  biased (reflectance +0.03..0.13, log10 products +0.3, T865 +0.6, A865 -0.6, PAR x0.6,
+  FPH +0.2), on the 4-pixel CLOUD_MARGIN ring around clouds (its inner 2 pixels also
+  CLOUD_AMBIGUOUS) slightly biased (reflectance +0.004, log10 +0.05, T865 +0.05, FPH
+  +0.02); in AC_FAIL
   patches the blue (Oa01-03) and NIR (Oa16-21) reflectances are shifted down by 0.05/0.03,
   which makes them negative (RWNEG_Oxx, bits >= 2^40). ANNOT_TAU06 (T865 > 0.6),
   ANNOT_ANGSTROM (A865 < 0.7) and ANNOT_ABSO_D (AC_FAIL patches) set bits 32-39;
@@ -47,16 +49,39 @@ PAR                uint16  0.05       0           65535  µEinstein.m-2.s-1     
 T865               uint16  1e-4       0           65535  (none)                0..6.5534
 A865               uint16  1e-4       -1.0        65535  (none)                -1..5.5534
 IWV                uint8   0.3        0           255    kg.m-2                0..76.2
+chlor_a (004)      uint8   0.015      -2.0        255    lg(re mg.m-3)         log -2..1.81
+ADG443_LSD (004)   uint8   0.015      -3.0        255    lg(re m-1)            log -3..0.81
+FPH (004)          uint16  1e-4       -1.0        65535  mW.m-2.sr-1.nm-1      -1..5.5534
 =================  ======  =========  ==========  =====  ====================  ===========
 
 The ``_err`` variables: reflectance errors as the reflectances; log10 product errors are
 uint8 0.005/0 in log10 units (units ``lg(re ...)`` like the product); PAR_err as PAR,
-T865_err/A865_err uint16 1e-4/0, IWV_err uint8 0.1/0.
+T865_err/A865_err uint16 1e-4/0, IWV_err uint8 0.1/0, FPH_err uint16 1e-4/0.
+
+Collection 4 (``baseline="004"``, IPF-OL-2 08.00, §2): the file set of the real 004
+manifest (:func:`baseline_files`): no ``chl_oc4me.nc``; ``chlor_a.nc`` ("OC4Me algorithm
+Chlorophyll concentration"), ``fluorescence.nc`` ("Fluorescence Peak Height") and
+``iop_lsd.nc`` (a second IOP set) instead, with the manifest's data object IDs
+(``chlor_aData``, ``fluoData``, ``iopLsdData``) and texts, and the manifest's
+``processingBaseline`` OL__L2M.004.00.00. It needs the shifted WQSF layout (IOP_LSD_FAIL,
+bit 29, pairs with iop_lsd.nc, §7.2): ``layout="classic"`` with baseline 004 is refused.
+The variables inside the three new files are **unverified** (§2: no real file seen); the
+generator's choice, which readers must find by name like any other:
+
+* chlor_a.nc: ``chlor_a`` (+ ``chlor_a_err``), log10 packed like CHL_OC4ME, with the
+  CHL_OC4ME truth model (the same OC4Me algorithm) and its OC4ME_FAIL failures;
+* fluorescence.nc: ``FPH`` (+ ``FPH_err``), linear fluorescence peak height
+  (mW.m-2.sr-1.nm-1: 0.13-0.37 + 0.003 (t - 2020)), valid on every clear water pixel;
+* iop_lsd.nc: ``ADG443_LSD`` (+ ``ADG443_LSD_err``), log10 packed like ADG443_NN, with the
+  ADG443_NN truth model; fill (and IOP_LSD_FAIL set) on about 1 % of the water pixels.
+
+File titles of the new files are the generator's choice too (the real 004 stubs carry
+wrong titles, §2). Products of baselines 002 and 003 are byte-identical to those of the
+generator before Collection 4 existed in it.
 
 Not generated (documented deviations): ``tie_meteo.nc`` and ``instrument_data.nc`` (their
-dims and variables are partly unverified, §3) and the collection-004 file set
-(``chlor_a.nc``, ``iop_lsd.nc``, ``fluorescence.nc``: variable names unverified, §2); a
-baseline other than 002/003 is refused.
+dims and variables are partly unverified, §3); a baseline other than 002/003/004 is
+refused.
 """
 
 from __future__ import annotations
@@ -95,8 +120,11 @@ BAND_CENTRE_NM = dict(zip(BANDS, _CENTRES, strict=True))
 """Band centre wavelength in nm (§9)."""
 BAND_WIDTH_NM = dict(zip(BANDS, _WIDTHS, strict=True))
 """Band width in nm (§9)."""
-LOG10_VARIABLES: tuple[str, ...] = ("CHL_OC4ME", "CHL_NN", "TSM_NN", "ADG443_NN", "KD490_M07")
-"""Variables stored as log10 of the physical value (§6)."""
+LOG10_VARIABLES: tuple[str, ...] = (
+    "CHL_OC4ME", "CHL_NN", "TSM_NN", "ADG443_NN", "KD490_M07", "chlor_a", "ADG443_LSD",
+)  # fmt: skip
+"""Variables stored as log10 of the physical value (§6; chlor_a and ADG443_LSD: the
+generator's Collection 4 names, unverified)."""
 WATER_VARIABLES: tuple[str, ...] = (
     *(f"{b}_reflectance" for b in BANDS),
     *LOG10_VARIABLES,
@@ -104,6 +132,7 @@ WATER_VARIABLES: tuple[str, ...] = (
     "T865",
     "A865",
     "IWV",
+    "FPH",
 )
 """Every variable name :func:`water_truth` accepts."""
 
@@ -122,6 +151,9 @@ AMBIGUOUS_PX = 2
 """Width of the inner part of that ring also flagged CLOUD_AMBIGUOUS, pixels."""
 REFERENCE_YEAR = 2020.0
 """Reference epoch of the linear trends in :func:`water_truth` (decimal year)."""
+TURBID_LOG10_TSM = 1.1
+"""log10 TSM_NN (g.m-3, i.e. 12.6 g.m-3) above which the atmospheric correction starts
+failing (AC_FAIL), at a rate rising by 1 per 0.5 in log10 TSM to at most 0.8."""
 _EPOCH_2000 = datetime(2000, 1, 1, tzinfo=UTC)
 
 _ANNOT_NAMES = ("ANGSTROM", "AERO_B", "ABSO_D", "ACLIM", "ABSOA", "MIXR1", "DROUT", "TAU06")
@@ -177,6 +209,13 @@ def _file_table() -> dict[str, _FileInfo]:
                                "Neural Net Chlorophyll concentration", "chlNnData"),
         "chl_oc4me.nc": _FileInfo("OC4Me Chlorophyll concentration",
                                   "OC4Me algorithm Chlorophyll concentration", "chlOc4meData"),
+        # Collection 4: manifest texts and IDs of the real 004 manifest (§2); titles ours.
+        "chlor_a.nc": _FileInfo("OC4Me Chlorophyll concentration",
+                                "OC4Me algorithm Chlorophyll concentration", "chlor_aData"),
+        "fluorescence.nc": _FileInfo("Fluorescence Peak Height", "Fluorescence Peak Height",
+                                     "fluoData"),
+        "iop_lsd.nc": _FileInfo("LSD Inherent Optical Properties",
+                                "Inherent Optical Properties of water", "iopLsdData"),
         "geo_coordinates.nc": _FileInfo("Geo Coordinates", "Geo Coordinates Annotations",
                                         "geoCoordinatesData", True),
         "iop_nn.nc": _FileInfo("Neural Net Inherent Optical Properties",
@@ -204,12 +243,22 @@ def _file_table() -> dict[str, _FileInfo]:
 
 
 _FILES = _file_table()
-WFR_FILES: tuple[str, ...] = tuple(_FILES)
-"""Default file set (collection 002/003 WFR without tie_meteo.nc and instrument_data.nc),
-in the manifest's (ASCII) order."""
+COLLECTION4_NEW: tuple[str, ...] = ("chlor_a.nc", "fluorescence.nc", "iop_lsd.nc")
+"""Files that baseline 004 adds (§2)."""
+COLLECTION4_GONE: tuple[str, ...] = ("chl_oc4me.nc",)
+"""Files that baseline 004 no longer has (§2: chl_oc4me.nc is replaced by chlor_a.nc)."""
+WFR_FILES: tuple[str, ...] = tuple(f for f in _FILES if f not in COLLECTION4_NEW)
+"""Default file set of baselines 002/003 (the WFR set without tie_meteo.nc and
+instrument_data.nc), in the manifest's (ASCII) order."""
+WFR_FILES_004: tuple[str, ...] = tuple(f for f in _FILES if f not in COLLECTION4_GONE)
+"""Default file set of baseline 004 (the 33 files of §2 without tie_meteo.nc and
+instrument_data.nc), in the manifest's (ASCII) order."""
 ALWAYS_WRITTEN: frozenset[str] = frozenset({"geo_coordinates.nc", "tie_geo_coordinates.nc"})
 """Files written whatever ``files`` says (plus ``xfdumanifest.xml``)."""
 MANIFEST = "xfdumanifest.xml"
+IPF_VERSION = {"002": "06.13", "003": "07.01", "004": "08.00"}
+"""IPF-OL-2 version per baseline: global attribute ``source`` and manifest software (§2,
+§3, §8; 004: IPF-OL-2 08.00 of the real 004 manifest)."""
 
 # --------------------------------------------------------------------------------------
 # Scene specification, name and time
@@ -226,7 +275,8 @@ class SceneSpec:
         rows, columns: image size; ``columns % 64 == 1`` (tie column j = column 64 j).
         heading_deg: along-track direction of increasing row, clockwise from north.
         mission: ``S3A`` or ``S3B``. timeliness: ``NR``, ``ST`` or ``NT``.
-        baseline: collection ``002`` or ``003``.
+        baseline: collection ``002``, ``003`` or ``004`` (Collection 4: another file set,
+            see the module docstring; needs ``layout="shifted"``).
         layout: WQSF layout, ``classic`` or ``shifted`` (§7.2).
         cloud_fraction: fraction of the scene flagged CLOUD, in [0, 1).
         seed: seeds every procedural feature (clouds, lakes, failures).
@@ -264,10 +314,16 @@ class SceneSpec:
             problems.append(f"mission must be S3A or S3B, got {self.mission!r}")
         if self.timeliness not in ("NR", "ST", "NT"):
             problems.append(f"timeliness must be NR, ST or NT, got {self.timeliness!r}")
-        if self.baseline not in ("002", "003"):
+        if self.baseline not in ("002", "003", "004"):
             problems.append(
-                f"baseline {self.baseline!r} not supported: only the collection 002/003 file "
-                "set is generated (004 renames files, with unverified variable names)"
+                f"baseline {self.baseline!r} not supported: the file sets of collections "
+                "002, 003 and 004 are generated"
+            )
+        elif self.baseline == "004" and self.layout == "classic":
+            problems.append(
+                "baseline 004 needs layout='shifted': Collection 4 products carry "
+                "IOP_LSD_FAIL (bit 29) for their iop_lsd.nc, which only the shifted WQSF "
+                "layout defines (olci-format.md §7.2)"
             )
         if self.layout not in WQSF_LAYOUTS:
             problems.append(f"layout must be one of {sorted(WQSF_LAYOUTS)}, got {self.layout!r}")
@@ -284,6 +340,12 @@ class SceneSpec:
 def _start(spec: SceneSpec) -> datetime:
     """Sensing start in UTC."""
     return spec.sensing_start.astimezone(UTC)
+
+
+def baseline_files(baseline: str) -> tuple[str, ...]:
+    """The netCDF files the generator writes by default for a baseline collection:
+    :data:`WFR_FILES_004` for ``004``, else :data:`WFR_FILES`."""
+    return WFR_FILES_004 if baseline == "004" else WFR_FILES
 
 
 def _stop(spec: SceneSpec) -> datetime:
@@ -432,6 +494,12 @@ _LOG10_MODEL = {
     "ADG443_NN": (-0.70, {"cdom": 0.40}, 0.010, 0.010, "slope2"),
     "KD490_M07": (-0.30, {"turb": 0.35, "chl": 0.10}, 0.015, 0.010, "slope1"),
 }
+# Collection 4: chlor_a is the same OC4Me algorithm as CHL_OC4ME; ADG443_LSD a second
+# retrieval of ADG443_NN's quantity. Same truth (a reprocessing shift is not modelled).
+_LOG10_MODEL["chlor_a"] = _LOG10_MODEL["CHL_OC4ME"]
+_LOG10_MODEL["ADG443_LSD"] = _LOG10_MODEL["ADG443_NN"]
+FPH_SLOPE = 0.003
+"""Linear trend of FPH (fluorescence peak height), mW.m-2.sr-1.nm-1 per year."""
 
 
 class _Truth:
@@ -515,6 +583,8 @@ class _Truth:
         if variable == "IWV":
             season = np.cos(2.0 * np.pi * (np.asarray(t) % 1.0 - 0.55))
             return 20.0 + 10.0 * self.field("wv") + 6.0 * np.sin(np.radians(self.lat)) * season
+        if variable == "FPH":
+            return 0.25 + 0.12 * self.field("chl") + FPH_SLOPE * dt
         raise ValueError(f"unknown water variable {variable!r}; known: {WATER_VARIABLES}")
 
     def slope(self, variable: str) -> np.ndarray:
@@ -527,9 +597,11 @@ class _Truth:
             return np.full(self.lon.shape, 0.002)
         if variable == "A865":
             return np.zeros(self.lon.shape)
+        if variable == "FPH":
+            return np.full(self.lon.shape, FPH_SLOPE)
         raise ValueError(
             f"{variable!r} has no linear trend (PAR follows the sun, IWV the "
-            "season); trends exist for reflectances, log10 products, T865, A865"
+            "season); trends exist for reflectances, log10 products, T865, A865, FPH"
         )
 
 
@@ -547,6 +619,8 @@ def water_truth(
     * PAR (µEinstein.m-2.s-1): ``2100 cos(SZA)^1.2`` x a smooth factor, SZA from the time
       of day in ``t``; T865: about 0.04-0.16 + 0.002 (t - 2020); A865: 0.7-1.7;
       IWV (kg.m-2): 10-30 + a seasonal term.
+    * Collection 4: chlor_a = CHL_OC4ME, ADG443_LSD = ADG443_NN (same models);
+      FPH (mW.m-2.sr-1.nm-1): 0.13-0.37 + 0.003 (t - 2020).
     """
     return _Truth(lon, lat).value(variable, t)
 
@@ -554,8 +628,8 @@ def water_truth(
 def trend_truth(variable: str, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """Per-year linear trend of a variable at lon/lat (float64).
 
-    Reflectances: d value / dt. log10 products: d log10(value) / dt. T865: 0.002; A865: 0.
-    PAR and IWV have no linear trend (ValueError).
+    Reflectances: d value / dt. log10 products: d log10(value) / dt. T865: 0.002; A865: 0;
+    FPH: 0.003. PAR and IWV have no linear trend (ValueError).
     """
     return _Truth(lon, lat).slope(variable)
 
@@ -705,6 +779,8 @@ _LOG10_PACKING = {
     "TSM_NN": (_p32("uint8", 0.02, -2.0, 255), "lg(re g.m-3)"),
     "ADG443_NN": (_p32("uint8", 0.015, -3.0, 255), "lg(re m-1)"),
     "KD490_M07": (_p32("uint8", 0.015, -2.0, 255), "lg(re m-1)"),
+    "chlor_a": (_p32("uint8", 0.015, -2.0, 255), "lg(re mg.m-3)"),
+    "ADG443_LSD": (_p32("uint8", 0.015, -3.0, 255), "lg(re m-1)"),
 }
 _LOG10_ERR_PACKING = _p32("uint8", 0.005, 0.0, 255)
 _LINEAR_PACKING = {
@@ -716,6 +792,11 @@ _LINEAR_PACKING = {
     "T865": (_p32("uint16", 1e-4, 0.0, 65535), _p32("uint16", 1e-4, 0.0, 65535), None),
     "A865": (_p32("uint16", 1e-4, -1.0, 65535), _p32("uint16", 1e-4, 0.0, 65535), None),
     "IWV": (_p32("uint8", 0.3, 0.0, 255), _p32("uint8", 0.1, 0.0, 255), "kg.m-2"),
+    "FPH": (
+        _p32("uint16", 1e-4, -1.0, 65535),
+        _p32("uint16", 1e-4, 0.0, 65535),
+        "mW.m-2.sr-1.nm-1",
+    ),
 }
 _LONG_NAMES = {
     "CHL_OC4ME": "Chlorophyll-a concentration (OC4Me algorithm), log10 scaled",
@@ -727,11 +808,15 @@ _LONG_NAMES = {
     "T865": "Aerosol optical thickness at 865 nm",
     "A865": "Aerosol Angstrom exponent at 865 nm",
     "IWV": "Integrated water vapour column",
+    "chlor_a": "Chlorophyll-a concentration (OC4Me algorithm), log10 scaled",
+    "ADG443_LSD": "CDOM + detritus absorption at 443 nm (LSD), log10 scaled",
+    "FPH": "Fluorescence peak height",
 }
 _PRODUCT_FILES = {
     "chl_oc4me.nc": ("CHL_OC4ME",), "chl_nn.nc": ("CHL_NN",), "tsm_nn.nc": ("TSM_NN",),
     "iop_nn.nc": ("ADG443_NN",), "trsp.nc": ("KD490_M07",), "par.nc": ("PAR",),
     "w_aer.nc": ("T865", "A865"), "iwv.nc": ("IWV",),
+    "chlor_a.nc": ("chlor_a",), "fluorescence.nc": ("FPH",), "iop_lsd.nc": ("ADG443_LSD",),
 }  # fmt: skip
 _LATLON = _Packing("int32", 1e-6, 0.0, -2147483648)
 _ZENITH = _Packing("uint32", 1e-6, 0.0, 4294967295)
@@ -757,7 +842,6 @@ def _pack_lat(lat: np.ndarray) -> np.ndarray:
 def _global_attrs(spec: SceneSpec, title: str) -> dict[str, object]:
     """The §3 global attributes, in the order real files list them."""
     created = _creation(spec).strftime("%Y-%m-%dT%H:%M:%SZ")
-    source = {"002": "IPF-OL-2 06.13", "003": "IPF-OL-2 07.01"}[spec.baseline]
     return {
         "absolute_orbit_number": np.uint32(_absolute_orbit(spec)),
         "ac_subsampling_factor": np.uint16(TIE_STEP),
@@ -775,7 +859,7 @@ def _global_attrs(spec: SceneSpec, title: str) -> dict[str, object]:
                       "Specification - Product Structures, S3IPF DPM 008 - OLCI Level 2 "
                       "Marine Detailed Processing Model",
         "resolution": "[ 270 294 ]",
-        "source": source,
+        "source": f"IPF-OL-2 {IPF_VERSION[spec.baseline]}",
         "start_time": _iso_us(_start(spec)),
         "stop_time": _iso_us(_stop(spec)),
         "title": f"OLCI Level 2 WATER Product, {title} Data Set",
@@ -987,6 +1071,7 @@ class _Block:
     invalid: np.ndarray
     ac_fail: np.ndarray
     fails: dict[str, np.ndarray]
+    truth: _Truth
 
     @property
     def water(self) -> np.ndarray:
@@ -1001,6 +1086,7 @@ def _block(spec: SceneSpec, feat: _Features, r0: int, r1: int, index: int) -> _B
     lon, lat = sw.lonlat(g, rows, cols)
     surface = _surface(spec, feat, rows, cols, lon, lat)
     water = surface > 0
+    truth = _Truth(lon, lat)
     # CLOUD above a level of a smooth field; CLOUD_MARGIN the ring of MARGIN_PX pixels
     # around it, whose inner AMBIGUOUS_PX pixels are also CLOUD_AMBIGUOUS. Computed on the
     # block plus a halo so that rings continue across block boundaries.
@@ -1011,7 +1097,12 @@ def _block(spec: SceneSpec, feat: _Features, r0: int, r1: int, index: int) -> _B
     cloud = cloud_halo[inner]
     strength = np.clip((cf[inner] - feat.cloud_level) / 0.5, 0.0, 1.0) * cloud
     rng = np.random.default_rng([spec.seed, 100, index])
-    noise = rng.random((5, r1 - r0, spec.columns), dtype=np.float32)
+    noise = rng.random((6, r1 - r0, spec.columns), dtype=np.float32)
+    # The atmospheric correction fails more often the more turbid the water (bright NIR
+    # breaks its black-pixel assumption): AC_FAIL, and the RWNEG flags of the bands it
+    # drives below zero, are common exactly where TSM is high.
+    log_tsm = truth.log10_value("TSM_NN", scene_decimal_year(spec))
+    turbid = noise[5] < np.clip((log_tsm - TURBID_LOG10_TSM) / 0.5, 0.0, 0.8)
     invalid = noise[0] < 2e-4
     segment_row = spec.rows // 3
     if r0 <= segment_row < r1:
@@ -1029,11 +1120,14 @@ def _block(spec: SceneSpec, feat: _Features, r0: int, r1: int, index: int) -> _B
         "PAR_FAIL": water & (noise[4] < 0.003),
         "WV_FAIL": (noise[4] > 0.998),
     }
+    if spec.baseline == "004":  # a stream of its own: 002/003 draws stay as they were
+        lsd = np.random.default_rng([spec.seed, 101, index]).random((r1 - r0, spec.columns))
+        fails["IOP_LSD_FAIL"] = water & (lsd < 0.01)
     return _Block(
         r0=r0, lon=lon, lat=lat, surface=surface, cloud=cloud,
         ambiguous=_dilate(cloud_halo, AMBIGUOUS_PX)[inner] & ~cloud,
         margin=_dilate(cloud_halo, MARGIN_PX)[inner] & ~cloud, strength=strength,
-        invalid=invalid, ac_fail=water & patches["ac"], fails=fails,
+        invalid=invalid, ac_fail=water & (patches["ac"] | turbid), fails=fails, truth=truth,
     )  # fmt: skip
 
 
@@ -1084,7 +1178,7 @@ class _BlockValues:
 
     def __init__(self, blk: _Block, t: float) -> None:
         self.blk, self.t = blk, t
-        self.truth = _Truth(blk.lon, blk.lat)
+        self.truth = blk.truth
         self.valid = blk.water & ~blk.invalid
         cloud_refl = 0.03 + 0.1 * blk.strength
         self.refl_bias = np.where(blk.cloud, cloud_refl, np.where(blk.margin, 0.004, 0.0))
@@ -1104,7 +1198,7 @@ class _BlockValues:
         return self.truth.log10_value(name, self.t) + self.log_bias
 
     def linear(self, name: str) -> np.ndarray:
-        """PAR, T865, A865 or IWV as written."""
+        """PAR, T865, A865, IWV or FPH as written."""
         value = self.truth.value(name, self.t)
         c, m = self.blk.cloud, self.blk.margin
         if name == "PAR":
@@ -1113,6 +1207,8 @@ class _BlockValues:
             return value + np.where(c, 0.6, np.where(m, 0.05, 0.0))
         if name == "A865":
             return value - np.where(c, 0.6, 0.0)
+        if name == "FPH":
+            return value + np.where(c, 0.2, np.where(m, 0.02, 0.0))
         return value
 
     def valid_of(self, name: str) -> np.ndarray:
@@ -1125,6 +1221,7 @@ class _BlockValues:
             "TSM_NN": fails["OCNN_FAIL"], "ADG443_NN": fails["OCNN_FAIL"],
             "KD490_M07": fails["KDM_FAIL"], "PAR": fails["PAR_FAIL"],
             "T865": self.blk.ac_fail, "A865": self.blk.ac_fail,
+            "chlor_a": fails["OC4ME_FAIL"], "ADG443_LSD": fails.get("IOP_LSD_FAIL"),
         }.get(name)  # fmt: skip
         return self.valid if extra is None else self.valid & ~extra
 
@@ -1143,6 +1240,7 @@ def _error_of(name: str, value: np.ndarray, values: _BlockValues) -> np.ndarray:
         "T865": 0.01 + 0.1 * np.abs(value),
         "A865": np.full(value.shape, 0.1),
         "IWV": 1.0 + 0.05 * value,
+        "FPH": 0.01 + 0.05 * np.abs(value),
     }[name]
 
 
@@ -1199,7 +1297,8 @@ def _write_reflectances(out: _ImageWriter, values: _BlockValues, flags: _FlagSet
 
 
 def _write_log10_products(out: _ImageWriter, values: _BlockValues) -> None:
-    """CHL_OC4ME, CHL_NN, TSM_NN, ADG443_NN, KD490_M07 (+ _err) blocks, packed as log10."""
+    """The log10 products (CHL_OC4ME, CHL_NN, TSM_NN, ADG443_NN, KD490_M07; chlor_a,
+    ADG443_LSD) (+ _err) blocks, packed as log10."""
     for name, (packing, _) in _LOG10_PACKING.items():
         if out.wants(name):
             log_value = values.log10(name)
@@ -1210,7 +1309,8 @@ def _write_log10_products(out: _ImageWriter, values: _BlockValues) -> None:
 
 
 def _write_linear_products(out: _ImageWriter, values: _BlockValues, flags: _FlagSet | None) -> None:
-    """PAR, T865, A865, IWV (+ _err) blocks; ANNOT_TAU06 / ANNOT_ANGSTROM from the aerosol."""
+    """PAR, T865, A865, IWV, FPH (+ _err) blocks; ANNOT_TAU06 / ANNOT_ANGSTROM from the
+    aerosol."""
     for name, (packing, err_packing, _) in _LINEAR_PACKING.items():
         aerosol_flags = flags is not None and name in ("T865", "A865")
         if not (out.wants(name) or aerosol_flags):
@@ -1386,6 +1486,15 @@ def _metadata_object(ident: str, text: str, body: str, category: str = "DMD") ->
     )
 
 
+def _processing_baseline(spec: SceneSpec, ind: str) -> str:
+    """The ``processingBaseline`` line: in the real 004 manifest (OL__L2M.004.00.00), absent
+    from the 003 one (§2 [stactools]); written for 004 only."""
+    if spec.baseline != "004":
+        return ""
+    tag = "sentinel3:processingBaseline"
+    return f"{ind}   <{tag}>OL__L2M.004.00.00</{tag}>\n"
+
+
 def _manifest_xml(spec: SceneSpec, entries: list[tuple[str, int, str]], summary: _Summary) -> str:
     """The xfdumanifest.xml text for the files in ``entries`` (name, size, md5)."""
     name = product_name(spec)
@@ -1445,6 +1554,7 @@ def _manifest_xml(spec: SceneSpec, entries: list[tuple[str, int, str]], summary:
             f"{ind}   <sentinel3:timeliness>{spec.timeliness}</sentinel3:timeliness>\n"
             f"{ind}   <sentinel3:baselineCollection>{spec.baseline}"
             f"</sentinel3:baselineCollection>\n"
+            f"{_processing_baseline(spec, ind)}"
             f"{ind}   <sentinel3:creationTime>{_creation(spec).strftime('%Y%m%dT%H%M%S')}"
             f"</sentinel3:creationTime>\n"
             f"{ind}   <sentinel3:productSize>{total}</sentinel3:productSize>\n"
@@ -1512,7 +1622,7 @@ def _manifest_xml(spec: SceneSpec, entries: list[tuple[str, int, str]], summary:
             f'{ind}   <sentinel-safe:facility name="Synthetic (eotrend)" organisation='
             f'"eotrend" site="none" country="none">\n'
             f'{ind}      <sentinel-safe:software name="IPF-OL-2" version='
-            f'"{"06.13" if spec.baseline == "002" else "07.01"}"/>\n'
+            f'"{IPF_VERSION[spec.baseline]}"/>\n'
             f"{ind}   </sentinel-safe:facility>\n"
             f'{ind}   <sentinel-safe:resource name="S3IPF PDS 004.3 - Product Data Format '
             f'Specification - OLCI Level 2 Marine" role="Product Data Format Specification"/>\n'
@@ -1566,16 +1676,20 @@ def _manifest_xml(spec: SceneSpec, entries: list[tuple[str, int, str]], summary:
 # --------------------------------------------------------------------------------------
 
 
-def _resolve_files(files: Iterable[str] | None) -> frozenset[str]:
-    """The netCDF files to write: the default set, or ``files`` plus the mandatory ones."""
+def _resolve_files(files: Iterable[str] | None, baseline: str) -> frozenset[str]:
+    """The netCDF files to write: the baseline's default set, or ``files`` plus the
+    mandatory ones (ValueError for a file the baseline does not have)."""
+    known = baseline_files(baseline)
     if files is None:
-        return frozenset(WFR_FILES)
+        return frozenset(known)
     if isinstance(files, str):
         raise TypeError("files must be an iterable of file names, not a single string")
     wanted = set(files) - {MANIFEST}
-    unknown = sorted(wanted - set(WFR_FILES))
+    unknown = sorted(wanted - set(known))
     if unknown:
-        raise ValueError(f"cannot generate {unknown}; known files: {list(WFR_FILES)}")
+        raise ValueError(
+            f"cannot generate {unknown} for baseline {baseline}; known files: {list(known)}"
+        )
     return frozenset(wanted | ALWAYS_WRITTEN)
 
 
@@ -1589,7 +1703,11 @@ def _write_folder(
         _write_tie_geometries(spec, folder)
     if "time_coordinates.nc" in files:
         _write_time(spec, folder)
-    entries = [(f, (folder / f).stat().st_size, _md5(folder / f)) for f in WFR_FILES if f in files]
+    entries = [
+        (f, (folder / f).stat().st_size, _md5(folder / f))
+        for f in baseline_files(spec.baseline)
+        if f in files
+    ]
     (folder / MANIFEST).write_text(_manifest_xml(spec, entries, summary), encoding="utf-8")
 
 
@@ -1625,8 +1743,9 @@ def write_product(
         water: None, or a shapely (Multi)Polygon or a list of them in lon/lat (EPSG:4326):
             pixels whose centre lies inside are INLAND_WATER (procedural lakes and a sea
             strip are always drawn too).
-        files: None for :data:`WFR_FILES`, or the netCDF file names to write;
-            geo_coordinates.nc, tie_geo_coordinates.nc and xfdumanifest.xml always are.
+        files: None for the baseline's file set (:func:`baseline_files`), or the netCDF
+            file names to write (of that set); geo_coordinates.nc, tie_geo_coordinates.nc
+            and xfdumanifest.xml always are.
         zip: also write ``<dest_dir>/<name>.zip`` (stored, single top-level ``<name>/``)
             and return its path instead.
 
@@ -1634,7 +1753,7 @@ def write_product(
     complete; an existing product of the same name is replaced. Output bytes depend only
     on the arguments.
     """
-    names = _resolve_files(files)
+    names = _resolve_files(files, spec.baseline)
     geometry = _as_geometry(water)
     name = product_name(spec)
     final = Path(dest_dir) / name
