@@ -24,6 +24,7 @@ from eotrend import geometry as geo
 
 RING_STEP = 16  # tie rows between ring vertices: the swath edges are smooth curves
 PARTIAL_BELOW = 0.99  # a feature observed less than this is reported as `partial`
+IN_SERIES = ("ok", "partial")  # notes whose statistics enter the time series
 
 
 def laea(lon: np.ndarray, lat: np.ndarray, lon0: float, lat0: float) -> np.ndarray:
@@ -67,16 +68,29 @@ def _projected(geometry, lon0: float, lat0: float):
     return shapely.transform(geometry, lambda xy: laea(xy[:, 0], xy[:, 1], lon0, lat0))
 
 
+EARTH_RADIUS_KM = 6371.0
+
+
+def _equal_area(geometry) -> tuple[shapely.Geometry, float, float]:
+    """``geometry`` (lon/lat) on the unit-sphere LAEA plane centred on its centroid, and
+    that centre (lon, lat, degrees)."""
+    centre = shapely.centroid(geometry)
+    return shapely.make_valid(_projected(geometry, centre.x, centre.y)), centre.x, centre.y
+
+
+def area_km2(geometry) -> float:
+    """Area of a lon/lat ``geometry`` on the sphere of radius 6371 km, km²."""
+    return _equal_area(geometry)[0].area * EARTH_RADIUS_KM**2
+
+
 def swath_fractions(features: list, ring: np.ndarray) -> tuple[list[float], list[float]]:
     """Per feature geometry (lon/lat): the fraction of its area inside the swath ``ring``
-    (:func:`swath_ring`), and its area (km², sphere of radius 6371 km)."""
+    (:func:`swath_ring`), and its area (km², :func:`area_km2`)."""
     fractions, areas = [], []
     for geometry in features:
-        centre = shapely.centroid(geometry)
-        lon0, lat0 = centre.x, centre.y
-        feature = shapely.make_valid(_projected(geometry, lon0, lat0))
+        feature, lon0, lat0 = _equal_area(geometry)
         swath = shapely.make_valid(shapely.Polygon(laea(ring[:, 0], ring[:, 1], lon0, lat0)))
         area = feature.area
         fractions.append(min(1.0, feature.intersection(swath).area / area) if area else 0.0)
-        areas.append(area * 6371.0**2)
+        areas.append(area * EARTH_RADIUS_KM**2)
     return fractions, areas

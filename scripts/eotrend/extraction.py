@@ -298,7 +298,7 @@ def extract_scene(
         units = {v: (olci.log10_unit(u) or u) if u is not None else "" for v, u in stored.items()}
         names = [feature.name for feature in features]
         pixels = _pixel_frame(product.name, product.sensing_start, names, columns)
-        _, areas = coverage.swath_fractions([f.geometry for f in features], np.empty((0, 2)))
+        areas = [coverage.area_km2(feature.geometry) for feature in features]
         return SceneExtract(
             product.name, product.sensing_start, pixels, columns, units, "outside_swath",
             coverage=dict.fromkeys(names, 0.0), areas=dict(zip(names, areas, strict=True)),
@@ -739,7 +739,7 @@ def collect_statistics(
         table = _merge_passes(table, pixel_paths)
     table = table.sort_values(["time", "feature"], kind="stable", ignore_index=True)
     if "coverage" in table:
-        low = table["note"].isin(["ok", "partial"]) & (table["coverage"] < min_coverage)
+        low = table["note"].isin(coverage.IN_SERIES) & (table["coverage"] < min_coverage)
         values = [c for c in table.columns if c not in SCENE_COLUMNS]
         table.loc[low, values] = np.nan
         table.loc[low, "note"] = "low_coverage"
@@ -761,6 +761,11 @@ def read_pixel_table(path: str | Path) -> tuple[pd.DataFrame, dict]:
     return table.to_pandas(), json.loads(table.schema.metadata[b"eotrend"])
 
 
+def _pixel_table_scene(path: str | Path) -> str:
+    """The scene of a pixel table, from its metadata alone (no values read)."""
+    return json.loads(pq.read_schema(path).metadata[b"eotrend"])["scene"]
+
+
 def _merge_passes(table: pd.DataFrame, pixel_paths: list[str | Path]) -> pd.DataFrame:
     """``table`` with the rows of features seen in part by several frames of one pass
     replaced by one row for the pass (see :func:`collect_statistics`)."""
@@ -773,12 +778,16 @@ def _merge_passes(table: pd.DataFrame, pixel_paths: list[str | Path]) -> pd.Data
     for group in (g for g in groups if len(g) > 1):
         names = [scenes[i] for i in group]
         rows = table[table["scene"].isin(names) & seen]
+        loaded: dict[str, tuple[pd.DataFrame, dict]] = {}  # each frame's table read once
         for feature, own in rows.groupby("feature", sort=False):
             if len(own) < 2:
                 continue
             if pixel_of is None:
-                pixel_of = {read_pixel_table(p)[1]["scene"]: Path(p) for p in pixel_paths}
-            merged.append(_pass_row(own, feature, [pixel_of[n] for n in own["scene"]]))
+                pixel_of = {_pixel_table_scene(p): Path(p) for p in pixel_paths}
+            for scene in own["scene"]:
+                if scene not in loaded:
+                    loaded[scene] = read_pixel_table(pixel_of[scene])
+            merged.append(_pass_row(own, feature, [loaded[s] for s in own["scene"]]))
             drop += list(table.index[table["scene"].isin(names) & (table["feature"] == feature)])
     if not merged:
         return table
@@ -788,9 +797,11 @@ def _merge_passes(table: pd.DataFrame, pixel_paths: list[str | Path]) -> pd.Data
     return pd.concat([table.drop(index=drop), *merged], ignore_index=True)
 
 
-def _pass_row(rows: pd.DataFrame, feature: str, pixel_paths: list[Path]) -> pd.DataFrame:
-    """The statistics row of ``feature`` over the pixels of every frame of ``rows``."""
-    tables = [read_pixel_table(path) for path in pixel_paths]
+def _pass_row(
+    rows: pd.DataFrame, feature: str, tables: list[tuple[pd.DataFrame, dict]]
+) -> pd.DataFrame:
+    """The statistics row of ``feature`` over the pixels of every frame of ``rows``
+    (``tables``: each frame's pixel table and description, in ``rows`` order)."""
     pixels = pd.concat([p[p["feature"] == feature] for p, _ in tables], ignore_index=True)
     pixels["feature"] = pd.Categorical(pixels["feature"].astype(str), categories=[feature])
     columns = tables[0][1]["columns"]

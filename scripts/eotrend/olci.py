@@ -9,8 +9,10 @@ no function reads a whole band unless the window is the whole scene.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -244,36 +246,42 @@ def replacement(product: Path, variable: str) -> tuple[str, list[str]] | None:
 def file_variables(path: Path) -> list[str]:
     """The names of the variables of a netCDF file, in file order (InputError when the
     file cannot be read)."""
+    with _dataset(path) as ds:
+        return list(ds.variables)
+
+
+@contextlib.contextmanager
+def _dataset(path: Path) -> Iterator[netCDF4.Dataset]:
+    """``path`` opened with netCDF4; a failure to open or read it (netCDF4: OSError
+    opening, RuntimeError reading) is an InputError saying the file is damaged."""
     try:
         with netCDF4.Dataset(path) as ds:
-            return list(ds.variables)
-    except OSError as error:
+            yield ds
+    except (OSError, RuntimeError) as error:
         raise InputError(
             path,
             f"cannot be read, the file is damaged ({_reason(error)})",
             "Download the product again.",
         ) from error
+
+
+def _variable(ds: netCDF4.Dataset, name: str, path: Path) -> netCDF4.Variable:
+    """Variable ``name`` of the open file ``path``; InputError when it has none."""
+    if name not in ds.variables:
+        raise InputError(
+            path,
+            f"has no variable {name!r}",
+            "The product is incomplete or damaged: download it again.",
+        )
+    return ds[name]
 
 
 def variable_units(path: Path, variable: str) -> str:
     """The ``units`` attribute of a variable of a netCDF file ('' when absent), read
     without its values (InputError when the file cannot be read or lacks it)."""
-    try:
-        with netCDF4.Dataset(path) as ds:
-            if variable not in ds.variables:
-                raise InputError(
-                    path,
-                    f"has no variable {variable!r}",
-                    "The product is incomplete or damaged: download it again.",
-                )
-            var = ds[variable]
-            return str(var.getncattr("units")) if "units" in var.ncattrs() else ""
-    except OSError as error:
-        raise InputError(
-            path,
-            f"cannot be read, the file is damaged ({_reason(error)})",
-            "Download the product again.",
-        ) from error
+    with _dataset(path) as ds:
+        var = _variable(ds, variable, path)
+        return str(var.getncattr("units")) if "units" in var.ncattrs() else ""
 
 
 def flag_file(product: Path) -> tuple[Path, str]:
@@ -410,33 +418,20 @@ def read_packed(
     """
     path = Path(path)
     win = Window(*window)
-    try:
-        with netCDF4.Dataset(path) as ds:
-            out = {}
-            for name in variables:
-                if name not in ds.variables:
-                    raise InputError(
-                        path,
-                        f"has no variable {name!r}",
-                        "The product is incomplete or damaged: download it again.",
-                    )
-                var = ds[name]
-                if var.ndim != 2 or win.row1 > var.shape[0] or win.col1 > var.shape[1]:
-                    raise InputError(
-                        path,
-                        f"variable {name} of shape {var.shape} does not hold the window "
-                        f"rows {win.row0}-{win.row1}, columns {win.col0}-{win.col1}",
-                        "The window belongs to another product: run locate again.",
-                    )
-                var.set_auto_maskandscale(False)
-                out[name] = Packed(raw=np.asarray(var[win.slices]), **_packing(var, path))
-            return out
-    except (OSError, RuntimeError) as error:  # netCDF4: OSError opening, RuntimeError reading
-        raise InputError(
-            path,
-            f"cannot be read, the file is damaged ({_reason(error)})",
-            "Download the product again.",
-        ) from error
+    out = {}
+    with _dataset(path) as ds:
+        for name in variables:
+            var = _variable(ds, name, path)
+            if var.ndim != 2 or win.row1 > var.shape[0] or win.col1 > var.shape[1]:
+                raise InputError(
+                    path,
+                    f"variable {name} of shape {var.shape} does not hold the window "
+                    f"rows {win.row0}-{win.row1}, columns {win.col0}-{win.col1}",
+                    "The window belongs to another product: run locate again.",
+                )
+            var.set_auto_maskandscale(False)
+            out[name] = Packed(raw=np.asarray(var[win.slices]), **_packing(var, path))
+    return out
 
 
 def _reason(error: Exception) -> str:

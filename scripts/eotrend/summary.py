@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from eotrend.atomic import atomic_path
+from eotrend.coverage import IN_SERIES
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def run_summary(
     table = pd.read_csv(table_csv, keep_default_na=False)
     if len(table):
         per_scene = table.groupby("scene")["note"].agg(
-            lambda notes: "ok" if notes.isin(["ok", "partial"]).any() else sorted(set(notes))[0]
+            lambda notes: "ok" if notes.isin(IN_SERIES).any() else sorted(set(notes))[0]
         )
         for note, scenes in per_scene.value_counts().sort_index().items():
             rows.append(("extract", note, "", int(scenes)))

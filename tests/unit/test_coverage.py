@@ -41,6 +41,15 @@ def plane_area(geometry, lat0):
     return shapely.transform(geometry, lambda xy: xy * [np.cos(np.radians(lat0)), 1.0]).area
 
 
+def extract_box(product, folder, name, box, variables=("Oa08_reflectance",)):
+    """Extract one box-shaped feature ``name`` from ``product`` (quality none); returns
+    the extract and its statistics."""
+    aoi = write_polygons(folder / f"{name}.geojson", [[list(box.exterior.coords)[:-1]]], [name])
+    features = read_aoi(aoi)
+    result = extract_scene(product, features, window_for(product, aoi), list(variables), "none")
+    return result, feature_statistics(result, features)
+
+
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
     folder = tmp_path_factory.mktemp("edge")
@@ -55,12 +64,7 @@ def test_a_feature_half_outside_the_swath_is_partial(scene):
     row = lon.shape[0] // 2
     x, y = lon[row, -1], lat[row, -1]  # a pixel on the last column (swath edge)
     box = shapely.box(x - 0.03, y - 0.02, x + 0.03, y + 0.02)
-    aoi = write_polygons(folder / "edge.geojson", [[list(box.exterior.coords)[:-1]]], ["edge"])
-    features = read_aoi(aoi)
-    result = extract_scene(
-        product, features, window_for(product, aoi), ["Oa08_reflectance"], "none"
-    )
-    stats = feature_statistics(result, features)
+    result, stats = extract_box(product, folder, "edge", box)
     swath = full_swath_outline(lon, lat)
     want = plane_area(box.intersection(swath), y) / plane_area(box, y)
     assert 0.3 < want < 0.7
@@ -75,12 +79,7 @@ def test_a_feature_inside_the_swath_is_fully_covered(scene):
     folder, product, lon, lat = scene
     x, y = lon[120, 128], lat[120, 128]
     box = shapely.box(x - 0.05, y - 0.05, x + 0.05, y + 0.05)
-    aoi = write_polygons(folder / "inside.geojson", [[list(box.exterior.coords)[:-1]]], ["in"])
-    features = read_aoi(aoi)
-    result = extract_scene(
-        product, features, window_for(product, aoi), ["Oa08_reflectance"], "none"
-    )
-    stats = feature_statistics(result, features)
+    result, stats = extract_box(product, folder, "in", box)
     invalid = (result.pixels["flags"].to_numpy() & np.uint64(1)) != 0  # INVALID is bit 0
     assert stats["coverage"].iloc[0] == pytest.approx(1.0 - invalid.mean(), abs=1e-12)
     assert stats["note"].iloc[0] == "ok"
