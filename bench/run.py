@@ -18,6 +18,7 @@ BENCHMARKS = {
     "extract": "extract_bench",
     "stack": "stack_bench",
     "trend": "trend_bench",
+    "mask": "mask_bench",
 }
 
 if __name__ == "__main__":
