@@ -264,6 +264,13 @@ def _crowded(run: _Run, indices: list[int], workers: int) -> Iterator[tuple[int,
                     waiting.popleft()
                 except BrokenProcessPool:  # a worker died: collect what finished before
                     broken = True
+                except OSError:
+                    # Submitted while the executor was still tearing down after a death:
+                    # it pickled a connection it had just closed to start a replacement
+                    # ("handle is closed"). The pool is broken but may not say so for
+                    # the tasks in flight: stop its workers and retry those tasks too.
+                    _kill_workers(pool)
+                    broken, in_flight = True, {}
             if not in_flight:
                 break
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -342,9 +349,14 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     """Cancel queued tasks and kill running ones, without waiting for them."""
     # Without the kill, shutdown() (and interpreter exit, which joins the pool) would wait
     # for every running task. The manager thread then sees the dead workers and exits.
+    _kill_workers(pool)
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGKILL every worker process of ``pool``."""
     for process in _worker_processes(pool):
         process.kill()
-    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _worker_processes(pool: ProcessPoolExecutor) -> list[BaseProcess]:
