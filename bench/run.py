@@ -19,6 +19,7 @@ BENCHMARKS = {
     "stack": "stack_bench",
     "trend": "trend_bench",
     "mask": "mask_bench",
+    "fetch": "fetch_bench",
 }
 
 if __name__ == "__main__":

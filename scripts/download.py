@@ -5,7 +5,9 @@ the manifest (one row per scene: name, sensing times, path, size, checksum, stat
 
 The cdse source (and a frozen manifest whose products must be fetched) reads the
 Copernicus Data Space credentials from CDSE_USERNAME/CDSE_PASSWORD (CDSE_TOTP for
-two-factor accounts) or from ~/.netrc ($NETRC); they are never written anywhere.
+two-factor accounts) or from ~/.netrc ($NETRC); with source.cdse.fetch s3_files or
+s3_windows it reads the object-store keys instead (CDSE_S3_ACCESS_KEY/CDSE_S3_SECRET_KEY
+or the [cdse] profile of ~/.aws/credentials). They are never written anywhere.
 When products fail, the manifest is written first (failed rows with their reasons);
 with source.on_failure: fail the command then exits with status 1. Then one product of
 each processing baseline among the scenes is checked against the dataset's variables

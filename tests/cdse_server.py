@@ -11,9 +11,17 @@ Two threaded ``http.server`` instances on 127.0.0.1 (random ports) play two host
   ``Products(<Id>)`` and ``Products(<Id>)/$value``, which answers 301 to the other host;
 * the *download* host: ``Products(<Id>)/$value`` with a Bearer token, ``Range`` (206 with
   ``Content-Range``, 416 past the end), at most ``max_streams`` bodies at a time (429
-  ``DAT-ZIP-100``), the service's 401/403/404 bodies.
+  ``DAT-ZIP-100``), the service's 401/403/404 bodies; and the Nodes API (cdse-api.md §2
+  "Nodes"): ``Products(<Id>)/Nodes`` and ``Nodes(<Name>.SEN3)/Nodes`` list the product
+  folder and its files in the documented ``{"result": [{"Id", "Name", "ContentLength",
+  "ChildrenNumber", "Nodes": {"uri"}}]}`` shape (no token needed), and
+  ``Nodes(<Name>.SEN3)/Nodes(<file>)/$value`` streams one file with the same token check,
+  ``Range`` and stream cap as the product's ``$value`` (with ``ignore_ranges`` set, every
+  ``Range`` is answered 200 with the whole file: whether the real service honours it is
+  unverified). The catalogue host answers Nodes paths with 301 to the download host too.
 
-Faults on demand: :meth:`FakeCdse.fault` queues per-product answers (a status with or
+Faults on demand: :meth:`FakeCdse.fault` queues per-product answers (and
+:meth:`FakeCdse.fault_file` per-file ones) (a status with or
 without ``Retry-After``, a body dropped after N bytes, a ``Range`` ignored or answered with
 the wrong range); :meth:`FakeCdse.expire_access_tokens`; ``refuse_tokens``/``forbid``;
 :meth:`FakeCdse.down_after` (the service stops answering after N complete downloads).
@@ -27,7 +35,9 @@ in :attr:`FakeCdse.requests`; :meth:`FakeCdse.searches` parses the search reques
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import io
 import json
 import re
 import secrets
@@ -35,6 +45,7 @@ import socket
 import threading
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,6 +63,10 @@ TOKEN_PATH = "/auth/realms/CDSE/protocol/openid-connect/token"
 CLIENT_ID = "cdse-public"
 CHUNK = 16384
 VALUE = re.compile(r"^/odata/v1/Products\(([0-9a-f-]+)\)(/\$value)?$")
+NODES = re.compile(
+    r"^/odata/v1/Products\(([0-9a-f-]+)\)/Nodes"
+    r"(?:\(([^)/]*)\)/Nodes(?:\(([^)/]*)\)(/\$value)?)?)?$"
+)
 ANY_TYPE = re.compile(
     r"^Attributes/OData\.CSC\.StringAttribute/any\(att:att/Name eq 'productType' and "
     r"att/OData\.CSC\.StringAttribute/Value eq '([A-Z0-9_]+)'\)$"
@@ -83,6 +98,19 @@ class FakeProduct:
     md5: str | None = None
     content_length: int | None = None
     id: str = ""
+    nodes: dict[str, bytes] | None = None  # the folder's files; None = those of the zip
+
+    def files(self) -> dict[str, bytes]:
+        """The product folder's files by name (what the Nodes API serves)."""
+        if self.nodes is not None:
+            return self.nodes
+        with zipfile.ZipFile(io.BytesIO(self.data)) as archive:
+            prefix = f"{self.name}/"
+            return {
+                i.filename.removeprefix(prefix): archive.read(i)
+                for i in archive.infolist()
+                if not i.is_dir() and i.filename.startswith(prefix)
+            }
 
     def __post_init__(self) -> None:
         self.id = self.id or str(uuid.uuid5(uuid.NAMESPACE_URL, self.name))
@@ -198,7 +226,8 @@ class Fault:
     retry_after: its Retry-After header; drop_after: send only this many body bytes, then
     close the connection; ignore_range: answer 200 with the whole body despite Range;
     wrong_range: answer 206 from byte 0 whatever Range asked; expire_tokens: every access
-    token issued so far expires just before this request is checked.
+    token issued so far expires just before this request is checked; corrupt: flip one
+    byte in the middle of the body (same size, other bytes).
     """
 
     status: int | None = None
@@ -207,6 +236,7 @@ class Fault:
     ignore_range: bool = False
     wrong_range: bool = False
     expire_tokens: bool = False
+    corrupt: bool = False
 
 
 @dataclass
@@ -251,6 +281,7 @@ class FakeCdse:
         self.logins = self.refreshes = 0
         self.refuse_tokens = False
         self.forbid = False
+        self.ignore_ranges = False  # Nodes $value answers every Range with the whole file
         self.peak_streams = 0
         self._access: dict[str, float] = {}  # token -> expiry (monotonic)
         self._refresh: dict[str, float] = {}
@@ -324,6 +355,10 @@ class FakeCdse:
         """Queue answers for the next download requests of product ``name``."""
         self._faults.setdefault(self.by_name(name).id, []).extend(faults)
 
+    def fault_file(self, name: str, file: str, *faults: Fault) -> None:
+        """Queue answers for the next Nodes ``$value`` requests of one file of a product."""
+        self._faults.setdefault(f"{self.by_name(name).id}/{file}", []).extend(faults)
+
     def fault_search(self, *faults: Fault) -> None:
         """Queue answers (statuses) for the next search requests."""
         self._search_faults.extend(faults)
@@ -360,6 +395,43 @@ class FakeCdse:
         """The download host's requests for product ``name``."""
         path = f"/odata/v1/Products({self.by_name(name).id})/$value"
         return [r for r in self.requests if r.host == "download" and r.path == path]
+
+    def file_downloads(self, name: str, file: str | None = None) -> list[Request]:
+        """The download host's Nodes ``$value`` requests of product ``name`` (of one file)."""
+        product = self.by_name(name)
+        prefix = f"/odata/v1/Products({product.id})/Nodes({product.name})/Nodes("
+        return [
+            r
+            for r in self.requests
+            if r.host == "download"
+            and r.path.startswith(prefix)
+            and r.path.endswith(")/$value")
+            and (file is None or r.path == f"{prefix}{file})/$value")
+        ]
+
+    def node_listing(self, product: FakeProduct, folder: str | None, root: str) -> dict:
+        """A Nodes listing (cdse-api.md §2): the product folder, or the files in it."""
+        base = f"{root}/odata/v1/Products({product.id})/Nodes"
+        if folder is None:
+            files = product.files()
+            nodes = [(product.name, 0, len(files), f"{base}({product.name})/Nodes")]
+        else:
+            nodes = [
+                (name, len(data), 0, f"{base}({product.name})/Nodes({name})/Nodes")
+                for name, data in sorted(product.files().items())
+            ]
+        return {
+            "result": [
+                {
+                    "Id": name,
+                    "Name": name,
+                    "ContentLength": size,
+                    "ChildrenNumber": children,
+                    "Nodes": {"uri": uri},
+                }
+                for name, size, children, uri in nodes
+            ]
+        }
 
     # --- answers (called by the handler threads) ---
 
@@ -462,16 +534,19 @@ class FakeCdse:
             return 403, {"detail": "Forbidden"}
         return None
 
-    def next_fault(self, product: FakeProduct | None) -> Fault | None:
-        """The next queued fault of a product's downloads (None: of the search)."""
+    def next_fault(self, product: FakeProduct | None, file: str | None = None) -> Fault | None:
+        """The next queued fault of a product's downloads, or of one of its files (None:
+        of the search)."""
+        key = None if product is None else product.id if file is None else f"{product.id}/{file}"
         with self._lock:
-            queue = self._search_faults if product is None else self._faults.get(product.id)
+            queue = self._search_faults if key is None else self._faults.get(key)
             return queue.pop(0) if queue else None
 
-    def requeue(self, product: FakeProduct, fault: Fault) -> None:
-        """Put a fault back at the head of a product's queue."""
+    def requeue(self, product: FakeProduct, fault: Fault, file: str | None = None) -> None:
+        """Put a fault back at the head of a product's (or file's) queue."""
+        key = product.id if file is None else f"{product.id}/{file}"
         with self._lock:
-            self._faults.setdefault(product.id, []).insert(0, fault)
+            self._faults.setdefault(key, []).insert(0, fault)
 
     def going_down(self) -> tuple[bool, int | None]:
         """(drop this request, bytes to send first)."""
@@ -642,6 +717,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._fail(request, fault)
             query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
             return self._json(request, *self.fake.search(query, root))
+        nodes = NODES.match(parts.path)
+        if nodes:
+            return self._nodes(request, parts.path, nodes, root)
         match = VALUE.match(parts.path)
         product = self.fake.products.get(match[1]) if match else None
         if product is None:
@@ -660,11 +738,44 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self._download(request, product)
 
-    def _download(self, request: Request, product: FakeProduct) -> None:
+    def _nodes(self, request: Request, path: str, match: re.Match, root: str) -> None:
+        """The Nodes API: listings (no token) and one file's ``$value``."""
+        product = self.fake.products.get(match[1])
+        if product is None:
+            return self._json(request, 404, {"detail": "Product not found in catalogue"})
+        folder, file, value = match[2], match[3], match[4]
+        if any("'" in (n or "") for n in (folder, file)):
+            body = {"code": "DAT-ZIP-104", "message": "Malformed OData request path"}
+            return self._json(request, 400, body)
+        if self.server.role == "catalogue":
+            self.send_response(301)
+            self.send_header("Location", f"{self.fake._root('download')}{path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            request.status = 301
+            return None
+        if folder is not None and folder != product.name:
+            return self._json(request, 404, {"detail": "Not Found"})
+        if file is None:
+            return self._json(request, 200, self.fake.node_listing(product, folder, root))
+        data = product.files().get(file)
+        if data is None:
+            return self._json(request, 404, {"detail": "Not Found"})
+        if not value:
+            return self._json(request, 200, {"result": []})
+        return self._download(request, product, data, file)
+
+    def _download(
+        self,
+        request: Request,
+        product: FakeProduct,
+        data: bytes | None = None,
+        file: str | None = None,
+    ) -> None:
         drop, partial = self.fake.going_down()
         if drop and partial is None:
             return self._drop()
-        queued = None if drop else self.fake.next_fault(product)
+        queued = None if drop else self.fake.next_fault(product, file)
         fault = Fault(drop_after=partial) if drop else queued or Fault()
         if fault.expire_tokens:
             self.fake.expire_access_tokens()
@@ -673,7 +784,7 @@ class _Handler(BaseHTTPRequestHandler):
             # The token is checked first: a refused request never reaches what a queued
             # fault stands for, which then awaits the next request.
             if queued is not None and not queued.expire_tokens:
-                self.fake.requeue(product, queued)
+                self.fake.requeue(product, queued, file)
             return self._json(request, *refusal)
         if fault.status:
             return self._fail(request, fault)
@@ -681,16 +792,23 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(
                 request, 429, {"code": "DAT-ZIP-100", "message": "Max session number exceeded"}
             )
+        if file is not None and self.fake.ignore_ranges:
+            fault = dataclasses.replace(fault, ignore_range=True)
         complete = False
         try:
-            complete = self._send_body(request, product, fault)
+            body = product.data if data is None else data
+            filename = f"{product.name}.zip" if file is None else file
+            complete = self._send_body(request, body, filename, fault)
         finally:
             self.fake.close_stream(complete)
         return None
 
-    def _send_body(self, request: Request, product: FakeProduct, fault: Fault) -> bool:
-        """Send the product (or its requested range); True when the body was complete."""
-        data, first = product.data, 0
+    def _send_body(self, request: Request, data: bytes, filename: str, fault: Fault) -> bool:
+        """Send ``data`` (or its requested range); True when the body was complete."""
+        first = 0
+        if fault.corrupt:
+            middle = len(data) // 2
+            data = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
         asked = re.match(r"^bytes=(\d+)-$", self.headers.get("Range") or "")
         if asked and not fault.ignore_range:
             first = 0 if fault.wrong_range else int(asked[1])
@@ -705,8 +823,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(200)
             request.status = 200
         body = data[first:]
-        self.send_header("Content-Type", "application/zip")
-        self.send_header("Content-Disposition", f'attachment; filename="{product.name}.zip"')
+        kind = "application/zip" if filename.endswith(".zip") else "application/octet-stream"
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Disposition", f'attachment; filename="{filename}"')
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         limit = len(body) if fault.drop_after is None else min(fault.drop_after, len(body))

@@ -9,6 +9,9 @@ Looked up in this order (cdse-api.md §5, §8):
    use: the full token URL (CDSETool), the token URL's host, ``dataspace.copernicus.eu``
    (sentineleof). Its ``default`` entry is never used: it may belong to another service.
 
+The object store's S3 keys (:func:`find_s3_keys`) come from ``CDSE_S3_ACCESS_KEY`` and
+``CDSE_S3_SECRET_KEY``, else from a profile of an ``~/.aws/credentials``-style file.
+
 Credentials never leave the process that read them: :class:`Credentials` hides its values
 in ``repr`` and refuses to be pickled (so they cannot reach worker processes, task lists or
 files), and no message here quotes them.
@@ -16,6 +19,7 @@ files), and no message here quotes them.
 
 from __future__ import annotations
 
+import configparser
 import netrc
 import os
 import stat
@@ -114,3 +118,85 @@ def _from_netrc(path: Path, names: list[str]) -> tuple[str, str, str] | None:
             if login and password:
                 return login, password, name
     return None
+
+
+# --- object store (S3) keys ------------------------------------------------------------
+
+S3_ACCESS_VARIABLE = "CDSE_S3_ACCESS_KEY"
+S3_SECRET_VARIABLE = "CDSE_S3_SECRET_KEY"
+S3_CREDENTIALS_VARIABLE = "AWS_SHARED_CREDENTIALS_FILE"
+
+
+@dataclass(frozen=True)
+class S3Keys:
+    """A pair of CDSE object-store keys (made in the CDSE S3 keys manager). ``source``
+    says where they came from. Hidden in ``repr``, never pickled, never written."""
+
+    access: str = field(repr=False)
+    secret: str = field(repr=False)
+    source: str
+
+    def __reduce__(self):
+        raise TypeError("S3Keys are not picklable: they never leave the process")
+
+    def scrub(self, text: str) -> str:
+        """``text`` with both keys replaced by ``***`` (for messages from libraries)."""
+        for value in (self.secret, self.access):
+            if value:
+                text = text.replace(value, "***")
+        return text
+
+
+def s3_credentials_path(environ: Mapping[str, str]) -> Path:
+    """The credentials file: ``$AWS_SHARED_CREDENTIALS_FILE``, else ``~/.aws/credentials``."""
+    return Path(environ.get(S3_CREDENTIALS_VARIABLE) or Path.home() / ".aws" / "credentials")
+
+
+def find_s3_keys(profile: str, environ: Mapping[str, str] | None = None) -> S3Keys:
+    """The object-store keys: ``CDSE_S3_ACCESS_KEY``/``CDSE_S3_SECRET_KEY``, else the
+    ``[profile]`` section (``aws_access_key_id``, ``aws_secret_access_key``) of the
+    credentials file (:func:`s3_credentials_path`). Generic ``AWS_*`` variables and the
+    ``default`` profile are never used: they may hold keys of another service, which
+    would then be sent to the CDSE endpoint.
+
+    Raises:
+        CredentialsError: none found, only half given, or an unsafe or unreadable file.
+    """
+    environ = os.environ if environ is None else environ
+    access = environ.get(S3_ACCESS_VARIABLE, "")
+    secret = environ.get(S3_SECRET_VARIABLE, "")
+    if access and secret:
+        return S3Keys(
+            access, secret, f"environment variables {S3_ACCESS_VARIABLE}/{S3_SECRET_VARIABLE}"
+        )
+    if access or secret:
+        given, missing = (
+            (S3_ACCESS_VARIABLE, S3_SECRET_VARIABLE)
+            if access
+            else (S3_SECRET_VARIABLE, S3_ACCESS_VARIABLE)
+        )
+        raise CredentialsError(f"{given} is set but {missing} is not: set both, or neither")
+    path = s3_credentials_path(environ)
+    if path.is_file() and profile and profile != "default":
+        if os.name == "posix" and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise CredentialsError(
+                f"{path} can be read by other users; make it private with `chmod 600 {path}`"
+            )
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(path)
+        except configparser.Error:
+            # The parser's message may quote a line of the file (a key): not repeated.
+            raise CredentialsError(f"{path} cannot be parsed; check its syntax") from None
+        if parser.has_section(profile):
+            section = parser[profile]
+            access = section.get("aws_access_key_id", "").strip()
+            secret = section.get("aws_secret_access_key", "").strip()
+            if access and secret:
+                return S3Keys(access, secret, f"{path} (profile {profile})")
+    raise CredentialsError(
+        f"no CDSE object-store (S3) keys: set {S3_ACCESS_VARIABLE} and {S3_SECRET_VARIABLE}, "
+        f"or add a [{profile or 'cdse'}] section with aws_access_key_id and "
+        f"aws_secret_access_key to {path} (chmod 600); make the keys in the CDSE S3 keys "
+        "manager (source.cdse.s3_profile names the section)"
+    )

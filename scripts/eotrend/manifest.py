@@ -34,6 +34,12 @@ class Entry:
     from the product name (olci-format.md §1, e.g. ``004`` for Collection 4; "" for
     names that are not Sentinel-3 OLCI product names, such as the files of a GeoTIFF
     series): always derived, never given, so it cannot disagree with the name.
+    ``fetch`` is how the cdse source fetched the product (``zip``, ``files``,
+    ``s3_files``, ``s3_windows``; "" for the other sources), ``files`` the product files
+    the scene's stages read with their sizes (``name=bytes`` joined by ``;``; "" for a
+    whole product) and ``fetched_bytes`` the bytes fetching them cost (the zip; the
+    files; for ``s3_windows`` the manifest, the windows' bytes being logged by locate
+    and extract), whenever they were fetched.
     """
 
     name: str
@@ -46,6 +52,9 @@ class Entry:
     path: str
     status: str  # ok | skipped | failed
     reason: str = ""
+    fetch: str = ""
+    files: str = ""
+    fetched_bytes: int = 0
     baseline: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -56,6 +65,9 @@ COLUMNS = [f.name for f in fields(Entry)]
 GIVEN = [f.name for f in fields(Entry) if f.init]
 """The columns an entry is made from; the others are derived (``baseline``): a manifest
 of an earlier run without them is read as well."""
+OPTIONAL = ("fetch", "files", "fetched_bytes")
+"""Given columns that manifests written before they existed lack (read as their defaults)."""
+INTEGERS = ("size", "fetched_bytes")
 
 
 def write_manifest(path: str | Path, entries: list[Entry]) -> None:
@@ -68,7 +80,7 @@ def write_manifest(path: str | Path, entries: list[Entry]) -> None:
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """The manifest as a DataFrame with the :data:`COLUMNS` (text columns kept as text)."""
-    text = {c: str for c in COLUMNS if c != "size"}
+    text = {c: str for c in COLUMNS if c not in INTEGERS}
     return pd.read_csv(path, dtype=text, keep_default_na=False)
 
 
@@ -90,21 +102,23 @@ def read_entries(path: str | Path) -> list[Entry]:
         table = read_manifest(path)
     except (ValueError, pd.errors.ParserError) as error:
         raise InputError(path, f"cannot be read as a manifest ({error})", hint) from error
-    missing = [c for c in GIVEN if c not in table.columns]
+    missing = [c for c in GIVEN if c not in table.columns and c not in OPTIONAL]
     if missing:
         raise InputError(path, f"lacks the column(s) {', '.join(missing)}", hint)
     entries = []
-    for line, row in enumerate(table[GIVEN].to_dict("records"), start=2):
+    given = [c for c in GIVEN if c in table.columns]
+    for line, row in enumerate(table[given].to_dict("records"), start=2):
         if row["status"] not in STATUSES:
             raise InputError(
                 path, f"line {line}: unknown status {row['status']!r}", f"Use {STATUSES}."
             )
-        try:
-            row["size"] = int(row["size"])
-        except (TypeError, ValueError):
-            raise InputError(
-                path, f"line {line}: size {row['size']!r} is not an integer", hint
-            ) from None
+        for column in (c for c in INTEGERS if c in row):
+            try:
+                row[column] = int(row[column])
+            except (TypeError, ValueError):
+                raise InputError(
+                    path, f"line {line}: {column} {row[column]!r} is not an integer", hint
+                ) from None
         entries.append(Entry(**row))
     names = [e.name for e in entries]
     duplicates = sorted({n for n in names if names.count(n) > 1})

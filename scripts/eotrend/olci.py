@@ -21,6 +21,7 @@ import netCDF4
 import numpy as np
 
 from eotrend.errors import InputError
+from eotrend.remote import has_file, netcdf_files, open_dataset
 
 # olci-format.md §1, fixed positions of the 94-character name.
 PRODUCT_NAME = re.compile(
@@ -148,7 +149,7 @@ def open_product(path: str | Path) -> Product:
     path = Path(path)
     if not path.is_dir():
         raise InputError(path, "is not a folder", "Give the unzipped .SEN3 product folder.")
-    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+    missing = [name for name in REQUIRED_FILES if not has_file(path / name)]
     if missing:
         raise InputError(
             path,
@@ -195,9 +196,9 @@ def variable_file(product: Path, variable: str) -> Path:
     says so and lists the variables the replacing file holds (read from the file).
     """
     known = VARIABLE_FILES.get(variable)
-    if known and (product / known).is_file():
+    if known and has_file(product / known):
         return product / known
-    for candidate in sorted(product.glob("*.nc")):
+    for candidate in netcdf_files(product):
         if variable in file_variables(candidate):
             return candidate
     if not known:
@@ -237,10 +238,10 @@ def replacement(product: Path, variable: str) -> tuple[str, list[str]] | None:
     variables it holds (read from it; empty when the product lacks it too); else None."""
     known = VARIABLE_FILES.get(variable)
     new = REPLACED_FILES.get((product_baseline(product), known))
-    if new is None or (product / known).is_file():
+    if new is None or has_file(product / known):
         return None
     path = product / new
-    return new, file_variables(path) if path.is_file() else []
+    return new, file_variables(path) if has_file(path) else []
 
 
 def file_variables(path: Path) -> list[str]:
@@ -252,10 +253,11 @@ def file_variables(path: Path) -> list[str]:
 
 @contextlib.contextmanager
 def _dataset(path: Path) -> Iterator[netCDF4.Dataset]:
-    """``path`` opened with netCDF4; a failure to open or read it (netCDF4: OSError
-    opening, RuntimeError reading) is an InputError saying the file is damaged."""
+    """``path`` opened with netCDF4's API, on disk or remote (remote.open_dataset); a
+    failure to open or read it (netCDF4: OSError opening, RuntimeError reading) is an
+    InputError saying the file is damaged."""
     try:
-        with netCDF4.Dataset(path) as ds:
+        with open_dataset(path) as ds:
             yield ds
     except (OSError, RuntimeError) as error:
         raise InputError(
@@ -288,7 +290,7 @@ def flag_file(product: Path) -> tuple[Path, str]:
     """The quality-flag file of a product and its variable: wqsf.nc/WQSF or lqsf.nc/LQSF."""
     for variable in FLAG_VARIABLES:
         path = product / VARIABLE_FILES[variable]
-        if path.is_file():
+        if has_file(path):
             return path, variable
     raise InputError(
         product, "has no flag file (wqsf.nc or lqsf.nc)", "Download the product again."
@@ -457,7 +459,7 @@ def tie_geometry(product: Path) -> tuple[int, int, int]:
     """
     path = product / "tie_geo_coordinates.nc"
     try:
-        with netCDF4.Dataset(path) as ds:
+        with open_dataset(path) as ds:
             shape = (ds.dimensions["tie_rows"].size, ds.dimensions["tie_columns"].size)
             step = int(ds.getncattr("ac_subsampling_factor"))
             along = int(ds.getncattr("al_subsampling_factor"))

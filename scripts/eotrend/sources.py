@@ -1,7 +1,7 @@
 """Where a dataset's scenes or files come from: the download stage's sources.
 
 Sources: ``synthetic`` (made here), ``local`` (``.SEN3`` folders and zips on disk), ``cdse``
-(searched and downloaded from the Copernicus Data Space, :mod:`eotrend.cdse`) and
+(searched and downloaded from the Copernicus Data Space, :mod:`eotrend.download`) and
 ``manifest`` (a frozen manifest of an earlier run: the same products, no search).
 
 Products are kept in a cache folder that is never a rule output; a product already
@@ -21,10 +21,21 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from eotrend import cdse, olci
+from eotrend import olci
 from eotrend.aoi import Feature, read_aoi
 from eotrend.credentials import find_credentials
 from eotrend.dates import date_from_name
+from eotrend.download.cache import (
+    ProductError,
+    check_product,
+    install_zip,
+    product_lock,
+    product_path,
+)
+from eotrend.download.catalogue import Product, product_by_id, search, search_polygons, select
+from eotrend.download.perfile import cache_problem, fetch_record, record_needs
+from eotrend.download.settings import Settings
+from eotrend.download.transfer import FetchJob, fetch_all
 from eotrend.errors import EotrendError, InputError
 from eotrend.footprint import reaches, ring_reaches
 from eotrend.limits import plan_workers
@@ -82,7 +93,7 @@ def folder_entry(path: Path, aoi: list[Feature] | None) -> Entry:
     """The entry of a local ``.SEN3`` folder: failed, with the reason, when the product is
     damaged (a required file missing, a file shorter or longer than its manifest says, a
     broken manifest), so that one bad copy among many does not stop the search."""
-    problem = cdse.check_product(path, complete=False)
+    problem = check_product(path, complete=False)
     if problem is None:
         try:
             return product_entry(path, aoi=aoi)
@@ -102,12 +113,12 @@ def unzip_task(zip_path: str, cache: str, name: str) -> str:
     """Worker task: put a local product zip into the cache (unless there); returns ""
     or why it could not be used."""
     cache_path = Path(cache)
-    with cdse.product_lock(cache_path, name):
-        if cdse.check_product(cdse.product_path(cache_path, name)) is None:
+    with product_lock(cache_path, name):
+        if check_product(product_path(cache_path, name)) is None:
             return ""
         try:
-            cdse.install_zip(Path(zip_path), cache_path, name)
-        except cdse.ProductError as error:
+            install_zip(Path(zip_path), cache_path, name)
+        except ProductError as error:
             return str(error)
     return ""
 
@@ -170,7 +181,7 @@ def local_products(
     todo = [
         (name, path)
         for name, path in wanted
-        if cdse.check_product(cdse.product_path(cache, name)) is not None
+        if check_product(product_path(cache, name)) is not None
     ]
     problems = {}
     if todo:
@@ -182,7 +193,7 @@ def local_products(
         if problems.get(name):
             entries.append(name_entry(name, "failed", problems[name], "", path.stat().st_size))
         else:
-            entries.append(product_entry(cdse.product_path(cache, name), aoi=aoi))
+            entries.append(product_entry(product_path(cache, name), aoi=aoi))
     if not entries:
         raise InputError(
             folder,
@@ -195,7 +206,7 @@ def local_products(
 # --- sentinel3: cdse -------------------------------------------------------------------
 
 
-def catalogue_entry(product: cdse.Product, status: str, reason: str = "") -> Entry:
+def catalogue_entry(product: Product, status: str, reason: str = "") -> Entry:
     """A manifest entry from a catalogue record (for products not in the cache)."""
     return Entry(
         name=product.name,
@@ -236,11 +247,12 @@ def cdse_products(
     instead), duplicates of a sensing period, and products whose own footprint misses the
     AOI. Credentials are looked up only when something must be downloaded.
     """
-    settings = cdse.Settings.from_config(dataset["source"]["cdse"])
+    settings = Settings.from_config(dataset["source"]["cdse"])
+    variables = tuple(dataset["variables"])
     start, end = dataset["start"], dataset["end"]
     aoi = read_aoi(dataset["aoi"])
-    polygons = cdse.search_polygons([f.geometry for f in aoi])
-    found = cdse.search(settings, polygons, date.fromisoformat(start), date.fromisoformat(end))
+    polygons = search_polygons([f.geometry for f in aoi])
+    found = search(settings, polygons, date.fromisoformat(start), date.fromisoformat(end))
     if not found:
         raise InputError(
             dataset["aoi"],
@@ -268,31 +280,42 @@ def cdse_products(
             )
         else:
             candidates.append(product)
-    kept, dropped = cdse.select(candidates)
+    kept, dropped = select(candidates)
     entries += [
         catalogue_entry(p, "skipped", dropped[p.name]) for p in candidates if p.name in dropped
     ]
-    todo = [p for p in kept if cdse.check_product(cdse.product_path(cache, p.name)) is not None]
+    todo = [
+        p
+        for p in kept
+        if cache_problem(product_path(cache, p.name), settings.fetch, variables) is not None
+    ]
     log.info(
-        "catalogue: %d products, %d kept (one per sensing period), %d in the cache, %d to fetch",
+        "catalogue: %d products, %d kept (one per sensing period), %d in the cache, %d to fetch "
+        "(fetch: %s)",
         len(found),
         len(kept),
         len(kept) - len(todo),
         len(todo),
+        settings.fetch,
     )
     results = {}
     if todo:
-        jobs = [cdse.FetchJob(p.name, p.id, str(cache), p.size, p.md5) for p in todo]
-        credentials = find_credentials(settings.token_url)
-        fetched = cdse.fetch_all(jobs, settings, credentials, threads=threads, mem_mb=mem_mb)
+        jobs = [
+            FetchJob(p.name, p.id, str(cache), p.size, p.md5, settings.fetch, variables, p.s3_path)
+            for p in todo
+        ]
+        credentials = find_credentials(settings.token_url) if settings.uses_odata else None
+        fetched = fetch_all(jobs, settings, credentials, threads=threads, mem_mb=mem_mb)
         results = {r.name: r for r in fetched}
     for product in kept:
         result = results.get(product.name)
         if result is not None and not result.ok:
             entries.append(catalogue_entry(product, "failed", result.reason))
             continue
-        entry = product_entry(cdse.product_path(cache, product.name), aoi=aoi)
-        entries.append(replace(entry, source_id=product.id, checksum=product.md5))
+        path = product_path(cache, product.name)
+        record = fetch_record(path, settings.fetch, variables, product.size)
+        entry = product_entry(path, aoi=aoi)
+        entries.append(replace(entry, source_id=product.id, checksum=product.md5, **record))
     return entries
 
 
@@ -307,7 +330,9 @@ def frozen_products(
     No search: rows that are not ``ok`` are kept as they are. An ``ok`` product is used
     where its row says if it is complete there, else from the cache; a sentinel3 product
     in neither place is fetched from CDSE by its ``source_id`` (with the ``source.cdse``
-    settings and the catalogue MD5 of its ``checksum``), and is failed if that fails.
+    settings and the catalogue MD5 of its ``checksum``), and is failed if that fails. A
+    row fetched file by file (its ``fetch`` column) needs only the files its ``files``
+    column lists, and is fetched again the same way; other rows need the whole product.
 
     Raises:
         InputError: a product is missing and cannot be fetched (a file, or no source_id),
@@ -341,14 +366,28 @@ def frozen_products(
             "Put them back, or point source.cache at the folder that holds them.",
         )
     if missing:
-        settings = cdse.Settings.from_config(source["cdse"])
-        jobs = [cdse.FetchJob(e.name, e.source_id, str(cache), 0, e.checksum) for e in missing]
+        settings = Settings.from_config(source["cdse"])
+        variables = tuple(dataset["variables"])
+        jobs = [
+            FetchJob(
+                e.name,
+                e.source_id,
+                str(cache),
+                0,
+                e.checksum,
+                e.fetch or "zip",
+                variables,
+                product_by_id(settings, e.source_id).s3_path if e.fetch.startswith("s3") else "",
+            )
+            for e in missing
+        ]
         log.info("frozen manifest: %d product(s) not in the cache, fetching them", len(jobs))
-        credentials = find_credentials(settings.token_url)
-        results = cdse.fetch_all(jobs, settings, credentials, threads=threads, mem_mb=mem_mb)
+        odata = any(job.fetch in ("zip", "files") for job in jobs)
+        credentials = find_credentials(settings.token_url) if odata else None
+        results = fetch_all(jobs, settings, credentials, threads=threads, mem_mb=mem_mb)
         for entry, result in zip(missing, results, strict=True):
             if result.ok:
-                entries.append(replace(entry, path=str(cdse.product_path(cache, entry.name))))
+                entries.append(replace(entry, path=str(product_path(cache, entry.name))))
             else:
                 entries.append(replace(entry, status="failed", path="", reason=result.reason))
     return entries
@@ -359,9 +398,10 @@ def _present(entry: Entry, cache: Path) -> Path | None:
     recorded = Path(entry.path) if entry.path else None
     if recorded is not None and recorded.is_file():
         return recorded  # a GeoTIFF of a series
-    in_cache = cdse.product_path(cache, entry.name)
+    in_cache = product_path(cache, entry.name)
+    needs = record_needs(entry.fetch, entry.files)
     for candidate in (recorded, in_cache):
-        if candidate is not None and cdse.check_product(candidate) is None:
+        if candidate is not None and check_product(candidate, needs=needs) is None:
             return candidate
     return None
 

@@ -29,9 +29,13 @@ import yaml
 
 from cdse_server import FakeCdse, FakeProduct, Fault, products_from_specs
 from download import main as download
-from eotrend import cdse
 from eotrend.config import load_dataset
 from eotrend.credentials import Credentials, CredentialsError, find_credentials, machine_names
+from eotrend.download.cache import PARTIAL, ProductError, check_product
+from eotrend.download.catalogue import Product, aoi_polygon, search, select, year_windows
+from eotrend.download.http import keeps_authorization
+from eotrend.download.settings import CdseError, Settings
+from eotrend.download.tokens import TokenManager, TokenService
 from eotrend.errors import InputError
 from eotrend.manifest import read_entries
 from eotrend.sources import DownloadError, local_products
@@ -104,18 +108,22 @@ def assert_no_secrets(folder: Path, log_text: str, server: FakeCdse) -> None:
 
 
 def assert_cache_sound(cache: Path) -> None:
-    """Final names hold only complete, verified products; partial data only in .partial."""
+    """Final names hold only verified files (every file a product folder holds matches its
+    manifest's size and MD5; per-file fetches leave partial products); unfinished data
+    only in .partial."""
     if not cache.exists():
         return
     for path in cache.iterdir():
-        if path.name == cdse.PARTIAL:
+        if path.name == PARTIAL:
             continue
         assert path.name.endswith(".SEN3") and path.is_dir(), path
-        assert cdse.check_product(path, md5=True) is None, path
+        assert check_product(path, md5=True, needs=()) is None, path
 
 
-def dataset(tmp_path: Path, fake: FakeCdse, aoi: Path, *, on_failure="fail", **settings) -> dict:
-    """The validated config of a cdse dataset pointed at ``fake``."""
+def dataset(
+    tmp_path: Path, fake: FakeCdse, aoi: Path, *, on_failure="fail", fetch="zip", **settings
+) -> dict:
+    """The validated config of a cdse dataset pointed at ``fake`` (whole zips unless told)."""
     config = {
         "datasets": {
             "lake": {
@@ -127,7 +135,7 @@ def dataset(tmp_path: Path, fake: FakeCdse, aoi: Path, *, on_failure="fail", **s
                     "type": "cdse",
                     "cache": str(tmp_path / "cache"),
                     "on_failure": on_failure,
-                    "cdse": fake.settings(**settings),
+                    "cdse": fake.settings(fetch=fetch, **settings),
                 },
             }
         }
@@ -163,7 +171,7 @@ def serve(fake: FakeCdse, catalogue: dict, *keys: str, **changes) -> list[FakePr
 
 
 def test_year_windows_split_at_new_year():
-    windows = cdse.year_windows(date(2019, 12, 30), date(2021, 1, 2))
+    windows = year_windows(date(2019, 12, 30), date(2021, 1, 2))
     assert [(a.date().isoformat(), b.date().isoformat()) for a, b in windows] == [
         ("2019-12-30", "2020-01-01"),
         ("2020-01-01", "2021-01-01"),
@@ -173,11 +181,11 @@ def test_year_windows_split_at_new_year():
 
 def test_long_aoi_is_simplified_and_still_covers_it():
     circle = shapely.Point(-60.9, -3.4).buffer(0.2, quad_segs=1000)  # 4000 vertices
-    polygon = cdse.aoi_polygon([circle], max_chars=1500)
+    polygon = aoi_polygon([circle], max_chars=1500)
     assert len(shapely.to_wkt(polygon, rounding_precision=5, trim=True)) <= 1500
     assert polygon.covers(circle)
     parts = [shapely.box(0, 0, 1, 1), shapely.box(3, 0, 4, 1)]
-    hull = cdse.aoi_polygon(parts)  # separate parts: one polygon around both
+    hull = aoi_polygon(parts)  # separate parts: one polygon around both
     assert all(hull.covers(p) for p in parts) and hull.geom_type == "Polygon"
 
 
@@ -186,9 +194,9 @@ def test_search_filters_pages_and_follows_next_links(fake, catalogue, aoi):
         catalogue["sep"], name=catalogue["sep"].name.replace("WFR", "LFR"), id=""
     )
     fake.add(*catalogue.values(), lfr)
-    settings = cdse.Settings.from_config(fake.settings(page_size=2))
-    polygon = cdse.aoi_polygon([shapely.box(-61.0, -3.5, -60.8, -3.3)])
-    found = cdse.search(settings, [polygon], date(2020, 1, 1), date(2021, 12, 31))
+    settings = Settings.from_config(fake.settings(page_size=2))
+    polygon = aoi_polygon([shapely.box(-61.0, -3.5, -60.8, -3.3)])
+    found = search(settings, [polygon], date(2020, 1, 1), date(2021, 12, 31))
     expected = ["mar", "nr", "st", "nt002", "nt", "jun", "sep", "feb21"]
     assert sorted(p.id for p in found) == sorted(catalogue[k].id for k in expected)
     assert [p.start for p in found] == sorted(p.start for p in found)
@@ -206,9 +214,9 @@ def test_search_filters_pages_and_follows_next_links(fake, catalogue, aoi):
 def test_search_retries_429_and_500(fake, catalogue):
     fake.add(catalogue["mar"])
     fake.fault_search(Fault(status=429, retry_after="0.2"), Fault(status=500))
-    settings = cdse.Settings.from_config(fake.settings())
-    polygon = cdse.aoi_polygon([shapely.box(-61.0, -3.5, -60.8, -3.3)])
-    found = cdse.search(settings, [polygon], date(2020, 1, 1), date(2020, 12, 31))
+    settings = Settings.from_config(fake.settings())
+    polygon = aoi_polygon([shapely.box(-61.0, -3.5, -60.8, -3.3)])
+    found = search(settings, [polygon], date(2020, 1, 1), date(2020, 12, 31))
     assert [p.id for p in found] == [catalogue["mar"].id]
     times = [r.time for r in fake.requests if r.path == "/odata/v1/Products"]
     assert len(times) == 3 and times[1] - times[0] >= 0.18  # Retry-After honoured
@@ -216,13 +224,13 @@ def test_search_retries_429_and_500(fake, catalogue):
 
 def test_search_gives_up_with_a_clear_error(fake):
     fake.fault_search(*[Fault(status=503)] * 3)
-    settings = cdse.Settings.from_config(fake.settings(retries=2))
-    polygon = cdse.aoi_polygon([shapely.box(0, 0, 1, 1)])
-    with pytest.raises(cdse.CdseError, match=r"catalogue search failed after 3 attempts: HTTP 503"):
-        cdse.search(settings, [polygon], date(2020, 1, 1), date(2020, 1, 2))
+    settings = Settings.from_config(fake.settings(retries=2))
+    polygon = aoi_polygon([shapely.box(0, 0, 1, 1)])
+    with pytest.raises(CdseError, match=r"catalogue search failed after 3 attempts: HTTP 503"):
+        search(settings, [polygon], date(2020, 1, 1), date(2020, 1, 2))
 
 
-def product(name_fields: str, start: datetime, minutes: float = 3.0) -> cdse.Product:
+def product(name_fields: str, start: datetime, minutes: float = 3.0) -> Product:
     """A catalogue record with a WFR name built from ``mission timeliness baseline created``."""
     mission, timeliness, baseline, created = name_fields.split()
     name = (
@@ -230,7 +238,7 @@ def product(name_fields: str, start: datetime, minutes: float = 3.0) -> cdse.Pro
         f"{start + timedelta(minutes=minutes):%Y%m%dT%H%M%S}_{created}_0179_051_124_3060_MAR_O_"
         f"{timeliness}_{baseline}"
     )
-    return cdse.Product(name, name, start, start + timedelta(minutes=minutes))
+    return Product(name, name, start, start + timedelta(minutes=minutes))
 
 
 def test_one_product_per_sensing_period():
@@ -242,7 +250,7 @@ def test_one_product_per_sensing_period():
     nt_reprocessed = product("S3A NT 003 20220101T000000", t)
     other_platform = product("S3B NR 003 20200415T160000", t)
     next_frame = product("S3A NR 003 20200415T160000", t + timedelta(minutes=3))
-    kept, dropped = cdse.select([nr, st, nt_old, nt, nt_reprocessed, other_platform, next_frame])
+    kept, dropped = select([nr, st, nt_old, nt, nt_reprocessed, other_platform, next_frame])
     assert {p.name for p in kept} == {nt_reprocessed.name, other_platform.name, next_frame.name}
     assert set(dropped) == {nr.name, st.name, nt_old.name, nt.name}
     assert all(r.startswith(f"duplicate of {nt_reprocessed.name}") for r in dropped.values())
@@ -299,7 +307,7 @@ def test_direct_download_host_and_concurrency_cap(tmp_path, fake, catalogue, aoi
 
 def downloaded(tmp_path: Path, item: FakeProduct) -> bool:
     """The product is in the cache, complete."""
-    return cdse.check_product(tmp_path / "cache" / item.name, md5=True) is None
+    return check_product(tmp_path / "cache" / item.name, md5=True) is None
 
 
 def test_expired_token_is_refreshed_not_logged_in_again(tmp_path, fake, catalogue, aoi):
@@ -394,7 +402,7 @@ def test_complete_part_from_an_earlier_run_is_only_verified(tmp_path, fake, cata
     """With the catalogue's size the client sees the file is complete; without it (size
     0 = unknown) it asks for the rest and takes the 416 whose total matches as complete."""
     (item,) = serve(fake, catalogue, "mar", content_length=None if listed else 0)
-    part = tmp_path / "cache" / cdse.PARTIAL / f"{stem(item)}.zip.part"
+    part = tmp_path / "cache" / PARTIAL / f"{stem(item)}.zip.part"
     part.parent.mkdir(parents=True)
     part.write_bytes(item.data)
     run(tmp_path, dataset(tmp_path, fake, aoi))
@@ -537,7 +545,7 @@ def test_interrupted_run_resumes_without_refetching(tmp_path, fake, catalogue, a
     with pytest.raises(DownloadError, match="2 of 3 products failed"):
         run(tmp_path, cfg)
     assert downloaded(tmp_path, first)
-    part = tmp_path / "cache" / cdse.PARTIAL / f"{stem(second)}.zip.part"
+    part = tmp_path / "cache" / PARTIAL / f"{stem(second)}.zip.part"
     assert part.stat().st_size == 40000
     fake.restore()
     before = len(fake.requests)
@@ -582,9 +590,9 @@ def test_download_refusals_say_which_credential(tmp_path, fake, catalogue, aoi, 
         assert "HTTP 403" in message and "quota" in message
 
 
-def manager(fake: FakeCdse, password: str = PASSWORD) -> cdse.TokenManager:
-    settings = cdse.Settings.from_config(fake.settings(retries=0))
-    return cdse.TokenManager(Credentials(USERNAME, password, "test"), settings)
+def manager(fake: FakeCdse, password: str = PASSWORD) -> TokenManager:
+    settings = Settings.from_config(fake.settings(retries=0))
+    return TokenManager(Credentials(USERNAME, password, "test"), settings)
 
 
 def test_token_refreshed_before_expiry_and_login_only_when_refresh_expired(tmp_path, fake):
@@ -620,14 +628,14 @@ def test_renew_after_refusal_happens_once_for_all_workers(tmp_path, fake):
 
 def test_token_service_serves_workers_one_login(tmp_path, fake):
     tokens = manager(fake)
-    with cdse.TokenService(tokens) as service:
+    with TokenService(tokens) as service:
         client = pickle.loads(pickle.dumps(service.client))  # as a task carries it
         first = client.token()
         assert client.token() == first
         assert client.renew(first) != first
     assert (fake.logins, fake.refreshes) == (1, 1)
     refused = pytest.raises(CredentialsError, match="refused the username or password from test")
-    with cdse.TokenService(manager(fake, "wrong")) as service, refused:
+    with TokenService(manager(fake, "wrong")) as service, refused:
         service.client.token()
 
 
@@ -674,19 +682,19 @@ def test_credentials_never_leave_the_process():
 
 def test_errors_survive_the_trip_from_a_worker():
     for error in (
-        cdse.CdseError("x"),
-        cdse.ProductError("y", corrupt=True),
+        CdseError("x"),
+        ProductError("y", corrupt=True),
         CredentialsError("z"),
         DownloadError("w"),
     ):
         copy = pickle.loads(pickle.dumps(error))
         assert type(copy) is type(error) and str(copy) == str(error)
-    assert pickle.loads(pickle.dumps(cdse.ProductError("y", True))).corrupt
+    assert pickle.loads(pickle.dumps(ProductError("y", True))).corrupt
 
 
 def test_token_goes_only_to_the_services_and_their_siblings():
-    trusted = cdse.Settings().trusted_hosts
-    keep = cdse.keeps_authorization
+    trusted = Settings().trusted_hosts
+    keep = keeps_authorization
     origin = "https://catalogue.dataspace.copernicus.eu/odata/v1/Products(1)/$value"
     assert keep(origin, "https://download.dataspace.copernicus.eu/x", trusted)
     assert keep(origin, "https://zipper.dataspace.copernicus.eu/x", trusted)

@@ -20,8 +20,9 @@ import yaml
 
 from cdse_server import FakeCdse, FakeProduct, bulk_products
 from download import main as download
-from eotrend import cdse
 from eotrend.config import load_dataset
+from eotrend.download.catalogue import aoi_polygon, search, search_polygons, search_url
+from eotrend.download.settings import CdseError, Settings
 from eotrend.manifest import read_entries
 
 LAKE = shapely.box(-61.0, -3.5, -60.8, -3.3)
@@ -44,9 +45,9 @@ def fake():
         yield server
 
 
-def settings(fake: FakeCdse) -> cdse.Settings:
+def settings(fake: FakeCdse) -> Settings:
     """The client's settings for ``fake``, with the default page size (1000, §2)."""
-    return cdse.Settings.from_config(fake.settings())
+    return Settings.from_config(fake.settings())
 
 
 def first_pages(fake: FakeCdse) -> list[tuple[date, date]]:
@@ -60,7 +61,7 @@ def test_fake_pages_like_the_service(fake):
     """The fake's protocol itself: nextLinks up to $skip 10,000 and no further (the last
     full page ends without one), $skip 10,001 refused with the documented 422 body."""
     fake.add(*bulk_products(11_500, utc(2020, 6, 1), utc(2020, 7, 1), OVER_LAKE))
-    url = cdse.search_url(settings(fake), LAKE, utc(2020, 1, 1), utc(2021, 1, 1))
+    url = search_url(settings(fake), LAKE, utc(2020, 1, 1), utc(2021, 1, 1))
     first = url
     served = 0
     while url:
@@ -99,7 +100,7 @@ def test_year_over_the_limit_is_split_and_complete(fake):
         record("S3B_OL_2_WFR____2021.SEN3", utc(2021, 1, 1), OVER_LAKE),
     ]
     fake.add(*june, *monthly, *edges, *outside)
-    found = cdse.search(settings(fake), [LAKE], date(2020, 1, 1), date(2020, 12, 31))
+    found = search(settings(fake), [LAKE], date(2020, 1, 1), date(2020, 12, 31))
     expected = sorted(p.id for p in [*june, *monthly, *edges])
     assert len(expected) == 11_515
     assert sorted(p.id for p in found) == expected
@@ -123,8 +124,8 @@ def test_a_day_over_the_limit_is_an_error_naming_it(fake):
     """11,001 products on one day: even a one-day query is cut, so the search stops with
     an error naming that day instead of returning 11,000 of them."""
     fake.add(*bulk_products(11_001, utc(2020, 6, 15), utc(2020, 6, 16), OVER_LAKE))
-    with pytest.raises(cdse.CdseError) as failure:
-        cdse.search(settings(fake), [LAKE], date(2020, 6, 14), date(2020, 6, 16))
+    with pytest.raises(CdseError) as failure:
+        search(settings(fake), [LAKE], date(2020, 6, 14), date(2020, 6, 16))
     message = str(failure.value)
     assert "catalogue search for 2020-06-15 (UTC) alone reaches" in message
     assert "paging limit (10,000 results per query)" in message
@@ -143,7 +144,7 @@ def test_windows_within_the_limit_are_not_split(fake, count, parts):
     silence cannot be told from a cut, so the window is searched again by day (a few
     more queries; nothing lost)."""
     fake.add(*bulk_products(count, utc(2020, 6, 1), utc(2020, 7, 1), OVER_LAKE))
-    found = cdse.search(settings(fake), [LAKE], date(2020, 6, 1), date(2020, 6, 30))
+    found = search(settings(fake), [LAKE], date(2020, 6, 1), date(2020, 6, 30))
     assert sorted(p.id for p in found) == sorted(fake.products)
     assert len(first_pages(fake)) == 1 + parts
 
@@ -158,11 +159,11 @@ def test_antimeridian_aoi_gives_one_search_polygon_per_side():
     """The hull of both sides would span lon -180..180 (a band around the globe); one
     polygon per side each covers its part and spans 2 degrees."""
     aoi = shapely.MultiPolygon([FIJI_EAST, FIJI_WEST])
-    assert cdse.aoi_polygon([aoi]).covers(shapely.box(-170, -17.5, 170, -16.5))  # the band
-    west, east = cdse.search_polygons([aoi])
+    assert aoi_polygon([aoi]).covers(shapely.box(-170, -17.5, 170, -16.5))  # the band
+    west, east = search_polygons([aoi])
     assert west.covers(FIJI_WEST) and east.covers(FIJI_EAST)
     assert west.bounds[2] - west.bounds[0] < 2 and east.bounds[2] - east.bounds[0] < 3
-    (one,) = cdse.search_polygons([LAKE, shapely.box(-50, -5, -49, -4)])  # no split
+    (one,) = search_polygons([LAKE, shapely.box(-50, -5, -49, -4)])  # no split
     assert one.covers(LAKE)
 
 

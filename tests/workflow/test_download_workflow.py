@@ -18,7 +18,7 @@ import yaml
 
 from cdse_server import FakeCdse, products_from_specs
 from conftest import snakemake
-from eotrend import cdse
+from eotrend.download.cache import PARTIAL, check_product
 from eotrend.synthetic.olci import SceneSpec
 from scenes import write_polygons
 
@@ -53,7 +53,10 @@ def test_interrupted_cdse_run_resumes_and_completes(tmp_path, monkeypatch):
                     "aoi": "aoi.geojson",
                     "start": "2020-01-01",
                     "end": "2022-12-31",
-                    "source": {"type": "cdse", "cdse": fake.settings(max_concurrent=1, retries=1)},
+                    "source": {
+                        "type": "cdse",
+                        "cdse": fake.settings(max_concurrent=1, retries=1, fetch="zip"),
+                    },
                     "variables": ["Oa08_reflectance"],
                 }
             }
@@ -68,8 +71,8 @@ def test_interrupted_cdse_run_resumes_and_completes(tmp_path, monkeypatch):
         log = (workdir / "logs" / "lake" / "download.log").read_text()
         assert "2 of 3 products failed" in log and "gave up after 2 attempts" in log
         assert not (workdir / "results" / "lake" / "manifest.csv").exists()
-        assert cdse.check_product(cache / first.name, md5=True) is None
-        part = cache / cdse.PARTIAL / f"{second.name.removesuffix('.SEN3')}.zip.part"
+        assert check_product(cache / first.name, md5=True) is None
+        part = cache / PARTIAL / f"{second.name.removesuffix('.SEN3')}.zip.part"
         assert part.stat().st_size == PARTIAL_BYTES
         assert not (cache / second.name).exists() and not (cache / third.name).exists()
 
@@ -89,7 +92,7 @@ def test_interrupted_cdse_run_resumes_and_completes(tmp_path, monkeypatch):
     assert list(manifest["source_id"]) == [p.id for p in products]
     assert (workdir / "results" / "lake" / "trend" / "Oa08_reflectance.tif").stat().st_size > 0
     for product in products:
-        assert cdse.check_product(cache / product.name, md5=True) is None
+        assert check_product(cache / product.name, md5=True) is None
     assert not list(cache.rglob("*.part"))
 
     secrets = [USERNAME, PASSWORD, *fake.issued]
