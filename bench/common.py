@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import threading
@@ -15,12 +16,22 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out"
 sys.path.insert(0, str(REPO / "scripts"))
 # The published 27-vertex polygon of the sen3r example (Solimoes river at Manacapuru).
+# Reflectance noise (reflectance units) that gives real-sized reflectance files.
+REAL_BYTES_NOISE = 4e-5
 SEED = REPO.parent / "shared" / "data" / "seed_polygon.geojson"
 
 
-def full_scene() -> Path:
-    """A full-size 4091 x 4865 synthetic OLCI WFR scene with every file, centred on the
-    seed polygon (its water), made once and then reused from bench/out."""
+def full_scene(real_bytes: bool = False) -> Path:
+    """A full-size 4091 x 4865 synthetic OLCI WFR scene with every generated file, centred
+    on the seed polygon (its water), made once and then reused from bench/out (remade
+    when its spec changes).
+
+    real_bytes: a scene whose files weigh what a clear real scene's do (reflectance files
+    13-19 MB, olci-format.md §2), for benchmarks of the bytes a product costs: water over
+    most of the scene (a lake around the seed polygon: the synthetic land is fill in the
+    water products) and reflectance noise (SceneSpec.reflectance_noise). Otherwise the
+    scene is land around the river, whose files deflate to a few MB.
+    """
     from datetime import UTC, datetime
 
     import shapely
@@ -34,11 +45,19 @@ def full_scene() -> Path:
         columns=4865,
         sensing_start=datetime(2020, 6, 1, 13, 50, tzinfo=UTC),
         seed=1,
+        reflectance_noise=REAL_BYTES_NOISE if real_bytes else 0.0,
     )
-    folder = OUT / "olci_full_size"
+    water = shapely.from_geojson(SEED.read_text()).geoms[0]
+    if real_bytes:
+        water = water.union(shapely.box(-66.0, -8.0, -56.0, 1.0))
+    folder = OUT / ("olci_full_size_real_bytes" if real_bytes else "olci_full_size")
     path = folder / product_name(spec)
-    if not (path / "xfdumanifest.xml").is_file():
-        write_product(spec, folder, water=shapely.from_geojson(SEED.read_text()).geoms[0])
+    stamp = folder / "spec.txt"
+    made = stamp.is_file() and stamp.read_text() == repr(spec)
+    if not made or not (path / "xfdumanifest.xml").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        write_product(spec, folder, water=water)
+        stamp.write_text(repr(spec))
     return path
 
 

@@ -3,8 +3,10 @@ loopback services: the catalogue/OData service of tests/cdse_server.py and a rea
 server (moto, tests/s3_server.py).
 
 One full-size synthetic OLCI WFR product (4091 x 4865, every file of the real product's
-set, deflated netCDF; bench/common.py ``full_scene``) centred on the published 27-vertex
-polygon (../shared/data/seed_polygon.geojson); the demo's two-variable dataset
+set but tie_meteo.nc and instrument_data.nc (18.5 MB in a real product, not generated:
+the zip here is that much lighter than a real one), deflated netCDF, with real-sized
+reflectance files; bench/common.py ``full_scene(real_bytes=True)``) centred on the
+published 27-vertex polygon (../shared/data/seed_polygon.geojson); the demo's two-variable dataset
 (Oa08_reflectance, TSM_NN; quality water). For each mode: the download stage
 (``eotrend.sources.collect``: search, fetch, verify) and then the locate and extract
 commands on the product it left (their own processes); bytes are what the servers sent
@@ -14,13 +16,16 @@ equal (checked before the table is printed).
 * zip: the whole product zip (``Products(<Id>)/$value``);
 * files: the files the dataset reads, over the OData Nodes API;
 * s3_windows: the manifest only, then locate and extract read their windows from the
-  object store (h5netcdf over s3fs, in 256 KiB blocks, the source.cdse default, and in
-  64 KiB blocks).
+  object store (h5netcdf over s3fs, in 64 KiB blocks, the source.cdse default, and in
+  256 KiB blocks: fewer requests, more bytes).
 
 The synthetic generator's chunking (scripts/eotrend/synthetic/olci.py): 64 rows x 512
-columns per chunk, deflate level 4 (real products' chunking is unverified, olci-format.md
-§3). Extrapolation: 4,000 scenes (a six-year daily series over one lake) at the service's
-4 connections x 20 MB/s (reference/cdse-api.md §6).
+columns per chunk, deflate level 4 with shuffle (real products' chunking is unverified,
+olci-format.md §3, which suggests level 4-6 and moderate 2-D chunks). Why: 64 KiB of
+uint16 per chunk, so a window of a few hundred pixels touches a handful of chunks and a
+chunk is about one 64 KiB read block; 512 columns keep the chunk index small (10 chunk
+columns across the swath). Extrapolation: 4,000 scenes (a six-year daily series over one
+lake) at the service's 4 connections x 20 MB/s (reference/cdse-api.md §6).
 
     python bench/fetch_bench.py
 """
@@ -41,7 +46,7 @@ from common import OUT, REPO, SEED, full_scene, load_average, table
 sys.path.insert(0, str(REPO / "tests"))
 
 VARIABLES = ["Oa08_reflectance", "TSM_NN"]
-MODES = (("zip", 0), ("files", 0), ("s3_windows", 256), ("s3_windows", 64))
+MODES = (("zip", 0), ("files", 0), ("s3_windows", 64), ("s3_windows", 256))
 """(fetch mode, s3_block_kib) measured."""
 SCENES = 4000
 RATE = 4 * 20e6  # bytes/s: 4 connections x 20 MB/s
@@ -109,7 +114,7 @@ def main() -> str:
     from eotrend.sources import collect
     from s3_server import LocalS3
 
-    product = full_scene()
+    product = full_scene(real_bytes=True)
     meta = open_product(product)
     files = {p.name: p.read_bytes() for p in sorted(product.iterdir())}
     data = product_zip(product)

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import netCDF4
+import numpy as np
 
 from eotrend.credentials import find_s3_keys
 from eotrend.errors import EotrendError
@@ -72,7 +73,7 @@ class RemoteProduct:
     key: str
     region: str = "default"
     profile: str = "cdse"
-    block_kib: int = 256
+    block_kib: int = 64
 
     def url(self, name: str) -> str:
         """The s3fs path of one file of the product (``bucket/key/name``)."""
@@ -240,11 +241,22 @@ def describe_failure(error: Exception, keys, url: str, endpoint: str) -> str:
     return f"reading s3://{url} from {endpoint} failed ({text})"
 
 
+def _attribute(value):
+    """An attribute as netCDF4 gives it: netCDF text attributes (NC_CHAR) come from
+    h5py as bytes, netCDF4 decodes them to str."""
+    if isinstance(value, (bytes, np.bytes_)):
+        return value.decode("utf-8")
+    return value
+
+
 class _Variable:
     """An h5netcdf variable with the netCDF4 calls the reader makes (values are raw)."""
 
     def __init__(self, var) -> None:
         self._var = var
+
+    def getncattr(self, name: str):
+        return _attribute(self._var.getncattr(name))
 
     def set_auto_maskandscale(self, value: bool) -> None:
         """h5netcdf never masks or scales: nothing to switch off."""
@@ -268,6 +280,9 @@ class _Dataset:
 
     def __getitem__(self, name: str) -> _Variable:
         return _Variable(self._ds[name])
+
+    def getncattr(self, name: str):
+        return _attribute(self._ds.getncattr(name))
 
     def __getattr__(self, name: str):
         return getattr(self._ds, name)

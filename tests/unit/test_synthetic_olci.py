@@ -857,3 +857,24 @@ def test_each_baseline_writes_only_its_own_files(tmp_path):
     assert sorted(p.name for p in product.glob("*.nc")) == [
         "chlor_a.nc", "geo_coordinates.nc", "tie_geo_coordinates.nc",
     ]  # fmt: skip
+
+
+def test_reflectance_noise_is_white_noise_of_the_given_std_on_the_written_values(product, tmp_path):
+    """reflectance_noise (a bench option that gives real file sizes) adds zero-mean noise of
+    that std to the reflectances as written and leaves the geolocation alone. Oracle: the
+    noiseless product of the same spec."""
+    noisy = write_product(
+        small_spec(reflectance_noise=1e-3), tmp_path, water=WATER_BOX, files=["Oa08_reflectance.nc"]
+    )
+    clean, attrs = raw(product / "Oa08_reflectance.nc", "Oa08_reflectance")
+    values, _ = raw(noisy / "Oa08_reflectance.nc", "Oa08_reflectance")
+    both = (clean != attrs["_FillValue"]) & (values != attrs["_FillValue"])
+    assert both.sum() > 5000
+    diff = (decode(values, attrs) - decode(clean, attrs))[both]
+    # n > 5000: the sample std is within 3 % of the truth and the mean within 5e-5 (3.5
+    # standard errors); packing adds a uniform error of std scale/sqrt(12) ~ 5e-6.
+    assert abs(diff.std() - 1e-3) < 3e-5
+    assert abs(diff.mean()) < 5e-5
+    # The geolocation does not move (WQSF does: its RWNEG bits follow the noisy values).
+    for name in ("geo_coordinates.nc", "tie_geo_coordinates.nc"):
+        assert md5(noisy / name) == md5(product / name)

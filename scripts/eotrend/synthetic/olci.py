@@ -281,6 +281,11 @@ class SceneSpec:
         cloud_fraction: fraction of the scene flagged CLOUD, in [0, 1).
         seed: seeds every procedural feature (clouds, lakes, failures).
         relative_orbit (1-385), frame (0-9999), cycle (0-999): name fields (§1).
+        reflectance_noise: standard deviation (reflectance units) of white noise added to
+            the reflectances as written, 0 by default. The smooth synthetic fields deflate
+            far better than real ones (real WFR reflectance files: 13-19 MB in a clear
+            scene, olci-format.md §2); bench/common.py picks the noise that gives those
+            sizes, for benchmarks of the bytes a product costs.
     """
 
     centre_lon: float
@@ -298,6 +303,7 @@ class SceneSpec:
     relative_orbit: int = 124
     frame: int = 3060
     cycle: int = 51
+    reflectance_noise: float = 0.0
 
     def __post_init__(self) -> None:
         """Reject values that would give a malformed product (ValueError)."""
@@ -333,6 +339,8 @@ class SceneSpec:
             problems.append(f"relative_orbit must be 1..385, got {self.relative_orbit}")
         if not 0 <= self.frame <= 9999 or not 0 <= self.cycle <= 999:
             problems.append("frame must be 0..9999 and cycle 0..999")
+        if not self.reflectance_noise >= 0.0:
+            problems.append(f"reflectance_noise must be >= 0, got {self.reflectance_noise}")
         if problems:
             raise ValueError("invalid SceneSpec: " + "; ".join(problems))
 
@@ -1176,8 +1184,8 @@ _NIR = ("Oa16", "Oa17", "Oa18", "Oa21")
 class _BlockValues:
     """Physical values (before packing) of the water variables in one block."""
 
-    def __init__(self, blk: _Block, t: float) -> None:
-        self.blk, self.t = blk, t
+    def __init__(self, blk: _Block, t: float, spec: SceneSpec) -> None:
+        self.blk, self.t, self.spec = blk, t, spec
         self.truth = blk.truth
         self.valid = blk.water & ~blk.invalid
         cloud_refl = 0.03 + 0.1 * blk.strength
@@ -1185,8 +1193,11 @@ class _BlockValues:
         self.log_bias = np.where(blk.cloud, 0.3, np.where(blk.margin, 0.05, 0.0))
 
     def reflectance(self, i: int) -> np.ndarray:
-        """rho_w of band index i as written: truth + cloud bias + AC_FAIL shift."""
+        """rho_w of band index i as written: truth + cloud bias + AC_FAIL shift (+ noise)."""
         value = self.truth.reflectance(i, self.t) + self.refl_bias
+        if self.spec.reflectance_noise:  # its own stream: the same whichever files are made
+            rng = np.random.default_rng([self.spec.seed, 200, self.blk.r0, i])
+            value += rng.normal(0.0, self.spec.reflectance_noise, value.shape)
         if BANDS[i] in _BLUE:
             value -= 0.05 * self.blk.ac_fail
         elif BANDS[i] in _NIR:
@@ -1264,7 +1275,7 @@ def _write_block(
     Returns the packed (lat, lon) int32 block (the tie grid takes its columns 64 j).
     """
     lat_raw, lon_raw = _pack_lat(blk.lat), _pack_lon(blk.lon)
-    values = _BlockValues(blk, t)
+    values = _BlockValues(blk, t, spec)
     if out.wants("latitude"):
         out.write("latitude", blk.r0, lat_raw)
         out.write("longitude", blk.r0, lon_raw)
