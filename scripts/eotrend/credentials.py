@@ -60,6 +60,22 @@ def machine_names(token_url: str) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))
 
 
+def _variable_pair(environ: Mapping[str, str], first: str, second: str) -> tuple[str, str] | None:
+    """The values of two environment variables that go together (a user name and its
+    password, an access key and its secret); None when neither is set.
+
+    Raises:
+        CredentialsError: only one of them is set.
+    """
+    values = environ.get(first, ""), environ.get(second, "")
+    if all(values):
+        return values
+    if any(values):
+        given, missing = (first, second) if values[0] else (second, first)
+        raise CredentialsError(f"{given} is set but {missing} is not: set both, or neither")
+    return None
+
+
 def netrc_path(environ: Mapping[str, str]) -> Path:
     """The netrc file: ``$NETRC`` if set, else ``~/.netrc``."""
     return Path(environ.get("NETRC") or Path.home() / ".netrc").expanduser()
@@ -72,26 +88,19 @@ def find_credentials(token_url: str, environ: Mapping[str, str] | None = None) -
         CredentialsError: none found, only half given, or an unsafe or unreadable netrc.
     """
     environ = os.environ if environ is None else environ
-    username = environ.get(USERNAME_VARIABLE, "")
-    password = environ.get(PASSWORD_VARIABLE, "")
-    totp = environ.get(TOTP_VARIABLE, "")
-    if username and password:
+    pair = _variable_pair(environ, USERNAME_VARIABLE, PASSWORD_VARIABLE)
+    if pair:
         source = f"environment variables {USERNAME_VARIABLE}/{PASSWORD_VARIABLE}"
-        return Credentials(username, password, source, totp)
-    if username or password:
-        given, missing = (
-            (USERNAME_VARIABLE, PASSWORD_VARIABLE)
-            if username
-            else (PASSWORD_VARIABLE, USERNAME_VARIABLE)
-        )
-        raise CredentialsError(f"{given} is set but {missing} is not: set both, or neither")
+        return Credentials(*pair, source, environ.get(TOTP_VARIABLE, ""))
     path = netrc_path(environ)
     names = machine_names(token_url)
     if path.is_file():
         found = _from_netrc(path, names)
         if found is not None:
             login, secret, machine = found
-            return Credentials(login, secret, f"{path} (machine {machine})", totp)
+            return Credentials(
+                login, secret, f"{path} (machine {machine})", environ.get(TOTP_VARIABLE, "")
+            )
     raise CredentialsError(
         f"no Copernicus Data Space credentials: set {USERNAME_VARIABLE} and "
         f"{PASSWORD_VARIABLE}, or add `machine <name> login <user> password <password>` to "
@@ -163,19 +172,9 @@ def find_s3_keys(profile: str, environ: Mapping[str, str] | None = None) -> S3Ke
         CredentialsError: none found, only half given, or an unsafe or unreadable file.
     """
     environ = os.environ if environ is None else environ
-    access = environ.get(S3_ACCESS_VARIABLE, "")
-    secret = environ.get(S3_SECRET_VARIABLE, "")
-    if access and secret:
-        return S3Keys(
-            access, secret, f"environment variables {S3_ACCESS_VARIABLE}/{S3_SECRET_VARIABLE}"
-        )
-    if access or secret:
-        given, missing = (
-            (S3_ACCESS_VARIABLE, S3_SECRET_VARIABLE)
-            if access
-            else (S3_SECRET_VARIABLE, S3_ACCESS_VARIABLE)
-        )
-        raise CredentialsError(f"{given} is set but {missing} is not: set both, or neither")
+    pair = _variable_pair(environ, S3_ACCESS_VARIABLE, S3_SECRET_VARIABLE)
+    if pair:
+        return S3Keys(*pair, f"environment variables {S3_ACCESS_VARIABLE}/{S3_SECRET_VARIABLE}")
     path = s3_credentials_path(environ)
     if path.is_file() and profile and profile != "default":
         if os.name == "posix" and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
