@@ -20,6 +20,7 @@ BENCHMARKS = {
     "trend": "trend_bench",
     "mask": "mask_bench",
     "fetch": "fetch_bench",
+    "scale": "scale_bench",
 }
 
 if __name__ == "__main__":

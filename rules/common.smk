@@ -2,6 +2,7 @@
 # resource functions. No rules here.
 
 import csv
+import os
 import glob
 import hashlib
 import json
@@ -24,6 +25,7 @@ wildcard_constraints:
     dataset=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     scene=SCENE_PATTERN,
     variable=r"[A-Za-z0-9_]+",
+    batch=r"\d{4}",
 
 
 def dataset_config(wildcards):
@@ -49,11 +51,25 @@ def aoi_input(wildcards):
     return cfg["aoi"] if cfg["kind"] == "sentinel3" else []
 
 
-def manifest_rows(dataset):
-    """Rows of the dataset's manifest, available once the download checkpoint ran."""
+_MANIFESTS = {}
+
+
+def _manifest(dataset):
+    """(ok rows, scene name -> product path) of the dataset's manifest, available once
+    the download checkpoint ran; read once per manifest version (input functions ask for
+    every job, and a manifest can list thousands of scenes)."""
     manifest = checkpoints.download.get(dataset=dataset).output.manifest
-    with open(manifest, newline="") as handle:
-        return [row for row in csv.DictReader(handle) if row["status"] == "ok"]
+    key = (manifest, os.stat(manifest).st_mtime_ns)
+    if key not in _MANIFESTS:
+        with open(manifest, newline="") as handle:
+            rows = [row for row in csv.DictReader(handle) if row["status"] == "ok"]
+        _MANIFESTS[key] = rows, {row["name"]: row["path"] for row in rows}
+    return _MANIFESTS[key]
+
+
+def manifest_rows(dataset):
+    """Usable (ok) rows of the dataset's manifest, in sensing order."""
+    return _manifest(dataset)[0]
 
 
 def scenes(dataset):
@@ -63,28 +79,83 @@ def scenes(dataset):
 
 def scene_product(wildcards):
     """Path of one scene's product in the cache, from the manifest."""
-    for row in manifest_rows(wildcards.dataset):
-        if row["name"] == wildcards.scene:
-            return row["path"]
-    raise ValueError(f"scene {wildcards.scene} is not in the manifest of {wildcards.dataset}")
+    products = _manifest(wildcards.dataset)[1]
+    if wildcards.scene not in products:
+        raise ValueError(f"scene {wildcards.scene} is not in the manifest of {wildcards.dataset}")
+    return products[wildcards.scene]
+
+
+def scene_folders(dataset, leaf=""):
+    """results/{dataset}/scenes/{scene}[/leaf] of every usable scene, in sensing order."""
+    return [
+        os.path.join(f"results/{dataset}/scenes/{scene}", leaf).rstrip("/")
+        for scene in scenes(dataset)
+    ]
+
+
+def batch_ids(dataset):
+    """The batch numbers of a sentinel3 dataset: scenes in sensing order, cut into runs
+    of scenes_per_job."""
+    size = DATASETS[dataset]["scenes_per_job"]
+    return [f"{k:04d}" for k in range((len(scenes(dataset)) + size - 1) // size)]
+
+
+def batch_scenes(wildcards):
+    """The scenes of one batch: name, product, output folder and log of each."""
+    size = DATASETS[wildcards.dataset]["scenes_per_job"]
+    first = int(wildcards.batch) * size
+    rows = manifest_rows(wildcards.dataset)[first : first + size]
+    if not rows:
+        raise ValueError(f"{wildcards.dataset} has no batch {wildcards.batch}")
+    return [
+        {
+            "name": row["name"],
+            "product": row["path"],
+            "folder": f"results/{wildcards.dataset}/scenes/{row['name']}",
+            "log": f"logs/{wildcards.dataset}/scenes/{row['name']}.log",
+        }
+        for row in rows
+    ]
+
+
+def batch_tables(wildcards):
+    """The batch tables of a sentinel3 dataset (none for geotiff datasets): every
+    per-scene output exists once they do."""
+    if dataset_config(wildcards)["kind"] != "sentinel3":
+        return []
+    return expand(
+        "results/{dataset}/batches/{batch}.csv",
+        dataset=wildcards.dataset,
+        batch=batch_ids(wildcards.dataset),
+    )
+
+
+def scene_batch_table(wildcards):
+    """The batch table of the batch holding one scene."""
+    names = scenes(wildcards.dataset)
+    if wildcards.scene not in names:
+        raise ValueError(f"scene {wildcards.scene} is not in the manifest of {wildcards.dataset}")
+    batch = names.index(wildcards.scene) // DATASETS[wildcards.dataset]["scenes_per_job"]
+    return f"results/{wildcards.dataset}/batches/{batch:04d}.csv"
 
 
 def stack_inputs(wildcards):
-    """What the stack of one variable is built from.
-
-    sentinel3: the per-scene grid folders; geotiff: the manifest's files (synthetic
-    source) or the files matching the dataset's glob (local source).
-    """
+    """The files a geotiff dataset's stack is built from: the manifest's files (synthetic
+    source) or the files matching the dataset's glob (local source); none for sentinel3,
+    whose scene grids come with the batches (scene_grids)."""
     cfg = dataset_config(wildcards)
     if cfg["kind"] == "sentinel3":
-        return expand(
-            "results/{dataset}/scenes/{scene}/grid",
-            dataset=wildcards.dataset,
-            scene=scenes(wildcards.dataset),
-        )
+        return []
     if cfg["source"]["type"] == "local":
         return sorted(glob.glob(cfg["files"]))
     return [row["path"] for row in manifest_rows(wildcards.dataset)]
+
+
+def scene_grids(wildcards):
+    """The per-scene grid folders of a sentinel3 dataset (none for geotiff datasets)."""
+    if dataset_config(wildcards)["kind"] != "sentinel3":
+        return []
+    return scene_folders(wildcards.dataset, "grid")
 
 
 def align_reference(wildcards):
@@ -95,20 +166,34 @@ def align_reference(wildcards):
 
 def scene_stats(wildcards):
     """Per-scene statistics tables of a sentinel3 dataset."""
-    return expand(
-        "results/{dataset}/scenes/{scene}/stats.csv",
-        dataset=wildcards.dataset,
-        scene=scenes(wildcards.dataset),
-    )
+    return scene_folders(wildcards.dataset, "stats.csv")
 
 
 def scene_pixels(wildcards):
     """Per-scene pixel tables of a sentinel3 dataset."""
-    return expand(
-        "results/{dataset}/scenes/{scene}/pixels.parquet",
-        dataset=wildcards.dataset,
-        scene=scenes(wildcards.dataset),
-    )
+    return scene_folders(wildcards.dataset, "pixels.parquet")
+
+
+def scene_file(leaf):
+    """An input function: one scene's output ``leaf`` (window.json, pixels.parquet)."""
+
+    def path(wildcards):
+        return f"results/{wildcards.dataset}/scenes/{wildcards.scene}/{leaf}"
+
+    return path
+
+
+def quicklook_scenes(dataset):
+    """The scenes that get a quicklook: all of them up to the dataset's `quicklooks`
+    count, else that many spread evenly over the series (first and last included)."""
+    names = scenes(dataset)
+    count = DATASETS[dataset]["quicklooks"]
+    if len(names) <= count:
+        return names
+    if count <= 1:
+        return names[:count]
+    picks = sorted({round(k * (len(names) - 1) / (count - 1)) for k in range(count)})
+    return [names[k] for k in picks]
 
 
 def min_coverage(wildcards):
@@ -123,8 +208,8 @@ def robust_trend(wildcards):
 
 def final_outputs(wildcards):
     """The final targets: per dataset and variable the trend, its maps and (sentinel3)
-    time series; per sentinel3 dataset the coverage chart, the run summary and one
-    quicklook per scene."""
+    time series; per sentinel3 dataset the coverage chart, the run summary and the
+    quicklooks (quicklook_scenes)."""
     targets = []
     for name, cfg in DATASETS.items():
         for variable in dataset_variables(name):
@@ -139,7 +224,7 @@ def final_outputs(wildcards):
             targets += expand(
                 "results/{dataset}/scenes/{scene}/quicklook.png",
                 dataset=name,
-                scene=scenes(name),
+                scene=quicklook_scenes(name),
             )
     return targets
 
@@ -167,3 +252,9 @@ def mem_mb_raster(wildcards, threads, attempt):
 def runtime_min(wildcards, attempt):
     """Wall-time limit (minutes); doubled on each retry."""
     return 60 * 2 ** (attempt - 1)
+
+
+def runtime_batch(wildcards, attempt):
+    """Wall-time limit (minutes) of a batch of scenes: an hour plus a minute per scene
+    (a full-size scene takes seconds); doubled on each retry."""
+    return (60 + DATASETS[wildcards.dataset]["scenes_per_job"]) * 2 ** (attempt - 1)

@@ -129,8 +129,7 @@ rule quicklook:
     input:
         manifest="results/{dataset}/manifest.csv",
         aoi=aoi_input,
-        window="results/{dataset}/scenes/{scene}/window.json",
-        pixels="results/{dataset}/scenes/{scene}/pixels.parquet",
+        batch=scene_batch_table,
     output:
         report(
             "results/{dataset}/scenes/{scene}/quicklook.png",
@@ -153,6 +152,8 @@ rule quicklook:
         kind="quicklook",
         what="quicklook",
         source=scene_product,
+        window=scene_file("window.json"),
+        pixels=scene_file("pixels.parquet"),
     script:
         "../scripts/report.py"
 

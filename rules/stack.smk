@@ -7,6 +7,7 @@
 rule stack:
     input:
         rasters=stack_inputs,
+        batches=batch_tables,
         reference=align_reference,
     output:
         stack="results/{dataset}/stack/{variable}.tif",
@@ -22,6 +23,7 @@ rule stack:
         mem_mb=mem_mb_raster,
         runtime=runtime_min,
     params:
+        grids=scene_grids,
         dataset=dataset_config,
         digest=config_digest,
     script:
@@ -30,8 +32,7 @@ rule stack:
 
 rule timeseries:
     input:
-        stats=scene_stats,
-        pixels=scene_pixels,
+        batches=batch_tables,
     output:
         table="results/{dataset}/timeseries.csv",
     log:
@@ -45,6 +46,8 @@ rule timeseries:
         mem_mb=mem_mb_light,
         runtime=runtime_min,
     params:
+        stats=scene_stats,
+        pixels=scene_pixels,
         min_coverage=min_coverage,
     script:
         "../scripts/timeseries.py"

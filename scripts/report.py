@@ -82,8 +82,8 @@ if __name__ == "__main__":
                 aoi=inputs.get("aoi") or None,
                 variable=snakemake.wildcards.get("variable"),
                 table=inputs.get("table"),
-                window=inputs.get("window"),
-                pixels=inputs.get("pixels"),
+                window=params.get("window"),
+                pixels=params.get("pixels"),
                 robust=params.get("robust", False),
             )
     else:

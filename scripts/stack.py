@@ -141,7 +141,8 @@ if __name__ == "__main__":
         metadata = dataset["kind"] == "sentinel3"  # scene grids carry their sensing time
         with user_errors():
             main(
-                list(snakemake.input.rasters),
+                # sentinel3: the scene grids the batches made; geotiff: the input files
+                list(snakemake.params.grids) or list(snakemake.input.rasters),
                 snakemake.output.stack,
                 snakemake.output.dates,
                 variable=snakemake.wildcards.variable,

@@ -52,9 +52,9 @@ if __name__ == "__main__":
         setup_logging(snakemake.log[0])
         with user_errors():
             main(
-                list(snakemake.input.stats),
+                list(snakemake.params.stats),  # made by the batches (the inputs)
                 snakemake.output.table,
-                pixels=list(snakemake.input.pixels),
+                pixels=list(snakemake.params.pixels),
                 min_coverage=snakemake.params.min_coverage,
             )
     else:

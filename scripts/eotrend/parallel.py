@@ -63,6 +63,10 @@ THREAD_VARIABLES = (
 # Imported once in the forkserver (an import that fails there is skipped).
 PRELOAD = ("__main__", "numpy", "netCDF4", "osgeo.gdal", "shapely")
 
+# True in a pool's worker processes: a stage called from a task (e.g. one scene of a batch)
+# runs its own tasks in that worker, one after the other, instead of starting a nested pool.
+_IN_WORKER = False
+
 # Results that pickle to more than this many bytes travel through a file (see _spill). Linux
 # writes a pipe message of at most PIPE_BUF (4096) bytes whole or not at all.
 SPILL_BYTES = 2048
@@ -133,14 +137,26 @@ def iter_tasks(
     label: str = "tasks",
     logger: logging.Logger | None = None,
     inline_single: bool = False,
+    crashes: str = "raise",
 ) -> Iterator[tuple[int, Any]]:
     """Like :func:`run_tasks`, but yield ``(task index, result)`` as tasks complete.
 
     Every index is yielded exactly once, in completion order, so a caller can write blocks
-    as they arrive. Closing the iterator early ends the workers.
+    as they arrive. Closing the iterator early ends the workers. ``crashes="yield"``: a
+    task that kills its worker twice when run alone yields its :class:`WorkerCrashError`
+    as its result and the other tasks go on (for independent tasks, e.g. the scenes of a
+    batch); ``"raise"`` raises it.
     """
     log = _log if logger is None else logger
     tasks = list(tasks)
+    if _IN_WORKER:
+        log.info("%s: %d task(s) run in this worker, one after the other", label, len(tasks))
+        progress = Progress(len(tasks), label, log)
+        for index, task in enumerate(tasks):
+            result = _inline(func, task, label)
+            progress.advance()
+            yield index, result
+        return
     workers = _announce(plan, label, log)
     if not tasks:
         return
@@ -160,7 +176,9 @@ def iter_tasks(
             f"cannot hold the workers' results ({error.strerror})",
             "Free space in the temporary folder, or point TMPDIR at a larger one.",
         ) from error
-    run = _Run(func, tasks, _context(), Progress(len(tasks), label, log), label, log, spill, plan)
+    run = _Run(
+        func, tasks, _context(), Progress(len(tasks), label, log), label, log, spill, plan, crashes
+    )
     try:
         yield from _rounds(run, workers)
     finally:
@@ -179,6 +197,7 @@ class _Run:
     log: logging.Logger
     spill: str  # folder of results too large for the pipe (see _spill)
     plan: WorkerPlan | int
+    crashes: str  # "raise" or "yield" (see iter_tasks)
 
     def submit(self, pool: ProcessPoolExecutor, i: int) -> Future:
         return pool.submit(_call, self.func, self.tasks[i].args, self.spill)
@@ -314,8 +333,12 @@ def _isolated(run: _Run, indices: list[int]) -> Iterator[tuple[int, Any]]:
                     pool = None
                     how = _how_it_died(processes)
                     if attempt == 2:
-                        message = _crash_message(run.label, task, how, run.plan)
-                        raise WorkerCrashError(message) from crash
+                        error = WorkerCrashError(_crash_message(run.label, task, how, run.plan))
+                        if run.crashes == "raise":
+                            raise error from crash
+                        run.log.error("%s", error)
+                        result = error
+                        break
                     run.log.warning(
                         "%s: task %r killed its worker when run alone (%s); retrying it once "
                         "in a fresh worker",
@@ -335,8 +358,17 @@ def _isolated(run: _Run, indices: list[int]) -> Iterator[tuple[int, Any]]:
 
 @contextlib.contextmanager
 def _pool(workers: int, context: BaseContext) -> Iterator[ProcessPoolExecutor]:
-    """A pool shut down normally on success and stopped at once on any exception."""
+    """A pool shut down normally on success and stopped at once on any exception.
+
+    Its workers all start with the first task. Python 3.11 otherwise starts them one by
+    one as tasks are submitted (start methods other than fork), adding to the executor's
+    table of processes from this thread while its manager thread may be reading it after
+    a worker died: that fails there with "dictionary changed size during iteration", a
+    traceback printed into the job's log (fixed in later Pythons).
+    """
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    if hasattr(pool, "_safe_to_dynamically_spawn_children"):
+        pool._safe_to_dynamically_spawn_children = False
     try:
         yield pool
     except BaseException:
@@ -402,6 +434,8 @@ def _call(func: Callable[..., Any], args: tuple, spill: str) -> Any:
     ``__init__`` takes other arguments; the parent would then see a broken pool instead of
     the error. Those travel as a :class:`_PortableError`.
     """
+    global _IN_WORKER
+    _IN_WORKER = True
     try:
         result = func(*args)
     except Exception as exc:

@@ -157,14 +157,17 @@ def test_jobs_ask_for_what_the_rules_say(runs):
     assert (trend["cpus"] == "2").all() and (trend["mem"] == "3000M").all(), trend
 
 
-def test_per_scene_jobs_are_grouped(runs):
+def test_per_scene_work_is_one_job_per_batch_and_quicklooks_are_grouped(runs):
     _, cluster, jobs = runs
     scenes = len(list((cluster / "results/river/scenes").iterdir()))
     assert scenes == 4
-    # 4 scenes x (locate + extract) = 8 rule jobs, submitted as one group job.
-    grouped = jobs[jobs["rule"].str.contains("locate|extract|scenes", regex=True)]
-    assert grouped["rule"].str.startswith("rule_scenes").all(), grouped
-    assert 1 <= len(grouped) < 2 * scenes, jobs
+    # 4 scenes, scenes_per_job 50 by default: one batch job locates and extracts them all.
+    batches = jobs[jobs["rule"].str.startswith("rule_scenes")]
+    assert len(batches) == 1, jobs
+    assert (batches["cpus"] == "2").all(), batches  # threads: 2
+    # 4 quicklooks, grouped by the profile (quicklooks=24): fewer Slurm jobs than scenes.
+    quicklooks = jobs[jobs["rule"].str.contains("quicklook")]
+    assert 1 <= len(quicklooks) < scenes, jobs
 
 
 def test_the_pool_sees_the_slurm_allocation(runs):

@@ -137,7 +137,7 @@ def test_dry_run_prints_the_plan(tmp_path):
     assert snakemake(tmp_path, "--until", "download").returncode == 0
     planned = snakemake(tmp_path, "-n")
     out = planned.stdout + planned.stderr
-    for rule in ("locate", "extract", "stack", "trend", "plot_trend", "quicklook", "all"):
+    for rule in ("scenes", "stack", "trend", "plot_trend", "quicklook", "all"):
         assert rule in out
 
 

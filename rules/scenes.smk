@@ -1,0 +1,31 @@
+# scenes: per batch of scenes (source order, `scenes_per_job` each), locate every AOI
+# vertex on each scene's pixel grid, extract the pixels inside the AOI with their
+# statistics, and grid the scene onto the dataset's regular grid (one GeoTIFF per
+# variable). One job per batch, the scenes being the tasks of its process pool: a job per
+# scene would cost more in start-up than its reads (eotrend/batching.py). Per-scene
+# outputs stay in results/{dataset}/scenes/{scene}/ and per-scene logs in
+# logs/{dataset}/scenes/; a rerun redoes only the scenes not done with the same inputs.
+
+
+rule scenes:
+    input:
+        manifest="results/{dataset}/manifest.csv",
+        aoi=aoi_input,
+    output:
+        table="results/{dataset}/batches/{batch}.csv",
+    log:
+        "logs/{dataset}/batches/{batch}.log",
+    benchmark:
+        "benchmarks/{dataset}/batches/{batch}.tsv"
+    conda:
+        "../envs/eotrend.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb_scene,
+        runtime=runtime_batch,
+    params:
+        scenes=batch_scenes,
+        dataset=dataset_config,
+        digest=config_digest,
+    script:
+        "../scripts/scenes.py"
