@@ -16,4 +16,13 @@ so redirects and the ``Authorization`` header are handled here, not by a library
   wrong with a folder (sizes and MD5s of its own ``xfdumanifest.xml``), locks, safe unzip.
 * :mod:`~eotrend.download.transfer` - whole-zip downloads (``Products(<Id>)/$value``) with
   ``Range`` resume and verification, run on the shared engine.
+* :mod:`~eotrend.download.contents` - what a product's ``xfdumanifest.xml`` lists (files,
+  sizes, MD5s) and which of its files a dataset needs.
+* :mod:`~eotrend.download.perfile` - per-file fetching of one product, whatever the store:
+  manifest first, each needed file verified and renamed into the cache (``fetch: files``,
+  ``s3_files``).
+* :mod:`~eotrend.download.nodes` - the OData Nodes API (file listings, one file's
+  ``$value``).
+* :mod:`~eotrend.download.s3` - the CDSE object store (``fetch: s3_files``, and the
+  manifest-only ``s3_windows``, whose windows :mod:`eotrend.remote` reads).
 """

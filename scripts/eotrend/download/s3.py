@@ -4,7 +4,7 @@
 ``fetch: s3_files`` puts the files the dataset needs into the cache like the Nodes mode
 (:mod:`eotrend.download.perfile`: manifest first, each file checked against its manifest
 size and MD5); ``fetch: s3_windows`` fetches only the manifest and records where the rest
-is (:func:`eotrend.remote.write_marker`): the locate and extract jobs then read the chunks
+is (:func:`eotrend.remote.write_marker`): the scenes jobs (locate, extract) then read the chunks
 of their window remotely (:mod:`eotrend.remote`).
 
 The keys come from the environment or a credentials-file profile
