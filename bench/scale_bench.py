@@ -4,8 +4,8 @@ design and of the working tree's design, side by side in one run, on the same da
 * today: the workflow at commit c0e31a1 (per-scene locate, extract and quicklook jobs),
   checked out once as a git worktree in bench/out/scale/today;
 * batched: the working tree (this repository). When its schema has the dataset key
-  ``scenes_per_job``, its runs set it (``--scenes-per-job``, default 100); otherwise it
-  runs as its config stands.
+  ``scenes_per_job``, its runs set it (``--scenes-per-job``, default 50 as in the
+  schema); otherwise it runs as its config stands.
 
 Each run has its own work folder under bench/out/scale/runs (made afresh: config.yaml
 written here, results/, logs/, benchmarks/, .snakemake/) and runs the tree's Snakefile
@@ -25,7 +25,7 @@ run's largest process (/usr/bin/time -v, the kernel's ru_maxrss over the process
 and of all its processes together (psutil, sampled every 0.1 s: a shorter peak can be
 missed), then the wall time of ``snakemake -n`` with everything done and of a no-op
 rerun (``snakemake --cores 2`` again, nothing to do). Today's design costs seconds per
-scene, so by default it runs on the first K scenes (``--today-scenes``, 200 small and 20
+scene, so by default it runs on the first K scenes (``--today-scenes``, 60 small and 6
 full) and its row for N (or M) scenes is extrapolated from K (wall times times N/K),
 except its jobs and ``snakemake -n``, which are measured on all N scenes after the
 download checkpoint alone (nothing else done). The batched design then also runs on
@@ -483,8 +483,8 @@ def compare(data: str, scenes: int, today_scenes: int, per_job: int) -> tuple[li
 def main(
     small: int = 2000,
     full: int = 200,
-    today_scenes: tuple[int | None, int | None] = (200, 20),
-    scenes_per_job: int = 100,
+    today_scenes: tuple[int | None, int | None] = (60, 6),
+    scenes_per_job: int = 50,
     data: tuple[str, ...] = ("small", "full"),
 ) -> str:
     """Run everything; the tables. ``today_scenes``: (small, full) scenes today's
@@ -573,11 +573,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--today-scenes",
         type=parse_today,
-        default=(200, 20),
-        help="scenes today's design runs on: all, K, or K_SMALL,K_FULL (default 200,20)",
+        default=(60, 6),
+        help="scenes today's design runs on: all, K, or K_SMALL,K_FULL (default 60,6)",
     )
     parser.add_argument(
-        "--scenes-per-job", type=int, default=100, help="the batched design's scenes_per_job"
+        "--scenes-per-job", type=int, default=50, help="the batched design's scenes_per_job"
     )
     parser.add_argument(
         "--data", choices=("small", "full"), action="append", help="one data set only"
