@@ -13,6 +13,8 @@ or :func:`iter_tasks`. The engine:
   a time, and a task that kills its worker twice on its own raises :class:`WorkerCrashError`;
 - stops at the first ordinary exception in a task and raises :class:`TaskError` naming it
   (:class:`~eotrend.errors.EotrendError` subclasses pass through unchanged);
+- never nests pools: a stage called from a task (one scene of a batch,
+  :mod:`eotrend.batching`) runs its own tasks in that worker, one after the other;
 - hands results larger than :data:`SPILL_BYTES` back through files in a temporary folder
   ($TMPDIR), so that the pool's result pipe only ever carries messages the kernel writes
   whole (see :func:`_spill`): a worker killed at any moment never leaves half a message in
