@@ -85,12 +85,9 @@ def scene_product(wildcards):
     return products[wildcards.scene]
 
 
-def scene_folders(dataset, leaf=""):
-    """results/{dataset}/scenes/{scene}[/leaf] of every usable scene, in sensing order."""
-    return [
-        os.path.join(f"results/{dataset}/scenes/{scene}", leaf).rstrip("/")
-        for scene in scenes(dataset)
-    ]
+def scene_outputs(dataset, leaf):
+    """results/{dataset}/scenes/{scene}/{leaf} of every usable scene, in sensing order."""
+    return [f"results/{dataset}/scenes/{scene}/{leaf}" for scene in scenes(dataset)]
 
 
 def batch_ids(dataset):
@@ -155,7 +152,7 @@ def scene_grids(wildcards):
     """The per-scene grid folders of a sentinel3 dataset (none for geotiff datasets)."""
     if dataset_config(wildcards)["kind"] != "sentinel3":
         return []
-    return scene_folders(wildcards.dataset, "grid")
+    return scene_outputs(wildcards.dataset, "grid")
 
 
 def align_reference(wildcards):
@@ -166,12 +163,12 @@ def align_reference(wildcards):
 
 def scene_stats(wildcards):
     """Per-scene statistics tables of a sentinel3 dataset."""
-    return scene_folders(wildcards.dataset, "stats.csv")
+    return scene_outputs(wildcards.dataset, "stats.csv")
 
 
 def scene_pixels(wildcards):
     """Per-scene pixel tables of a sentinel3 dataset."""
-    return scene_folders(wildcards.dataset, "pixels.parquet")
+    return scene_outputs(wildcards.dataset, "pixels.parquet")
 
 
 def scene_file(leaf):

@@ -156,7 +156,7 @@ def process_scene(job: dict, aoi: str, settings: dict, stamp: dict) -> tuple[str
     """
     from eotrend import provenance
     from eotrend.extraction import extract_to_files
-    from eotrend.locating import locate_to_files, read_window
+    from eotrend.locating import locate_to_files
 
     job = SceneJob(**job)
     folder = Path(job.folder)
@@ -164,13 +164,13 @@ def process_scene(job: dict, aoi: str, settings: dict, stamp: dict) -> tuple[str
     handler = _scene_log(job.log)
     try:
         (folder / STAMP).unlink(missing_ok=True)
-        locate_to_files(
+        window = locate_to_files(
             job.product, aoi, folder / "vertices.csv", folder / "window.json", threads=1
         )
         extract_to_files(
             job.product,
             aoi,
-            read_window(folder / "window.json"),
+            window,
             folder / "pixels.parquet",
             folder / "stats.csv",
             folder / "grid",

@@ -446,11 +446,12 @@ def locate_to_files(
     *,
     threads: int | None = None,
     mem_mb: float | None = None,
-) -> Vertices:
+) -> Window | None:
     """Run the locate stage for one scene and write its vertex table (and window).
 
     The window file holds the scene name, ``window`` (row0/row1/col0/col1 half-open, or
-    null when the AOI lies outside the scene), ``covers_aoi`` and vertex counts.
+    null when the AOI lies outside the scene), ``covers_aoi`` and vertex counts. Returns
+    that window (None: the scene misses the AOI), the one extraction reads.
     """
     product = open_product(product_path)
     features = read_aoi(aoi_path)
@@ -483,4 +484,4 @@ def locate_to_files(
             "vertices_in_swath": inside,
         }
         write_text(window_json, json.dumps(summary, indent=1))
-    return located
+    return window

@@ -10,6 +10,7 @@ no function reads a whole band unless the window is the whole scene.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -481,14 +482,30 @@ def tie_geometry(product: Path) -> tuple[int, int, int]:
 def read_tie_lonlat(product: Path) -> tuple[np.ndarray, np.ndarray, int]:
     """The whole tie-point lon/lat grid and its column step.
 
-    Returns lon, lat as float64 (rows, tie_columns) in degrees and the number of image
-    columns between tie columns (64 for FR: tie column j is image column 64 * j).
+    Returns lon, lat as float64 (rows, tie_columns) in degrees, read-only, and the number
+    of image columns between tie columns (64 for FR: tie column j is image column 64 * j).
+    Read once per process for the last few products: locate (the vertex search) and
+    extract (the swath outline) of a scene share one read when they run in one process,
+    as in a batch worker (on the object store that read is ~1.3 MB).
     """
+    path = Path(product) / "tie_geo_coordinates.nc"
+    try:  # a rewritten file is read again; a remote one (no local file) by name
+        stat = path.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        version = None
+    return _tie_lonlat(Path(product), version)
+
+
+@functools.lru_cache(maxsize=4)
+def _tie_lonlat(product: Path, version: tuple[int, int] | None):
     rows, columns, step = tie_geometry(product)
     read = read_packed(
         product / "tie_geo_coordinates.nc", ("longitude", "latitude"), (0, rows, 0, columns)
     )
-    return read["longitude"].decoded(), read["latitude"].decoded(), step
+    lon, lat = read["longitude"].decoded(), read["latitude"].decoded()
+    lon.flags.writeable = lat.flags.writeable = False
+    return lon, lat, step
 
 
 def flag_mask(masks: dict[str, np.uint64], names: list[str], where: Path | str) -> np.uint64:

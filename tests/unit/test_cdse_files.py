@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import logging
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from test_cdse import PASSWORD, USERNAME, assert_cache_sound, assert_no_secrets, dataset, run, stem
+import test_cdse
+from test_cdse import dataset, run, stem
 
 from cdse_server import FakeCdse, FakeProduct, Fault, products_from_specs
 from eotrend.download.cache import PARTIAL, check_product
@@ -38,6 +38,8 @@ NEEDED = [
     "Oa08_reflectance.nc",
 ]
 
+fake = test_cdse.fake  # the loopback service fixture, as there
+
 
 def spec(month: int, **fields) -> SceneSpec:
     when = datetime(2020, month, 1, 13, 50, tzinfo=UTC)
@@ -55,19 +57,6 @@ def products(tmp_path_factory) -> list[FakeProduct]:
 def aoi(tmp_path_factory) -> Path:
     ring = [(-61.0, -3.5), (-60.8, -3.5), (-60.8, -3.3), (-61.0, -3.3)]
     return write_polygons(tmp_path_factory.mktemp("aoi") / "aoi.geojson", [[ring]], ["lake"])
-
-
-@pytest.fixture
-def fake(tmp_path, caplog, monkeypatch):
-    caplog.set_level(logging.DEBUG)
-    monkeypatch.setenv("CDSE_USERNAME", USERNAME)
-    monkeypatch.setenv("CDSE_PASSWORD", PASSWORD)
-    monkeypatch.delenv("CDSE_TOTP", raising=False)
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
-    with FakeCdse(USERNAME, PASSWORD) as server:
-        yield server
-    assert_no_secrets(tmp_path, caplog.text, server)
-    assert_cache_sound(tmp_path / "cache")
 
 
 def fetched(fake: FakeCdse, product: FakeProduct) -> list[str]:
