@@ -51,7 +51,7 @@ lint: install
 	$(RUN) snakemake --lint --cores 1
 
 docs: install
-	PYTHONPATH=scripts $(BIN)/python -m eotrend.schema_doc schemas/config.schema.yaml --write README.md
+	PYTHONPATH=scripts $(BIN)/python -m eotrend.core.schema_doc schemas/config.schema.yaml --write README.md
 
 bench: install
 	$(RUN) python bench/run.py

@@ -64,8 +64,8 @@ def baseline(product: Path, aoi: Path, variables: list[str]):
     import pandas as pd
     import shapely
 
-    from eotrend import olci
-    from eotrend.aoi import read_aoi
+    from eotrend.geo.aoi import read_aoi
+    from eotrend.sentinel3 import layout, reader
 
     with netCDF4.Dataset(product / "geo_coordinates.nc") as ds:
         lon = np.ma.filled(ds["longitude"][:], np.nan)
@@ -84,12 +84,12 @@ def baseline(product: Path, aoi: Path, variables: list[str]):
     table_ = {"feature": names, "row": rows, "col": cols, "lon": lon[rows, cols]}
     table_["lat"] = lat[rows, cols]
     for variable in variables:
-        path = olci.variable_file(product, variable)
+        path = reader.variable_file(product, variable)
         with netCDF4.Dataset(path) as ds:
             band = ds[variable][:]
             values = np.ma.filled(band[rows, cols].astype(np.float64), np.nan)
             unit = getattr(ds[variable], "units", "")
-        table_[variable] = 10.0**values if olci.log10_unit(unit) else values
+        table_[variable] = 10.0**values if layout.log10_unit(unit) else values
     with netCDF4.Dataset(product / "wqsf.nc") as ds:
         table_["flags"] = ds["WQSF"][:][rows, cols]
     return pd.DataFrame(table_)
@@ -99,7 +99,7 @@ def check_same(ours, theirs) -> None:
     """The baseline and extract (DataFrames) keep the same pixels, values and flags."""
     import numpy as np
 
-    from eotrend.extraction import value_column
+    from eotrend.sentinel3.extract import value_column
 
     ours = ours.sort_values(["feature", "row", "col"], ignore_index=True)
     theirs = theirs.sort_values(["feature", "row", "col"], ignore_index=True)
@@ -136,9 +136,9 @@ def sen3r(product: Path, aoi: Path) -> tuple[float, float, float, int] | None:
 def main() -> str:
     import pandas as pd
 
-    from eotrend import locating
-    from eotrend.aoi import read_aoi
-    from eotrend.extraction import extract_scene, extract_to_files
+    from eotrend.geo.aoi import read_aoi
+    from eotrend.sentinel3 import locate as locating
+    from eotrend.sentinel3.extract import extract_scene, extract_to_files
 
     OUT.mkdir(parents=True, exist_ok=True)
     product = full_scene()

@@ -8,7 +8,7 @@ the zip here is that much lighter than a real one), deflated netCDF, with real-s
 reflectance files; bench/common.py ``full_scene(real_bytes=True)``) centred on the
 published 27-vertex polygon (../shared/data/seed_polygon.geojson); the demo's two-variable dataset
 (Oa08_reflectance, TSM_NN; quality water). For each mode: the download stage
-(``eotrend.sources.collect``: search, fetch, verify) and then the locate and extract
+(``eotrend.sources.collect.collect``: search, fetch, verify) and then the locate and extract
 commands on the product it left (their own processes); bytes are what the servers sent
 (their request logs), not what the client says. The pixel tables of all modes must be
 equal (checked before the table is printed).
@@ -65,7 +65,7 @@ def product_zip(folder: Path) -> bytes:
 def dataset(cache: Path, fake, s3, mode: str, block_kib: int) -> dict:
     import yaml
 
-    from eotrend.config import load_dataset
+    from eotrend.core.config import load_dataset
 
     settings = fake.settings(fetch=mode, s3_endpoint=s3.endpoint, retries=2, backoff_s=0.1)
     if block_kib:
@@ -109,9 +109,9 @@ def main() -> str:
     import shapely
 
     from cdse_server import FakeCdse, FakeProduct
-    from eotrend.footprint import read_footprint
-    from eotrend.olci import open_product
-    from eotrend.sources import collect
+    from eotrend.sentinel3.footprint import read_footprint
+    from eotrend.sentinel3.reader import open_product
+    from eotrend.sources.collect import collect
     from s3_server import LocalS3
 
     product = full_scene(real_bytes=True)

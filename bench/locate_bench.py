@@ -18,7 +18,7 @@ from pathlib import Path
 import shapely
 from common import OUT, REPO, SEED, command, full_scene, peak_rss_mb, table, timed
 
-from eotrend.locating import locate_to_files
+from eotrend.sentinel3.locate import locate_to_files
 
 
 def densified(n: int) -> Path:

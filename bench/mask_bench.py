@@ -20,10 +20,10 @@ import numpy as np
 import shapely
 from scipy.stats import linregress
 
-from eotrend.aoi import read_aoi
-from eotrend.extraction import extract_scene, feature_statistics, value_column
-from eotrend.olci import Window, open_product
-from eotrend.quality import preset_rule
+from eotrend.geo.aoi import read_aoi
+from eotrend.sentinel3.extract import extract_scene, feature_statistics, value_column
+from eotrend.sentinel3.quality import preset_rule
+from eotrend.sentinel3.reader import Window, open_product
 from eotrend.synthetic.olci import SceneSpec, decimal_year, water_truth, write_product
 
 LON, LAT = -60.9, -3.4

@@ -11,12 +11,12 @@ Deterministic: scene ``i`` of a set is always the same bytes, whatever else was 
   (../shared/data/seed_polygon.geojson). ONE product is generated (bench/common.py
   ``full_scene``); scene ``i`` is a folder whose netCDF files are hard links to it, so
   every full scene has identical pixels. What differs is what the download stage and the
-  readers take from a product's name and ``xfdumanifest.xml`` (eotrend.olci
-  ``open_product``, eotrend.sources ``product_entry``, olci-format.md §1, §8): the
+  readers take from a product's name and ``xfdumanifest.xml`` (eotrend.sentinel3.reader
+  ``open_product``, eotrend.sources.collect ``product_entry``, olci-format.md §1, §8): the
   sensing start, stop and creation times shifted by ``i`` days, the platform (S3A for
   even ``i``, S3B for odd) in the name and the manifest's platform section, and the
   product name in the manifest. The file sizes (and MD5s) the manifest lists stay true,
-  so the products pass the download stage's checks (eotrend.download.cache
+  so the products pass the download stage's checks (eotrend.sources.cdse.cache
   ``check_product``); the footprint is the generated one.
 """
 
@@ -98,7 +98,7 @@ def small_scenes(count: int) -> tuple[int, float]:
     (scenes made, seconds taken)."""
     import time
 
-    from eotrend.aoi import read_aoi
+    from eotrend.geo.aoi import read_aoi
     from eotrend.synthetic.olci import product_name, write_product
 
     water = read_aoi(write_lake())[0].geometry
@@ -119,7 +119,7 @@ def small_end(count: int) -> str:
 
 def full_start() -> datetime:
     """Sensing start of full scene 0 (the generated one), from its manifest."""
-    from eotrend.olci import open_product
+    from eotrend.sentinel3.reader import open_product
 
     return open_product(full_scene()).sensing_start
 
@@ -132,7 +132,7 @@ def full_end(count: int) -> str:
 def clone_name(base: str, days: int, platform: str) -> str:
     """Product name ``base`` (without .SEN3) with its start, stop and creation stamps
     shifted by ``days`` and its mission set to ``platform`` (olci-format.md §1)."""
-    from eotrend.olci import PRODUCT_NAME
+    from eotrend.sentinel3.layout import PRODUCT_NAME
 
     match = PRODUCT_NAME.match(base)
     name = list(base)
@@ -148,7 +148,7 @@ def clone_manifest(text: str, base: str, days: int, platform: str) -> str:
     """The base product's xfdumanifest.xml text for its clone: product name, start, stop
     and creation times, and platform section replaced (each found exactly once in the
     base text; all replaced in one pass, so a shifted time never matches another key)."""
-    from eotrend.olci import PRODUCT_NAME
+    from eotrend.sentinel3.layout import PRODUCT_NAME
 
     match = PRODUCT_NAME.match(base)
     old_platform, new_platform = PLATFORMS[base[:3]], PLATFORMS[platform]

@@ -36,7 +36,7 @@ from eotrend.synthetic.series import write_yearly_series
 YEARS = range(1995, 2016)
 PUBLISHED = (707, 1033)
 SCALE = (7000, 7000)
-# What the stack stage's GeoTiffWriter creates (eotrend.stacking, eotrend.raster).
+# What the stack stage's GeoTiffWriter creates (eotrend.stages.stack, eotrend.geo.raster).
 STAGE_OPTIONS = [
     "TILED=YES",
     "BLOCKXSIZE=256",

@@ -36,7 +36,9 @@ from pathlib import Path
 import numpy as np
 from common import OUT, REPO, command, command_tree, load_average, table, timed
 
-from eotrend import raster, regression, trending
+from eotrend.geo import raster
+from eotrend.stages import trend as trending
+from eotrend.stats import pixelwise, regression
 
 BANDS, HEIGHT, WIDTH = 21, 707, 1033
 SUBSET = 20_000  # pixels timed in the published loop
@@ -44,7 +46,7 @@ ROBUST_SUBSET = 2_000
 PEER_SUBSET = 1_000
 SCALE = 7000
 # The stage with every option of issue 17 on.
-EVERYTHING = trending.Options(
+EVERYTHING = pixelwise.Options(
     robust=True, test="hamed_rao", ci=0.95, seasons="month", breaks="pettitt", fdr=True
 )
 SPEC_TAG = "BENCH_SPEC"
@@ -164,7 +166,7 @@ def peer_loops(values: np.ndarray, t: np.ndarray) -> dict[str, float]:
 def own_statistics(values: np.ndarray, t: np.ndarray) -> dict[str, float]:
     """Seconds of eotrend's statistic for each peer of :func:`peer_loops` (one process,
     the stack in memory)."""
-    from eotrend import breaks, seasonal
+    from eotrend.stats import breaks, seasonal
 
     flat = values.reshape(values.shape[0], -1)
     moments = [datetime(1995 + i, 7, 2, tzinfo=UTC) for i in range(values.shape[0])]
@@ -194,7 +196,7 @@ def main() -> str:
     polyfit = xarray_polyfit_seconds(values, t)
     read_1 = timed(lambda: raster.read_rows(stack, 0, HEIGHT), repeat=5)
     read_2 = timed(lambda: raster.read_window(stack, 0, HEIGHT, threads=2), repeat=5)
-    fit = timed(lambda: trending.fit(t, values, min_obs=3, robust=False), repeat=5)
+    fit = timed(lambda: pixelwise.fit(t, values, min_obs=3, robust=False), repeat=5)
     out = OUT / "trend.tif"
     first = timed(lambda: trending.trend(stack, out, threads=2))
     stage = min(first, timed(lambda: trending.trend(stack, out, threads=2), repeat=4))
@@ -280,7 +282,7 @@ def main() -> str:
 
 def scale() -> str:
     """The 7000 x 7000 case: the trend.py command's wall time and memory, and read floors."""
-    from eotrend.parallel import Task, run_tasks
+    from eotrend.engine.pool import Task, run_tasks
 
     OUT.mkdir(parents=True, exist_ok=True)
     stack = OUT / f"trend_stack_{SCALE}.tif"

@@ -2,7 +2,7 @@
 # A checkpoint: per-scene jobs are expanded from the manifest it writes. Products live
 # in the cache folder (never a rule output), so a failed or interrupted job deletes
 # nothing: the rerun skips finished products and resumes partial downloads.
-# The cdse source's code is the package scripts/eotrend/download/ (one module per
+# The cdse source's code is the package scripts/eotrend/sources/cdse/ (one module per
 # concern: catalogue search, tokens, transfers, per-file Nodes, S3; its __init__ lists them).
 #
 # Credentials (cdse source): the script reads CDSE_USERNAME/CDSE_PASSWORD or ~/.netrc

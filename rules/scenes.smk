@@ -2,7 +2,7 @@
 # vertex on each scene's pixel grid, extract the pixels inside the AOI with their
 # statistics, and grid the scene onto the dataset's regular grid (one GeoTIFF per
 # variable). One job per batch, the scenes being the tasks of its process pool: a job per
-# scene would cost more in start-up than its reads (eotrend/batching.py). Per-scene
+# scene would cost more in start-up than its reads (eotrend/stages/scenes.py). Per-scene
 # outputs stay in results/{dataset}/scenes/{scene}/ and per-scene logs in
 # logs/{dataset}/scenes/; a rerun redoes only the scenes not done with the same inputs.
 

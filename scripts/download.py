@@ -11,7 +11,7 @@ or the [cdse] profile of ~/.aws/credentials). They are never written anywhere.
 When products fail, the manifest is written first (failed rows with their reasons);
 with source.on_failure: fail the command then exits with status 1. Then one product of
 each processing baseline among the scenes is checked against the dataset's variables
-and quality setting (eotrend.baselines): a variable that a baseline's products lack
+and quality setting (eotrend.sources.baselines): a variable that a baseline's products lack
 (CHL_OC4ME in Collection 4) stops the command with one message.
 """
 
@@ -30,9 +30,9 @@ def main(
     (DownloadError) if products failed and the source's ``on_failure`` is ``fail``, and
     (InputError) if a configured variable or quality flag does not fit the scenes of one
     of their processing baselines."""
-    from eotrend.baselines import check_scenes
-    from eotrend.manifest import write_manifest
-    from eotrend.sources import check_failures, collect
+    from eotrend.sources.baselines import check_scenes
+    from eotrend.sources.collect import check_failures, collect
+    from eotrend.sources.scenelist import write_manifest
 
     entries = collect(name, dataset, threads=threads, mem_mb=mem_mb)
     write_manifest(manifest, entries)
@@ -41,7 +41,7 @@ def main(
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from eotrend.cli import workers_argument
+    from eotrend.core.logs import workers_argument
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -54,7 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    from eotrend.cli import setup_logging, user_errors
+    from eotrend.core.logs import setup_logging, user_errors
 
     if "snakemake" in globals():
         setup_logging(snakemake.log[0])
@@ -70,7 +70,7 @@ if __name__ == "__main__":
         args = parse_args()
         setup_logging(verbose=args.verbose)
         with user_errors():
-            from eotrend.config import load_dataset
+            from eotrend.core.config import load_dataset
 
             main(
                 args.dataset,

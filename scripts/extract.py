@@ -36,8 +36,9 @@ def main(
     digest: str | None = None,
 ) -> None:
     """Extract one scene; the window comes from locate's JSON, or is located here."""
-    from eotrend import locating, provenance
-    from eotrend.extraction import extract_to_files
+    from eotrend.core import provenance
+    from eotrend.sentinel3 import locate as locating
+    from eotrend.sentinel3.extract import extract_to_files
 
     window = locating.read_window(window_json) if window_json else locating.window_for(product, aoi)
     extract_to_files(
@@ -58,7 +59,7 @@ def main(
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from eotrend.cli import workers_argument
+    from eotrend.core.logs import workers_argument
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -115,7 +116,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    from eotrend.cli import setup_logging, user_errors
+    from eotrend.core.logs import setup_logging, user_errors
 
     if "snakemake" in globals():
         setup_logging(snakemake.log[0])

@@ -21,13 +21,13 @@ def main(
     mem_mb: float | None = None,
 ) -> None:
     """Locate the AOI's vertices in ``product``; write the tables."""
-    from eotrend.locating import locate_to_files
+    from eotrend.sentinel3.locate import locate_to_files
 
     locate_to_files(product, aoi, vertices, window, threads=threads, mem_mb=mem_mb)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from eotrend.cli import workers_argument
+    from eotrend.core.logs import workers_argument
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -41,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    from eotrend.cli import setup_logging, user_errors
+    from eotrend.core.logs import setup_logging, user_errors
 
     if "snakemake" in globals():
         setup_logging(snakemake.log[0])

@@ -28,7 +28,7 @@ def main(
     robust: bool = False,
 ) -> None:
     """Draw one figure (or write the summary table) from ``source``."""
-    from eotrend import plotting
+    from eotrend.stages import report as plotting
 
     if kind == "trend-map":
         plotting.trend_map(source, output, title=title, aoi_path=aoi)
@@ -41,7 +41,7 @@ def main(
     elif kind == "quicklook":
         plotting.quicklook(source, aoi, window, pixels, output, title=title)
     else:
-        from eotrend.summary import run_summary
+        from eotrend.stages.summary import run_summary
 
         run_summary(source, table, output)
 
@@ -64,7 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    from eotrend.cli import setup_logging, user_errors
+    from eotrend.core.logs import setup_logging, user_errors
 
     if "snakemake" in globals():
         setup_logging(snakemake.log[0])

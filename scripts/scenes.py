@@ -4,18 +4,18 @@ The workflow's per-scene step (rule `scenes`): each scene of the batch is one ta
 job's process pool and gets the outputs the locate and extract commands write
 (results/<dataset>/scenes/<scene>/: vertices.csv, window.json, pixels.parquet, stats.csv,
 grid/) and its own log; scenes already done with the same product, AOI, config and code
-are kept (see eotrend.batching). For one scene by hand use scripts/locate.py and
+are kept (see eotrend.stages.scenes). For one scene by hand use scripts/locate.py and
 scripts/extract.py.
 """
 
 if __name__ == "__main__":
     import sys
 
-    from eotrend.cli import setup_logging, user_errors
+    from eotrend.core.logs import setup_logging, user_errors
 
     if "snakemake" not in globals():
         sys.exit(__doc__ + "\nerror: this script runs inside Snakemake (rule scenes).")
-    from eotrend.batching import SceneJob, SceneSettings, run_batch
+    from eotrend.stages.scenes import SceneJob, SceneSettings, run_batch
 
     setup_logging(snakemake.log[0])
     dataset = snakemake.params.dataset

@@ -43,9 +43,9 @@ def main(
     Empty strings for ``regex``, ``date_format`` and ``align`` mean "not set" (config
     defaults).
     """
-    from eotrend import provenance
-    from eotrend.dates import DEFAULT_NAME_REGEX
-    from eotrend.stacking import stack
+    from eotrend.core import provenance
+    from eotrend.geo.dates import DEFAULT_NAME_REGEX
+    from eotrend.stages.stack import stack
 
     stack(
         inputs,
@@ -68,10 +68,10 @@ def main(
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from eotrend.cli import workers_argument
-    from eotrend.dates import PERIODS
-    from eotrend.mosaic import RESAMPLINGS
-    from eotrend.stacking import REDUCERS
+    from eotrend.core.logs import workers_argument
+    from eotrend.geo.dates import PERIODS
+    from eotrend.geo.mosaic import RESAMPLINGS
+    from eotrend.stages.stack import REDUCERS
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -133,7 +133,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    from eotrend.cli import setup_logging, user_errors
+    from eotrend.core.logs import setup_logging, user_errors
 
     if "snakemake" in globals():
         setup_logging(snakemake.log[0])

@@ -18,7 +18,7 @@ def main(kind: str, output: str, **options) -> None:
     if kind == "olci":
         import shapely
 
-        from eotrend.aoi import read_aoi
+        from eotrend.geo.aoi import read_aoi
         from eotrend.synthetic.olci import SceneSpec, write_product
 
         water = options.pop("water")
@@ -80,7 +80,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    from eotrend.cli import setup_logging, user_errors
+    from eotrend.core.logs import setup_logging, user_errors
 
     setup_logging()
     args = vars(parse_args())

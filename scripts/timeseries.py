@@ -21,8 +21,8 @@ def main(
     min_coverage: float = 0.0,
 ) -> None:
     """Concatenate per-scene statistics tables, merged per pass and judged by coverage
-    (see :func:`eotrend.extraction.collect_statistics`), sorted by time and feature."""
-    from eotrend.extraction import collect_statistics
+    (see :func:`eotrend.stages.timeseries.collect_statistics`), sorted by time and feature."""
+    from eotrend.stages.timeseries import collect_statistics
 
     collect_statistics(stats, output, min_coverage=min_coverage, pixel_paths=pixels)
 
@@ -46,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    from eotrend.cli import setup_logging, user_errors
+    from eotrend.core.logs import setup_logging, user_errors
 
     if "snakemake" in globals():
         setup_logging(snakemake.log[0])

@@ -42,13 +42,14 @@ def main(
     digest: str | None = None,
 ) -> None:
     """Fit every pixel of ``stack`` (or the rows of ``tile``, e.g. "2-of-3") into
-    ``output``; ``options``: the keyword arguments of eotrend.trending.Options."""
+    ``output``; ``options``: the keyword arguments of eotrend.stats.pixelwise.Options."""
     from functools import partial
 
-    from eotrend import provenance, tiling
-    from eotrend.trending import Options, trend
+    from eotrend.core import provenance
+    from eotrend.stages.trend import fit_tile, trend
+    from eotrend.stats.pixelwise import Options
 
-    fit = partial(tiling.fit_tile, item=tile) if tile else trend
+    fit = partial(fit_tile, item=tile) if tile else trend
     fit(
         Path(stack),
         Path(output),
@@ -80,13 +81,13 @@ def settings_options(settings: dict) -> dict:
 
 def gather(tiles: list[str], output: str, *, threads: int | None = None) -> None:
     """Write the row tiles (in order) into one GeoTIFF ``output``."""
-    from eotrend.tiling import gather as gather_tiles
+    from eotrend.stages.trend import gather as gather_tiles
 
     gather_tiles([Path(tile) for tile in tiles], Path(output), threads=threads)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from eotrend.cli import workers_argument
+    from eotrend.core.logs import workers_argument
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -151,7 +152,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    from eotrend.cli import setup_logging, user_errors
+    from eotrend.core.logs import setup_logging, user_errors
 
     if "snakemake" in globals():
         setup_logging(snakemake.log[0])

@@ -46,6 +46,7 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,8 +56,8 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 import shapely
 import shapely.geometry
 
-from eotrend.footprint import read_footprint
-from eotrend.olci import open_product
+from eotrend.sentinel3.footprint import read_footprint
+from eotrend.sentinel3.reader import open_product
 from eotrend.synthetic.olci import write_product
 
 TOKEN_PATH = "/auth/realms/CDSE/protocol/openid-connect/token"
@@ -223,15 +224,16 @@ class Fault:
     """One answer the download host gives instead of the normal one.
 
     status: answer this HTTP status (with the service's error body);
-    retry_after: its Retry-After header; drop_after: send only this many body bytes, then
-    close the connection; ignore_range: answer 200 with the whole body despite Range;
+    retry_after: its Retry-After header (or a function giving it when the server answers);
+    drop_after: send only this many body bytes, then close the connection;
+    ignore_range: answer 200 with the whole body despite Range;
     wrong_range: answer 206 from byte 0 whatever Range asked; expire_tokens: every access
     token issued so far expires just before this request is checked; corrupt: flip one
     byte in the middle of the body (same size, other bytes).
     """
 
     status: int | None = None
-    retry_after: str | None = None
+    retry_after: str | Callable[[], str] | None = None
     drop_after: int | None = None
     ignore_range: bool = False
     wrong_range: bool = False
@@ -682,7 +684,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _fail(self, request: Request, fault: Fault) -> None:
         """Answer a fault's status with the service's error body."""
-        headers = [("Retry-After", fault.retry_after)] if fault.retry_after else []
+        retry_after = fault.retry_after() if callable(fault.retry_after) else fault.retry_after
+        headers = [("Retry-After", retry_after)] if retry_after else []
         body = (
             {"code": "DAT-ZIP-100", "message": "Max session number exceeded"}
             if fault.status == 429

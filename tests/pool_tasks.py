@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from eotrend.errors import InputError
-from eotrend.parallel import THREAD_VARIABLES
+from eotrend.core.errors import InputError
+from eotrend.engine.pool import THREAD_VARIABLES
 
 
 def block_sum(seed: int, n: int) -> float:

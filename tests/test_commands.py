@@ -42,7 +42,8 @@ def test_bad_input_gives_one_clear_line(tmp_path):
 
 def test_stack_and_trend_commands_on_a_series(tmp_path):
     """synthetic -> stack -> trend as plain commands; the trend has the 7 named bands."""
-    from eotrend import raster, regression
+    from eotrend.geo import raster
+    from eotrend.stats import regression
 
     scripts = REPO / "scripts"
     made = run(

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from conftest import REPO, command_env
-from eotrend import raster
+from eotrend.geo import raster
 
 SCRIPTS = REPO / "scripts"
 

@@ -1,6 +1,6 @@
 """Killing the pool workers of a running command from outside, as the OOM killer would.
 
-Workers of the engine (:mod:`eotrend.parallel`) are the children of a forkserver process,
+Workers of the engine (:mod:`eotrend.engine.pool`) are the children of a forkserver process,
 itself a child of the stage's process. :class:`WorkerKiller` watches the process tree under
 a root process (a stage command, or snakemake and every job it runs) through ``/proc`` and
 sends SIGKILL to workers while they are busy (running, or using CPU since the last look),

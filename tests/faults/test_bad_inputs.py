@@ -28,7 +28,9 @@ import yaml
 from faultlib import error_line, stage, warnings_of
 
 from conftest import snakemake
-from eotrend import locating, raster, regression
+from eotrend.geo import raster
+from eotrend.sentinel3 import locate as locating
+from eotrend.stats import regression
 from eotrend.synthetic.olci import SceneSpec, write_product
 from eotrend.synthetic.series import write_yearly_series
 from scenes import WHEN, small_scene, write_polygons

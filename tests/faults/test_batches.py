@@ -1,4 +1,4 @@
-"""Scenes processed in batches (rule scenes, eotrend.batching) by the real snakemake.
+"""Scenes processed in batches (rule scenes, eotrend.stages.scenes) by the real snakemake.
 
 What a user relied on with one job per scene, and what is checked here:
 

@@ -3,7 +3,7 @@
 CPython's ProcessPoolExecutor reads results from one pipe; a worker killed half-way
 through writing a long message leaves a partial one, and the reader thread then waits for
 the rest forever. The engine therefore sends large results through files (see
-``eotrend.parallel._spill``). Both ways a worker dies with a result in transit are
+``eotrend.engine.pool._spill``). Both ways a worker dies with a result in transit are
 provoked here: killed by a signal (the OOM killer), and killed by the engine itself when
 another task fails.
 """
@@ -14,7 +14,7 @@ import fault_tasks
 import numpy as np
 import pytest
 
-from eotrend.parallel import Task, TaskError, run_tasks
+from eotrend.engine.pool import Task, TaskError, run_tasks
 
 # A hang must fail the run, not stall it: the thread method ends the whole process.
 pytestmark = pytest.mark.timeout(120, method="thread")

@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from conftest import REPO
-from eotrend.atomic import atomic_path
-from eotrend.errors import InputError, OutputError
+from eotrend.core.atomic import atomic_path
+from eotrend.core.errors import InputError, OutputError
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -28,7 +28,7 @@ def test_a_killed_writer_leaves_a_hidden_temporary_removed_by_the_next_write(tmp
     # A process killed outright while writing: its temporary stays, hidden.
     code = (
         "import os, sys; sys.path.insert(0, sys.argv[2])\n"
-        "from eotrend.atomic import atomic_path\n"
+        "from eotrend.core.atomic import atomic_path\n"
         "with atomic_path(sys.argv[1]) as tmp:\n"
         "    tmp.write_text('half')\n"
         "    os._exit(9)\n"

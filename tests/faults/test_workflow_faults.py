@@ -30,7 +30,7 @@ import yaml
 from faultlib import assert_same_raster
 
 from conftest import BIN, REPO, command_env, snakemake
-from eotrend import raster
+from eotrend.geo import raster
 from eotrend.synthetic.series import write_yearly_series
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.timeout(600)]

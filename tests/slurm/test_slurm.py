@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from conftest import BIN, REPO, command_env, snakemake
-from eotrend import raster
+from eotrend.geo import raster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(1500)]
 

@@ -6,8 +6,8 @@ import netCDF4
 import numpy as np
 import pytest
 
-from eotrend import angles
-from eotrend.olci import Window
+from eotrend.sentinel3 import angles
+from eotrend.sentinel3.reader import Window
 from eotrend.synthetic.olci import SceneSpec, angles_truth
 from scenes import WHEN, small_scene
 

@@ -1,5 +1,5 @@
 """Collection 4 across the chain: the new variables extracted by name, and the download
-stage's plan-level check of the scenes' processing baselines (eotrend.baselines), run
+stage's plan-level check of the scenes' processing baselines (eotrend.sources.baselines), run
 as a function and as the real download command on a folder of 003 and 004 products.
 
 Facts (olci-format.md): the baseline is the product name's last three digits (§1);
@@ -25,12 +25,13 @@ import shapely
 import yaml
 
 from conftest import REPO, run
-from eotrend.aoi import read_aoi
-from eotrend.baselines import check_scenes
-from eotrend.errors import InputError
-from eotrend.extraction import extract_scene, value_column
-from eotrend.locating import window_for
-from eotrend.sources import local_products, product_entry
+from eotrend.core.errors import InputError
+from eotrend.geo.aoi import read_aoi
+from eotrend.sentinel3.extract import extract_scene, value_column
+from eotrend.sentinel3.locate import window_for
+from eotrend.sources.baselines import check_scenes
+from eotrend.sources.entries import product_entry
+from eotrend.sources.local import local_products
 from eotrend.synthetic.olci import SceneSpec, write_product
 from scenes import WHEN, write_polygons
 

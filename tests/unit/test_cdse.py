@@ -29,16 +29,17 @@ import yaml
 
 from cdse_server import FakeCdse, FakeProduct, Fault, products_from_specs
 from download import main as download
-from eotrend.config import load_dataset
-from eotrend.credentials import Credentials, CredentialsError, find_credentials, machine_names
-from eotrend.download.cache import PARTIAL, ProductError, check_product
-from eotrend.download.catalogue import Product, aoi_polygon, search, select, year_windows
-from eotrend.download.http import keeps_authorization
-from eotrend.download.settings import CdseError, Settings
-from eotrend.download.tokens import TokenManager, TokenService
-from eotrend.errors import InputError
-from eotrend.manifest import read_entries
-from eotrend.sources import DownloadError, local_products
+from eotrend.core.config import load_dataset
+from eotrend.core.credentials import Credentials, CredentialsError, find_credentials, machine_names
+from eotrend.core.errors import InputError
+from eotrend.sources.cdse.cache import PARTIAL, ProductError, check_product
+from eotrend.sources.cdse.catalogue import Product, aoi_polygon, search, select, year_windows
+from eotrend.sources.cdse.http import keeps_authorization
+from eotrend.sources.cdse.settings import CdseError, Settings
+from eotrend.sources.cdse.tokens import TokenManager, TokenService
+from eotrend.sources.collect import DownloadError
+from eotrend.sources.local import local_products
+from eotrend.sources.scenelist import read_entries
 from eotrend.synthetic.olci import SceneSpec
 from scenes import write_polygons
 
@@ -341,8 +342,14 @@ def test_token_expiring_during_a_back_off_is_renewed_before_the_retry(
 @pytest.mark.parametrize("form", ["seconds", "date"])
 def test_retry_after_is_honoured(tmp_path, fake, catalogue, aoi, form):
     (item,) = serve(fake, catalogue, "mar")
-    # An HTTP date has whole seconds: 2 s ahead means a wait of more than 1 s.
-    value = "1" if form == "seconds" else email.utils.formatdate(time.time() + 2, usegmt=True)
+
+    # An HTTP date has whole seconds: 2 s ahead of the response (formatted when the server
+    # answers, so a slow machine cannot shorten it) means a wait of more than 1 s.
+    def value():
+        return email.utils.formatdate(time.time() + 2, usegmt=True)
+
+    if form == "seconds":
+        value = "1"
     fake.fault(item.name, Fault(status=429, retry_after=value))
     run(tmp_path, dataset(tmp_path, fake, aoi))
     first, second = fake.downloads(item.name)

@@ -22,8 +22,8 @@ import test_cdse
 from test_cdse import dataset, run, stem
 
 from cdse_server import FakeCdse, FakeProduct, Fault, products_from_specs
-from eotrend.download.cache import PARTIAL, check_product
-from eotrend.download.contents import listed_files, needed_files
+from eotrend.sentinel3.layout import listed_files, needed_files
+from eotrend.sources.cdse.cache import PARTIAL, check_product
 from eotrend.synthetic.olci import SceneSpec
 from scenes import write_polygons
 

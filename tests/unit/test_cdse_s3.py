@@ -22,9 +22,9 @@ import pytest
 from test_cdse import PASSWORD, USERNAME, assert_cache_sound, assert_no_secrets, dataset, run, stem
 
 from cdse_server import FakeCdse, FakeProduct, products_from_specs
-from eotrend.credentials import CredentialsError
-from eotrend.download.cache import install_zip
-from eotrend.remote import REMOTE_MARKER
+from eotrend.core.credentials import CredentialsError
+from eotrend.sentinel3.remote import REMOTE_MARKER
+from eotrend.sources.cdse.cache import install_zip
 from eotrend.synthetic.olci import SceneSpec
 from s3_server import LocalS3
 from scenes import write_polygons

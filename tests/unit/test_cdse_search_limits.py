@@ -20,10 +20,10 @@ import yaml
 
 from cdse_server import FakeCdse, FakeProduct, bulk_products
 from download import main as download
-from eotrend.config import load_dataset
-from eotrend.download.catalogue import aoi_polygon, search, search_polygons, search_url
-from eotrend.download.settings import CdseError, Settings
-from eotrend.manifest import read_entries
+from eotrend.core.config import load_dataset
+from eotrend.sources.cdse.catalogue import aoi_polygon, search, search_polygons, search_url
+from eotrend.sources.cdse.settings import CdseError, Settings
+from eotrend.sources.scenelist import read_entries
 
 LAKE = shapely.box(-61.0, -3.5, -60.8, -3.3)
 OVER_LAKE = shapely.box(-63.0, -6.0, -58.0, -1.0)  # a footprint reaching the lake

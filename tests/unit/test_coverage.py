@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 import shapely
 
-from eotrend.aoi import read_aoi
-from eotrend.extraction import collect_statistics, extract_scene, feature_statistics
-from eotrend.locating import window_for
+from eotrend.geo.aoi import read_aoi
+from eotrend.sentinel3.extract import extract_scene, feature_statistics
+from eotrend.sentinel3.locate import window_for
+from eotrend.stages.timeseries import collect_statistics
 from scenes import full_lonlat, small_scene, write_polygons
 
 
@@ -149,7 +150,7 @@ def test_time_series_leaves_out_features_observed_below_min_coverage(scene, tmp_
 def test_the_run_summary_names_the_scenes_left_out(tmp_path):
     """Counted by hand: scene b is in the series through its lake (partial counts), its
     river observed below min_coverage is left out; scene c only through nothing."""
-    from eotrend.summary import run_summary
+    from eotrend.stages.summary import run_summary
 
     pd.DataFrame({"name": ["a", "b", "c"], "status": "ok", "reason": ""}).to_csv(
         tmp_path / "m.csv", index=False

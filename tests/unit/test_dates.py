@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from eotrend.dates import (
+from eotrend.core.errors import InputError
+from eotrend.geo.dates import (
     acquisition_from_metadata,
     acquisition_label,
     date_from_format,
@@ -16,7 +17,6 @@ from eotrend.dates import (
     period_of,
     round_to_second,
 )
-from eotrend.errors import InputError
 
 
 def utc(*parts: int) -> datetime:

@@ -16,10 +16,10 @@ import pytest
 import shapely
 
 from conftest import REPO, run
-from eotrend import raster
-from eotrend.aoi import Feature, read_aoi
-from eotrend.errors import InputError
-from eotrend.extraction import (
+from eotrend.core.errors import InputError
+from eotrend.geo import raster
+from eotrend.geo.aoi import Feature, read_aoi
+from eotrend.sentinel3.extract import (
     _summary,
     extract_scene,
     extract_to_files,
@@ -27,9 +27,9 @@ from eotrend.extraction import (
     stats_column,
     value_column,
 )
-from eotrend.locating import window_for
-from eotrend.olci import Window, open_product
-from eotrend.quality import LAND_EXCLUDE, preset_rule
+from eotrend.sentinel3.locate import window_for
+from eotrend.sentinel3.quality import LAND_EXCLUDE, preset_rule
+from eotrend.sentinel3.reader import Window, open_product
 from eotrend.synthetic.olci import SceneSpec, angles_truth, decimal_year, water_truth
 from scenes import WHEN, full_lonlat, small_scene, write_polygons
 

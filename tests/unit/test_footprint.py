@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import shapely
 
-from eotrend import footprint as fp
-from eotrend.aoi import Feature
-from eotrend.sources import product_entry
+from eotrend.geo.aoi import Feature
+from eotrend.sentinel3 import footprint as fp
+from eotrend.sources.entries import product_entry
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "real-manifests"
 POLAR = (
@@ -297,7 +297,7 @@ def test_catalogue_footprint_of_a_polar_frame_keeps_the_product():
     catalogue gives its footprint as the plain lon/lat polygon of the manifest ring (what
     the catalogue returns for polar frames is unverified): that polygon misses the AOI
     in lon/lat, the ring on the sphere reaches it."""
-    from eotrend.sources import _catalogue_misses
+    from eotrend.sources.cdse.source import _catalogue_misses
 
     ring = fp.read_footprint(POLAR)
     as_given = shapely.make_valid(shapely.Polygon(ring))

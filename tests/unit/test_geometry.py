@@ -10,10 +10,10 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eotrend import geometry as geo
-from eotrend.aoi import read_aoi
-from eotrend.errors import InputError
-from eotrend.gridding import Grid, cell_centres_lonlat, dataset_grid, nearest_fill
+from eotrend.core.errors import InputError
+from eotrend.geo import geometry as geo
+from eotrend.geo.aoi import read_aoi
+from eotrend.geo.grids import Grid, cell_centres_lonlat, dataset_grid, nearest_fill
 
 
 def vincenty_sphere_m(lon1, lat1, lon2, lat2):

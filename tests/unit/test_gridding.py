@@ -9,11 +9,11 @@ import pytest
 import shapely
 from osgeo import osr
 
-from eotrend import geometry as geo
-from eotrend import raster
-from eotrend.aoi import Feature
-from eotrend.extraction import aoi_lon0, extract_to_files
-from eotrend.gridding import Grid, cell_centres_lonlat, dataset_grid, nearest_fill
+from eotrend.geo import geometry as geo
+from eotrend.geo import raster
+from eotrend.geo.aoi import Feature, mean_lon
+from eotrend.geo.grids import Grid, cell_centres_lonlat, dataset_grid, nearest_fill
+from eotrend.sentinel3.extract import extract_to_files
 from scenes import small_scene, write_polygons
 
 
@@ -68,7 +68,7 @@ def test_nothing_to_put_gives_nan():
 def test_grid_across_the_antimeridian_is_narrow():
     polygon = shapely.Polygon([(179.8, 10.0), (-179.9, 10.0), (-179.9, 10.2), (179.8, 10.2)])
     features = [Feature("dateline", polygon)]
-    lon0 = aoi_lon0(features)
+    lon0 = mean_lon(features)
     assert 179.8 < lon0 % 360 < 180.1  # between the vertices, not near 0
     grid = dataset_grid(features, lon0, "EPSG:4326", 0.01, margin=1)
     assert grid.width == round(0.3 / 0.01) + 2 and grid.height == round(0.2 / 0.01) + 2
@@ -108,7 +108,7 @@ def test_scenes_on_different_swaths_stack(tmp_path):
 
 
 def _whole(product):
-    from eotrend.olci import Window, open_product
+    from eotrend.sentinel3.reader import Window, open_product
 
     info = open_product(product)
     return Window(0, info.rows, 0, info.columns)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from eotrend.errors import InputError
-from eotrend.limits import Host, cpu_limits, memory_limits_mb, plan_workers
+from eotrend.core.errors import InputError
+from eotrend.engine.limits import Host, cpu_limits, memory_limits_mb, plan_workers
 
 GIB = 2**30
 BIG_MEMINFO = "MemTotal: 67108864 kB\nMemAvailable: 33554432 kB\n"  # 32768 MB available

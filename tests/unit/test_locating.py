@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO, run
-from eotrend.aoi import read_aoi
-from eotrend.geometry import great_circle_m, unwrap_lon
-from eotrend.locating import COLUMNS, extraction_window, locate, vertex_table
+from eotrend.geo.aoi import read_aoi
+from eotrend.geo.geometry import great_circle_m, unwrap_lon
+from eotrend.sentinel3.locate import COLUMNS, extraction_window, locate, vertex_table
 from scenes import full_lonlat, small_scene, write_polygons
 
 # (centre lon, centre lat, heading): equator, 60 N, across the antimeridian, near the pole
@@ -176,8 +176,8 @@ def test_command_writes_the_table_and_window(scene, tmp_path):
 def test_a_folder_that_is_not_a_product_names_what_is_missing(scene, tmp_path):
     import shutil
 
-    from eotrend.errors import InputError
-    from eotrend.locating import locate_to_files
+    from eotrend.core.errors import InputError
+    from eotrend.sentinel3.locate import locate_to_files
 
     product, _, _ = scene
     broken = tmp_path / product.name

@@ -6,8 +6,8 @@ import csv
 
 import pytest
 
-from eotrend.errors import InputError
-from eotrend.manifest import COLUMNS, Entry, read_entries, read_manifest, write_manifest
+from eotrend.core.errors import InputError
+from eotrend.sources.scenelist import COLUMNS, Entry, read_entries, read_manifest, write_manifest
 
 
 def entry(name: str, start: str, **fields) -> Entry:

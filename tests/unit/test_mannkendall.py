@@ -1,4 +1,4 @@
-"""The Mann-Kendall variants (eotrend.mannkendall through regression.theil_sen_mann_kendall)
+"""The Mann-Kendall variants (eotrend.stats.mannkendall through regression.theil_sen_mann_kendall)
 pixel by pixel against pymannkendall, the package users compare against: random series
 with ties, missing values and AR(1) autocorrelation; and the size check (how often each
 test calls a trend-free AR(1) series significant)."""
@@ -12,7 +12,7 @@ import pymannkendall as pmk
 import pytest
 from pymannkendall import pymannkendall as pmk_module
 
-from eotrend import mannkendall, regression
+from eotrend.stats import mannkendall, regression
 
 PMK = {
     "original": pmk.original_test,

@@ -1,4 +1,4 @@
-"""eotrend.mosaic: Earth Engine tile grouping, exact VRT mosaics, grid checks, warps;
+"""eotrend.geo.mosaic: Earth Engine tile grouping, exact VRT mosaics, grid checks, warps;
 checked against the arrays the tiles were cut from and numpy resampling."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from eotrend import mosaic, raster
-from eotrend.errors import InputError
-from eotrend.mosaic import Source
+from eotrend.core.errors import InputError
+from eotrend.geo import mosaic, raster
+from eotrend.geo.mosaic import Source
 
 gdal.UseExceptions()
 

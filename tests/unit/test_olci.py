@@ -10,11 +10,11 @@ import netCDF4
 import numpy as np
 import pytest
 
-from eotrend import olci
-from eotrend.errors import InputError
+from eotrend.core.errors import InputError
+from eotrend.sentinel3 import layout, reader
 from scenes import small_scene
 
-WINDOW = olci.Window(30, 90, 40, 200)
+WINDOW = reader.Window(30, 90, 40, 200)
 # (file, variable) of every image variable the generator writes, log10 ones marked.
 VARIABLES = [
     *[(f"Oa{b:02d}_reflectance.nc", f"Oa{b:02d}_reflectance", False) for b in (1, 8, 17, 21)],
@@ -44,13 +44,13 @@ def oracle(path, variable, window):
 
 @pytest.mark.parametrize(("filename", "variable", "log10"), VARIABLES)
 def test_decoding_equals_netcdf4_mask_and_scale(product, filename, variable, log10):
-    read = olci.read_packed(product / filename, (variable,), (30, 90, 40, 200))[variable]
+    read = reader.read_packed(product / filename, (variable,), (30, 90, 40, 200))[variable]
     assert read.raw.shape == WINDOW.shape
     values, unit = read.physical()
     want = oracle(product / filename, variable, WINDOW)
     if log10:
         want = 10.0**want
-        assert unit == olci.LOG10_PRODUCTS[variable]
+        assert unit == layout.LOG10_PRODUCTS[variable]
     # netCDF4 decodes in float32: absolute error near zero, far below the packing step.
     np.testing.assert_allclose(values, want, rtol=2e-6, atol=1e-7, equal_nan=True)
     if variable != "latitude":  # every product has fills somewhere (land, INVALID)
@@ -69,11 +69,11 @@ def test_fill_missing_value_and_valid_range_all_mean_missing(tmp_path):
         )
         var.set_auto_maskandscale(False)
         var[:] = np.array([[0, 9, 65535, 101], [2, 4, 100, 7]], dtype=np.uint16)
-    values, unit = olci.read_packed(path, ("X",), (0, 2, 0, 4))["X"].physical()
+    values, unit = reader.read_packed(path, ("X",), (0, 2, 0, 4))["X"].physical()
     want = np.array([[-1.0, np.nan, np.nan, np.nan], [0.0, 1.0, 49.0, 2.5]])
     np.testing.assert_array_equal(values, want)
     assert unit == ""
-    np.testing.assert_array_equal(values, oracle(path, "X", olci.Window(0, 2, 0, 4)))
+    np.testing.assert_array_equal(values, oracle(path, "X", reader.Window(0, 2, 0, 4)))
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_fill_missing_value_and_valid_range_all_mean_missing(tmp_path):
     ],
 )
 def test_log10_units(units, physical):
-    assert olci.log10_unit(units) == physical
+    assert layout.log10_unit(units) == physical
 
 
 def test_flags_keep_every_bit_of_uint64(tmp_path):
@@ -107,47 +107,47 @@ def test_flags_keep_every_bit_of_uint64(tmp_path):
             }
         )
         var[:] = np.array([[value, 4]], dtype=np.uint64)
-    read = olci.read_packed(path, ("WQSF",), (0, 1, 0, 2))["WQSF"]
+    read = reader.read_packed(path, ("WQSF",), (0, 1, 0, 2))["WQSF"]
     assert read.raw.dtype == np.uint64 and int(read.raw[0, 0]) == value
     masks = read.flag_masks()
     assert masks == {"INVALID": 1, "LAND": 4, "RWNEG_O1": 1 << 40, "RWNEG_O21": 1 << 55}
-    assert olci.flag_mask(masks, ["INVALID", "RWNEG_O21"], path) == (1 << 55) | 1
+    assert reader.flag_mask(masks, ["INVALID", "RWNEG_O21"], path) == (1 << 55) | 1
     with pytest.raises(InputError, match=r"has no flag CLOUDY\. Known flags: INVALID LAND"):
-        olci.flag_mask(masks, ["CLOUDY"], path)
+        reader.flag_mask(masks, ["CLOUDY"], path)
 
 
 def test_missing_variable_file_names_product_and_variable(tmp_path):
     product = small_scene(tmp_path, 10.2, 44.1, rows=20, files={"wqsf.nc"})
     with pytest.raises(InputError, match=r"has no chl_oc4me\.nc, the file of variable 'CHL_OC4ME'"):
-        olci.variable_file(product, "CHL_OC4ME")
+        reader.variable_file(product, "CHL_OC4ME")
     with pytest.raises(InputError, match=r"has no variable 'NOPE' in any of its files"):
-        olci.variable_file(product, "NOPE")
-    assert olci.flag_file(product) == (product / "wqsf.nc", "WQSF")
+        reader.variable_file(product, "NOPE")
+    assert reader.flag_file(product) == (product / "wqsf.nc", "WQSF")
     (product / "wqsf.nc").unlink()
     with pytest.raises(InputError, match=r"has no flag file \(wqsf\.nc or lqsf\.nc\)"):
-        olci.flag_file(product)
+        reader.flag_file(product)
 
 
 def test_variables_are_found_in_their_files(product):
-    assert olci.variable_file(product, "SZA").name == "tie_geometries.nc"
-    assert olci.variable_file(product, "T865_err").name == "w_aer.nc"  # by scanning
+    assert reader.variable_file(product, "SZA").name == "tie_geometries.nc"
+    assert reader.variable_file(product, "T865_err").name == "w_aer.nc"  # by scanning
 
 
 def test_window_outside_the_image_is_an_error(product):
     with pytest.raises(InputError, match="does not hold the window"):
-        olci.read_packed(product / "wqsf.nc", ("WQSF",), (0, 10_000, 0, 10))
+        reader.read_packed(product / "wqsf.nc", ("WQSF",), (0, 10_000, 0, 10))
 
 
 def test_lonlat_and_tie_grid(product):
-    lon, lat = olci.read_lonlat(product, WINDOW)
+    lon, lat = reader.read_lonlat(product, WINDOW)
     np.testing.assert_allclose(lon, oracle(product / "geo_coordinates.nc", "longitude", WINDOW))
     np.testing.assert_allclose(lat, oracle(product / "geo_coordinates.nc", "latitude", WINDOW))
-    tie_lon, tie_lat, step = olci.read_tie_lonlat(product)
+    tie_lon, tie_lat, step = reader.read_tie_lonlat(product)
     assert step == 64 and tie_lon.shape == tie_lat.shape == (120, 5)
     # Tie column j is image column 64 j (olci-format.md §4).
-    full_lon, _ = olci.read_lonlat(product, olci.Window(0, 120, 0, 257))
+    full_lon, _ = reader.read_lonlat(product, reader.Window(0, 120, 0, 257))
     np.testing.assert_array_equal(tie_lon, full_lon[:, ::64])
-    assert olci.tie_geometry(product) == (120, 5, 64)
+    assert reader.tie_geometry(product) == (120, 5, 64)
 
 
 # --- Collection 4 (baseline 004) -------------------------------------------------------
@@ -175,10 +175,10 @@ def test_collection4_variables_are_found_by_name_and_decoded(
     """Variables the reader has never heard of are found by reading each file's variable
     names, and decoded with their own attributes: 10 ** value where the units say
     lg(re X) (olci-format.md §6), as netCDF4's own decoding."""
-    assert variable not in olci.VARIABLE_FILES
-    path = olci.variable_file(product_004, variable)
+    assert variable not in layout.VARIABLE_FILES
+    path = reader.variable_file(product_004, variable)
     assert path == product_004 / filename
-    values, unit = olci.read_packed(path, (variable,), (30, 90, 40, 200))[variable].physical()
+    values, unit = reader.read_packed(path, (variable,), (30, 90, 40, 200))[variable].physical()
     want = oracle(path, variable, WINDOW)
     with netCDF4.Dataset(path) as ds:
         units = ds[variable].units
@@ -199,14 +199,14 @@ def test_chl_oc4me_on_a_collection4_product_names_its_replacement(product_004):
         held = ", ".join(ds.variables)
     assert held == "chlor_a, chlor_a_err"
     with pytest.raises(InputError) as failure:
-        olci.variable_file(product_004, "CHL_OC4ME")
+        reader.variable_file(product_004, "CHL_OC4ME")
     message = str(failure.value)
     assert message.startswith(f"{product_004}: is a baseline 004 (Collection 4) product")
     assert "has no 'CHL_OC4ME', because chl_oc4me.nc was replaced by chlor_a.nc" in message
     assert f"which holds {held}." in message and "instead of CHL_OC4ME" in message
-    assert olci.product_baseline(product_004) == "004"
-    assert olci.replacement(product_004, "CHL_OC4ME") == ("chlor_a.nc", held.split(", "))
-    assert olci.replacement(product_004, "TSM_NN") is None
+    assert layout.product_baseline(product_004) == "004"
+    assert reader.replacement(product_004, "CHL_OC4ME") == ("chlor_a.nc", held.split(", "))
+    assert reader.replacement(product_004, "TSM_NN") is None
 
 
 def test_chl_oc4me_is_looked_for_in_every_file_before_failing(product_004, tmp_path):
@@ -216,8 +216,8 @@ def test_chl_oc4me_is_looked_for_in_every_file_before_failing(product_004, tmp_p
     with netCDF4.Dataset(copy / "chl_extra.nc", "w") as ds:
         ds.createDimension("rows", 1)
         ds.createVariable("CHL_OC4ME", "u1", ("rows",))
-    assert olci.variable_file(copy, "CHL_OC4ME") == copy / "chl_extra.nc"
+    assert reader.variable_file(copy, "CHL_OC4ME") == copy / "chl_extra.nc"
     (copy / "chl_extra.nc").unlink()
     (copy / "chlor_a.nc").unlink()
     with pytest.raises(InputError, match=r"product without chlor_a\.nc.*incomplete"):
-        olci.variable_file(copy, "CHL_OC4ME")
+        reader.variable_file(copy, "CHL_OC4ME")

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 import pool_tasks
-from eotrend.errors import InputError
-from eotrend.limits import Host, plan_workers
-from eotrend.parallel import Task, TaskError, WorkerCrashError, iter_tasks, run_tasks
-from eotrend.progress import Progress
+from eotrend.core.errors import InputError
+from eotrend.engine.limits import Host, plan_workers
+from eotrend.engine.pool import Task, TaskError, WorkerCrashError, iter_tasks, run_tasks
+from eotrend.engine.progress import Progress
 
 pytestmark = pytest.mark.timeout(120)
 

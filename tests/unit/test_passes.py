@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 import shapely
 
-from eotrend import raster
-from eotrend.errors import InputError
-from eotrend.extraction import collect_statistics, extract_to_files
-from eotrend.locating import window_for
-from eotrend.passes import pass_coverage, pass_groups
-from eotrend.stacking import covered_inputs
+from eotrend.core.errors import InputError
+from eotrend.geo import raster
+from eotrend.sentinel3.extract import extract_to_files
+from eotrend.sentinel3.locate import window_for
+from eotrend.sentinel3.passes import pass_coverage, pass_groups
+from eotrend.stages.stack import covered_inputs
+from eotrend.stages.timeseries import collect_statistics
 from eotrend.synthetic.olci import SceneSpec, product_name, write_product
 from scenes import write_polygons
 

@@ -1,7 +1,7 @@
 """Per-variable quality masks against SNAP's recommended masks, written out here as bit
 logic from the s3tbx source (``OlciLevel2WProductFactory``: the ``WQSF_<product>_RECOM``
 expressions, olci-format.md §7.3) and the bit numbers of olci-format.md §7.2, independent
-of the file's attributes and of eotrend.quality."""
+of the file's attributes and of eotrend.sentinel3.quality."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import shapely
 
-from eotrend.aoi import read_aoi
-from eotrend.errors import InputError
-from eotrend.extraction import extract_scene, feature_statistics, value_column
-from eotrend.olci import Window, open_product
-from eotrend.quality import preset_rule, variable_rule
+from eotrend.core.errors import InputError
+from eotrend.geo.aoi import read_aoi
+from eotrend.sentinel3.extract import extract_scene, feature_statistics, value_column
+from eotrend.sentinel3.quality import preset_rule, variable_rule
+from eotrend.sentinel3.reader import Window, open_product
 from eotrend.synthetic.olci import decimal_year, water_truth
 from scenes import WHEN, small_scene, write_polygons
 
@@ -200,7 +200,7 @@ def test_a_preset_applies_the_flags_the_file_has_and_says_which_it_could_not(
     copy = shutil.copytree(product, tmp_path / product.name)
     drop_flags(copy, RWNEG)
     bits = {name: bit for name, bit in BITS[layout].items() if name not in RWNEG}
-    with caplog.at_level(logging.INFO, logger="eotrend.extraction"):
+    with caplog.at_level(logging.INFO, logger="eotrend.sentinel3.extract"):
         result = extract_scene(
             copy, read_aoi(aoi), whole(copy), ["Oa08_reflectance", "TSM_NN"], "water"
         )

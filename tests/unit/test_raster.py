@@ -1,4 +1,4 @@
-"""eotrend.raster: round trips checked with GDAL directly, atomicity, COG layout."""
+"""eotrend.geo.raster: round trips checked with GDAL directly, atomicity, COG layout."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from osgeo import gdal, osr
 
-from eotrend.errors import InputError
-from eotrend.raster import (
+from eotrend.core.errors import InputError
+from eotrend.geo.raster import (
     GeoTiffWriter,
     block_rows,
     overview_levels,

@@ -1,5 +1,6 @@
-"""eotrend.regression against oracles, pixel by pixel: scipy.stats.linregress, scipy's Student t,
-scipy.stats.theilslopes, a direct O(n^2) Mann-Kendall test with ties; hand-computed dates."""
+"""eotrend.stats.regression against oracles, pixel by pixel: scipy.stats.linregress,
+scipy's Student t, scipy.stats.theilslopes, a direct O(n^2) Mann-Kendall test with ties;
+hand-computed dates."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
 
-from eotrend.regression import (
+from eotrend.stats.regression import (
     ROBUST_NAMES,
     STAT_NAMES,
     decimal_year,
@@ -219,8 +220,10 @@ def test_chunking_never_changes_a_pixel(monkeypatch: pytest.MonkeyPatch) -> None
         single = np.concatenate([ols(t, y[:, j : j + 1])[name] for j in range(m)])
         np.testing.assert_array_equal(single, whole[name], err_msg=name)
     for width in (2, 3, 64):
-        monkeypatch.setattr("eotrend.regression._CHUNK_VALUES", width * n)
-        monkeypatch.setattr("eotrend.regression._ROBUST_CHUNK_VALUES", width * n * (n - 1) // 2)
+        monkeypatch.setattr("eotrend.stats.regression._CHUNK_VALUES", width * n)
+        monkeypatch.setattr(
+            "eotrend.stats.regression._ROBUST_CHUNK_VALUES", width * n * (n - 1) // 2
+        )
         for a, b in ((0, m), (0, 1), (7, 8), (100, 301)):
             part, part_robust = ols(t, y[:, a:b]), theil_sen_mann_kendall(t, y[:, a:b])
             for name in STAT_NAMES:

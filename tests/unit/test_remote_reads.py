@@ -5,7 +5,7 @@ readers need the stored values never cast (WQSF is uint64, §7.1) and the attrib
 stored (``flag_masks`` uint64, ``_FillValue``, ``scale_factor``, ``valid_min``/``max``,
 ``units``). The oracle: netCDF4 on the same bytes on disk. The store is a real S3 server
 on loopback (moto, tests/s3_server.py); the remote side is h5netcdf over s3fs
-(eotrend.remote.open_dataset).
+(eotrend.sentinel3.remote.open_dataset).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import netCDF4
 import numpy as np
 import pytest
 
-from eotrend import remote
+from eotrend.sentinel3 import remote
 from eotrend.synthetic.olci import SceneSpec, write_product
 from s3_server import LocalS3
 

@@ -1,6 +1,6 @@
-"""Seasonal Kendall (eotrend.seasonal) against pymannkendall's seasonal_test and
-seasonal_sens_slope; Pettitt (eotrend.breaks) against pyhomogeneity's pettitt_test and a
-direct double sum; Benjamini-Hochberg q-values (eotrend.fdr) against statsmodels."""
+"""Seasonal Kendall (eotrend.stats.seasonal) against pymannkendall's seasonal_test and
+seasonal_sens_slope; Pettitt (eotrend.stats.breaks) against pyhomogeneity's pettitt_test and a
+direct double sum; Benjamini-Hochberg q-values (eotrend.stats.fdr) against statsmodels."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pymannkendall as pmk
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from eotrend import breaks, fdr, regression, seasonal
+from eotrend.stats import breaks, fdr, regression, seasonal
 
 
 def test_seasonal_equals_pymannkendall_on_a_regular_monthly_series() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import shapely
 
-from eotrend.aoi import read_aoi
-from eotrend.errors import InputError
-from eotrend.footprint import read_footprint
-from eotrend.sources import local_products
+from eotrend.core.errors import InputError
+from eotrend.geo.aoi import read_aoi
+from eotrend.sentinel3.footprint import read_footprint
+from eotrend.sources.local import local_products
 from scenes import full_lonlat, small_scene, write_polygons
 
 

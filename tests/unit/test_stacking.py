@@ -17,8 +17,11 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, run
-from eotrend import raster, stacking, trending
-from eotrend.errors import InputError
+from eotrend.core.errors import InputError
+from eotrend.geo import raster
+from eotrend.stages import stack as stacking
+from eotrend.stages import trend as trending
+from eotrend.stats import pixelwise
 from eotrend.synthetic.olci import SceneSpec, product_name
 from eotrend.synthetic.series import write_yearly_series
 
@@ -434,7 +437,7 @@ def test_same_day_s3a_and_s3b_scenes_are_two_bands(tmp_path, same_day):
     assert table["sources"].tolist() == [str(f / "grid" / "TSM_NN.tif") for f in folders]
     assert [b.sources[0].split("/")[-3][:3] for b in bands] == ["S3B", "S3A", "S3A"]
     # The trend stage's time axis: seconds since 2021-01-01 over 365 days, by hand.
-    t = trending.time_axis(trending.band_dates(info), "year")
+    t = pixelwise.time_axis(trending.band_dates(info), "year")
     seconds = [(154 * 86400 + 9 * 3600 + 25 * 60 + 41), (154 * 86400 + 10 * 3600 + 5 * 60)]
     seconds.append(155 * 86400 + 9 * 3600 + 58 * 60 + 12)
     np.testing.assert_allclose(t, [2021 + s / (365 * 86400) for s in seconds], rtol=0, atol=1e-9)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from eotrend.aoi import read_aoi
-from eotrend.extraction import extract_scene, feature_statistics
-from eotrend.locating import window_for
-from eotrend.sources import synthetic_scene_specs
+from eotrend.geo.aoi import read_aoi
+from eotrend.sentinel3.extract import extract_scene, feature_statistics
+from eotrend.sentinel3.locate import window_for
+from eotrend.sources.synthetic import synthetic_scene_specs
 from eotrend.synthetic.olci import product_name, write_product
 from scenes import write_polygons
 

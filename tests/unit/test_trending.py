@@ -17,8 +17,11 @@ from hypothesis import strategies as st
 from osgeo import gdal, osr
 
 from conftest import REPO
-from eotrend import __version__, raster, regression, trending
-from eotrend.errors import InputError
+from eotrend import __version__
+from eotrend.core.errors import InputError
+from eotrend.geo import raster
+from eotrend.stages import trend as trending
+from eotrend.stats import pixelwise, regression
 from unit.test_regression import linregress_per_pixel, robust_per_pixel
 
 gdal.UseExceptions()
@@ -108,7 +111,7 @@ def test_every_band_equals_the_oracles(tmp_path: Path) -> None:
     t = regression.decimal_year(moments_of(21))
     assert_bands_match_oracles(got, t, data, robust=True)
     # and exactly the float64 statistics of the library, rounded once
-    want = trending.fit(t, data, min_obs=3, robust=True)
+    want = pixelwise.fit(t, data, min_obs=3, robust=True)
     np.testing.assert_array_equal(got, want)
     nobs = got[NAMES.index("nobs")]
     assert nobs[0, :3].tolist() == [0.0, 3.0, 2.0]
@@ -159,10 +162,10 @@ def test_output_file(tmp_path: Path) -> None:
     assert structure["LAYOUT"] == "COG" and structure["COMPRESSION"] == "ZSTD"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stack.tif", "trend.tif"]
     # days since 1970: the same regression on another time axis
-    t = trending.time_axis(moments_of(6), "day")
-    assert t[0] == (datetime(1995, 7, 2, tzinfo=UTC) - trending.EPOCH).days
+    t = pixelwise.time_axis(moments_of(6), "day")
+    assert t[0] == (datetime(1995, 7, 2, tzinfo=UTC) - pixelwise.EPOCH).days
     np.testing.assert_array_equal(
-        read_all(tmp_path / "trend.tif"), trending.fit(t, data, min_obs=3, robust=False)
+        read_all(tmp_path / "trend.tif"), pixelwise.fit(t, data, min_obs=3, robust=False)
     )
 
 
@@ -264,7 +267,7 @@ def test_command_line(tmp_path: Path) -> None:
     assert failed.stderr.startswith("error: ") and "nope.tif: file not found" in failed.stderr
 
 
-EVERYTHING = trending.Options(
+EVERYTHING = pixelwise.Options(
     robust=True,
     test="hamed_rao",
     ci=0.95,
@@ -282,7 +285,7 @@ def test_every_option_writes_its_bands_and_the_qvalues_of_the_map(tmp_path: Path
     (statsmodels multipletests, fdr_bh); tags record the options."""
     from statsmodels.stats.multitest import multipletests
 
-    from eotrend import breaks, seasonal
+    from eotrend.stats import breaks, seasonal
 
     data = random_stack(n=21, height=30, width=35, seed=3)
     moments = [datetime(1995 + i // 4, 1 + 3 * (i % 4), 10, tzinfo=UTC) for i in range(21)]
@@ -317,18 +320,17 @@ def test_every_option_identical_for_workers_blocks_and_tiles(tmp_path: Path, mon
     """With every option on, the same file from one process, 2 workers on 7-row blocks,
     3 row tiles gathered (the q-values then need every tile's p-values), and a fit too
     large to hold its statistics for the q-values (written plain, then gathered)."""
-    from eotrend import tiling
 
     data = random_stack(n=12, height=40, width=50, seed=4)
     stack = write_stack(tmp_path / "stack.tif", data)
-    options = trending.Options(**{**EVERYTHING.__dict__, "seasons": "month"})
+    options = pixelwise.Options(**{**EVERYTHING.__dict__, "seasons": "month"})
     trending.trend(stack, tmp_path / "a.tif", options=options, threads=1)
     trending.trend(stack, tmp_path / "b.tif", options=options, threads=2, chunk_rows=7)
     tiles = [tmp_path / f"tile{i}.tif" for i in (1, 2, 3)]
     for i, tile in enumerate(tiles, 1):
-        tiling.fit_tile(stack, tile, f"{i}-of-3", options=options, threads=1)
+        trending.fit_tile(stack, tile, f"{i}-of-3", options=options, threads=1)
     assert np.isnan(read_all(tiles[0])[-1]).all()  # a tile leaves the q-values to the gather
-    tiling.gather(tiles, tmp_path / "c.tif")
+    trending.gather(tiles, tmp_path / "c.tif")
     monkeypatch.setattr(trending, "QVALUE_MEMORY_BYTES", 0)
     trending.trend(stack, tmp_path / "d.tif", options=options, threads=2, chunk_rows=16)
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("tile")) == [
@@ -343,9 +345,9 @@ def test_every_option_identical_for_workers_blocks_and_tiles(tmp_path: Path, mon
 def test_contradicting_options_name_the_setting(tmp_path: Path) -> None:
     stack = write_stack(tmp_path / "stack.tif", random_stack(n=5, height=6, width=7))
     cases = [
-        (trending.Options(seasons="month"), "day", "trend.seasons: needs time_unit year"),
-        (trending.Options(fdr=True, fdr_pvalue="mk_pvalue"), "year", "trend.fdr.pvalue"),
-        (trending.Options(seasons=((1, 2), (2,))), "year", "more than one group"),
+        (pixelwise.Options(seasons="month"), "day", "trend.seasons: needs time_unit year"),
+        (pixelwise.Options(fdr=True, fdr_pvalue="mk_pvalue"), "year", "trend.fdr.pvalue"),
+        (pixelwise.Options(seasons=((1, 2), (2,))), "year", "more than one group"),
     ]
     for options, unit, message in cases:
         with pytest.raises(InputError, match=message):
@@ -366,7 +368,7 @@ def test_command_line_options(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     info = raster.read_info(tmp_path / "t.tif")
-    assert info.descriptions == trending.Options(
+    assert info.descriptions == pixelwise.Options(
         test="yue_wang", ci=0.9, seasons="month", breaks="pettitt", fdr=True,
         fdr_pvalue="seasonal_pvalue",
     ).names()  # fmt: skip
@@ -378,11 +380,11 @@ def test_maps_grey_by_qvalue_with_fdr(tmp_path: Path) -> None:
     """With a qvalue band the maps call a pixel significant where q < alpha_FDR (not
     p < 0.05), show the slope the controlled p-value tests, and say so; both figures
     are written."""
-    from eotrend import plotting
+    from eotrend.stages import report as plotting
 
     data = random_stack(n=15, height=20, width=24, seed=5)
     stack = write_stack(tmp_path / "stack.tif", data)
-    options = trending.Options(robust=True, fdr=True, fdr_alpha=0.2, fdr_pvalue="mk_pvalue")
+    options = pixelwise.Options(robust=True, fdr=True, fdr_alpha=0.2, fdr_pvalue="mk_pvalue")
     trending.trend(stack, tmp_path / "q.tif", options=options)
     trending.trend(stack, tmp_path / "p.tif")
     for name in ("q", "p"):

@@ -18,7 +18,7 @@ import yaml
 
 from cdse_server import FakeCdse, products_from_specs
 from conftest import snakemake
-from eotrend.download.cache import PARTIAL, check_product
+from eotrend.sources.cdse.cache import PARTIAL, check_product
 from eotrend.synthetic.olci import SceneSpec
 from scenes import write_polygons
 

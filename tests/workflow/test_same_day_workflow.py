@@ -21,7 +21,8 @@ import yaml
 from scipy import stats as sps
 
 from conftest import REPO, run, snakemake
-from eotrend import raster, regression
+from eotrend.geo import raster
+from eotrend.stats import regression
 from eotrend.synthetic.olci import SceneSpec, product_name, write_product
 from scenes import write_polygons
 

@@ -12,8 +12,9 @@ import yaml
 from scipy import stats as sps
 
 from conftest import REPO, snakemake
-from eotrend import raster, regression
-from eotrend.gridding import cell_centres_lonlat
+from eotrend.geo import raster
+from eotrend.geo.grids import cell_centres_lonlat
+from eotrend.stats import regression
 from eotrend.synthetic.olci import water_truth
 from eotrend.synthetic.series import series_truth
 
@@ -82,7 +83,7 @@ def test_river_trend_matches_the_generator(small_run):
     t = regression.decimal_year(list(times))
     full = nobs == len(t)
     assert full.sum() > 50, "too few cells seen in every scene to test"
-    from eotrend.gridding import Grid
+    from eotrend.geo.grids import Grid
 
     grid = Grid(info.transform, info.width, info.height, info.crs_wkt)
     lon, lat = cell_centres_lonlat(grid)
@@ -173,7 +174,7 @@ def test_plots_render_without_warnings(small_run, tmp_path):
     """Every figure function, run again on the run's results with warnings as errors."""
     import warnings
 
-    from eotrend import plotting
+    from eotrend.stages import report as plotting
 
     river = small_run / "results" / "river"
     scene = sorted((river / "scenes").iterdir())[0]

@@ -101,7 +101,7 @@ import netCDF4
 import numpy as np
 import shapely
 
-from eotrend.atomic import atomic_path
+from eotrend.core.atomic import atomic_path
 from eotrend.synthetic import swath as sw
 
 # --------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ import numpy as np
 from osgeo import osr
 from scipy import ndimage
 
-from eotrend.raster import write_geotiff
+from eotrend.geo.raster import write_geotiff
 
 BASE_YEAR = 1995
 """The year at which the truth's intercept applies (``intercept`` is the value in 1995)."""

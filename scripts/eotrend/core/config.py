@@ -1,0 +1,91 @@
+"""The workflow config outside Snakemake: loading a dataset (validated, defaults filled in)
+and the schema's default of any dataset key, so that the command line's defaults are the
+workflow's (schemas/config.schema.yaml is the only place a default is written)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import yaml
+
+from eotrend.core.errors import InputError
+
+SCHEMA = Path(__file__).resolve().parents[3] / "schemas" / "config.schema.yaml"
+HINT = "See schemas/config.schema.yaml for every key, its type and default."
+
+
+def load_dataset(config_path: str | Path, name: str) -> dict:
+    """The validated config of dataset ``name`` (schema defaults filled in).
+
+    Raises:
+        InputError: the file cannot be read, is not YAML, breaks the schema (the message
+            names the setting and what is wrong, on one line) or lacks the dataset.
+    """
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        text = Path(config_path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputError(config_path, f"cannot be read ({error.strerror})", HINT) from error
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise InputError(
+            config_path, f"is not valid YAML ({' '.join(str(error).split())})", HINT
+        ) from error
+    if not isinstance(config, dict):
+        raise InputError(
+            config_path, "is not a mapping of settings (it should start with `datasets:`)", HINT
+        )
+    try:
+        validate(config, str(SCHEMA))
+    except WorkflowError as error:
+        raise InputError(
+            config_path, f"is not a valid eotrend config: {_schema_problem(error)}", HINT
+        ) from error
+    if name not in config["datasets"]:
+        raise InputError(
+            config_path, f"has no dataset {name!r}", f"Known: {', '.join(config['datasets'])}."
+        )
+    return config["datasets"][name]
+
+
+def _schema_problem(error: Exception) -> str:
+    """The setting at fault and what is wrong with it, on one line."""
+    import jsonschema
+
+    cause = error.__cause__ or error.__context__  # Snakemake raises while handling it
+    if not isinstance(cause, jsonschema.exceptions.ValidationError):
+        return " ".join(str(error).split())
+    where = ".".join(map(str, cause.absolute_path)) or "the top level"
+    return f"{where}: {' '.join(cause.message.split())}"
+
+
+@functools.cache
+def _schema() -> dict:
+    return yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+
+
+def _resolve(node: dict) -> dict:
+    """``node`` with its ``$ref`` (``#/$defs/<name>``) followed, own keys kept."""
+    while "$ref" in node:
+        name = node["$ref"].removeprefix("#/$defs/")
+        node = {**_schema()["$defs"][name], **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def schema_default(key: str):
+    """The schema's default of a dataset key, e.g. ``"trend.min_obs"`` -> 3 or
+    ``"grid.resolution"`` -> 0.003 (a dotted path below ``datasets.<name>``).
+
+    Raises:
+        KeyError: the key is not in the schema or has no default (a programming error).
+    """
+    node = _resolve(_schema()["$defs"]["dataset"])
+    for part in key.split("."):
+        node = _resolve(node["properties"][part])
+    if "default" not in node:
+        raise KeyError(f"{key} has no default in {SCHEMA.name}")
+    return node["default"]

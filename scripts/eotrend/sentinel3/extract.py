@@ -1,0 +1,709 @@
+"""The extract stage: one scene's pixels inside the AOI, their statistics, their grids.
+
+Reading. Only the pixel window from locate (which holds every pixel centre inside the
+AOI) is read, from every file involved: the geo coordinates, the flag file, each data
+file and, for angles, the matching tie-point window. One worker task per file through
+the shared engine; tasks return the stored integers, and only the pixels kept are
+decoded.
+
+Kept pixels. A pixel belongs to a feature when its centre lies inside the feature's
+polygon in lon/lat (holes and every part of a MultiPolygon honoured, boundary counts as
+inside; vectorised with shapely). Longitudes of polygons and pixels are unwrapped around
+the AOI's mean direction, so an AOI across the antimeridian works. A pixel inside two
+features appears once per feature.
+
+Values. Every variable is decoded with its own scale, offset, fill and valid range (fill
+-> NaN in every variable); log10 products (units ``lg(re X)``) are converted to physical
+units X, and their column says so (:func:`value_column`: ``TSM_NN`` -> ``TSM_NN_g.m-3``).
+The angles SZA, SAA, OZA and OAA can be asked for like variables; they are interpolated
+from the tie-point grid (:mod:`eotrend.sentinel3.angles`).
+
+Validity is per variable (:mod:`eotrend.sentinel3.quality`): each variable is judged by its own
+rule on the flags decoded from the file (a preset follows SNAP's recommended mask of that
+product; an explicit rule applies to every variable, with each product's own failure
+flags added while ``product_masks`` is on). A variable's value is NaN where its rule
+rejects the pixel, so every consumer (statistics, grids, a user's own table reading) sees
+valid values only; the raw ``flags`` stay in the table. ``valid`` says whether the pixel
+is valid for at least one variable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from eotrend.core.atomic import atomic_path
+from eotrend.core.errors import InputError
+from eotrend.engine.limits import plan_workers
+from eotrend.engine.pool import Task, iter_tasks
+from eotrend.geo import geometry as geo
+from eotrend.geo import grids as gridding
+from eotrend.geo import raster
+from eotrend.geo.aoi import Feature, mean_lon, read_aoi
+from eotrend.sentinel3 import angles, coverage, layout, quality, reader
+
+log = logging.getLogger(__name__)
+
+# The columns of a statistics row that describe the scene and feature, not a variable.
+SCENE_COLUMNS = (
+    "scene", "time", "feature", "note", "count", "valid_count", "fraction_valid", "coverage"
+)  # fmt: skip
+# Per variable and feature, over valid pixels with a value (see feature_statistics).
+STATISTICS = ("count", "median", "mean", "std", "p25", "p75")
+# Why a feature has no statistics in a scene (the `note` column).
+NOTES = {
+    "ok": "statistics over the valid pixels",
+    "outside_swath": "the scene does not cover the AOI (no window)",
+    "no_pixels": "no pixel centre of the scene lies inside the feature",
+    "no_valid_pixels": "every pixel inside the feature is rejected by the quality rules",
+    "partial": "the scene observes only part of the feature (see coverage)",
+    "low_coverage": "observed below min_coverage: left out of the time series",
+}
+ANGLE_BLOCK = 1 << 16  # pixels interpolated at a time
+
+
+def value_column(variable: str, units: str | None = None) -> str:
+    """The column of ``variable`` in pixel tables and statistics (and its bands' name).
+
+    A variable stored as log10 holds physical values in unit X, and its column says so:
+    ``<variable>_<X>`` (``TSM_NN_g.m-3``, ``CHL_OC4ME_mg.m-3``, ``KD490_M07_m-1``). Every
+    other variable keeps its name. ``units`` is the file's units attribute (``lg(re X)``
+    for log10 products); None assumes the documented units (:data:`layout.LOG10_PRODUCTS`).
+    """
+    unit = layout.LOG10_PRODUCTS.get(variable) if units is None else layout.log10_unit(units)
+    return f"{variable}_{unit}" if unit else variable
+
+
+def stats_column(variable: str, statistic: str) -> str:
+    """The statistics column of ``variable``, e.g. ("TSM_NN", "median") ->
+    ``TSM_NN_g.m-3_median``; ``statistic`` is one of :data:`STATISTICS` or ``gmean``."""
+    return f"{value_column(variable)}_{statistic}"
+
+
+@dataclass(frozen=True)
+class SceneExtract:
+    """What one scene yields.
+
+    Attributes:
+        scene: product name (without ``.SEN3``). time: sensing start (UTC).
+        pixels: one row per (feature, pixel inside it): scene (str), time (UTC
+            timestamp), feature (str), row, col (int32 image indices), lon, lat (float64
+            degrees, pixel centre), one float32 column per variable in physical units
+            (:func:`value_column`; NaN where missing or rejected by its quality rule),
+            flags (uint64, the raw WQSF/LQSF) and valid (bool: valid for at least one
+            variable). Ordered by feature (AOI order), row, col.
+        columns: variable -> its column, in the order asked for.
+        units: variable -> physical unit ('' for dimensionless values).
+        note: "ok", or "outside_swath" when the scene does not cover the AOI.
+        flag_variable: WQSF or LQSF ('' when nothing was read).
+        flag_masks: flag name -> mask of that flag variable.
+        rules: variable -> the quality rule its values were judged by (as a dict).
+        unapplied: variable -> flags of its preset rule the file does not define.
+        coverage: feature -> fraction of it the scene observes (:mod:`eotrend.sentinel3.coverage`).
+        areas: feature -> its area, km².
+    """
+
+    scene: str
+    time: datetime
+    pixels: pd.DataFrame
+    columns: dict[str, str]
+    units: dict[str, str]
+    note: str = "ok"
+    flag_variable: str = ""
+    flag_masks: dict[str, int] = field(default_factory=dict)
+    rules: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    unapplied: dict[str, list[str]] = field(default_factory=dict)
+    coverage: dict[str, float] = field(default_factory=dict)
+    areas: dict[str, float] = field(default_factory=dict)
+
+    def scene_coverage(self) -> float:
+        """The area-weighted coverage of every feature together (0 to 1)."""
+        total = sum(self.areas.values())
+        if not total:
+            return 0.0
+        return sum(self.coverage[name] * area for name, area in self.areas.items()) / total
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One worker task: which variables of which file, over which window."""
+
+    path: Path
+    variables: tuple[str, ...]
+    window: reader.Window
+
+    def task(self) -> Task:
+        w = self.window
+        return Task(
+            f"{self.path.name} {w.shape[0]}x{w.shape[1]} window",
+            (str(self.path), self.variables, (w.row0, w.row1, w.col0, w.col1)),
+        )
+
+
+@dataclass(frozen=True)
+class _ReadPlan:
+    """The reads of one scene: geo coordinates first, the flags second, then one per data
+    file, then (when angles are asked for) the tie-point window ``tie`` of the angle
+    pairs; ``step`` = image columns per tie column."""
+
+    reads: list[_Read]
+    flag_variable: str
+    tie: reader.Window | None = None
+    step: int = 0
+
+    def file_of(self, variable: str) -> Path:
+        """The file ``variable`` is read from."""
+        return next(read.path for read in self.reads if variable in read.variables)
+
+    @classmethod
+    def of(cls, product: Path, variables: list[str], window: reader.Window) -> _ReadPlan:
+        flag_path, flag_variable = reader.flag_file(product)
+        reads = [
+            _Read(product / "geo_coordinates.nc", ("longitude", "latitude"), window),
+            _Read(flag_path, (flag_variable,), window),
+        ]
+        by_file: dict[Path, list[str]] = {}
+        tie_names: list[str] = []
+        for variable in variables:
+            if variable in layout.FLAG_VARIABLES:
+                raise InputError(
+                    f"variables: {variable}",
+                    "is the quality-flag variable, always in the pixel table's `flags` column",
+                    "Remove it from the dataset's `variables`.",
+                )
+            if variable in angles.ANGLES:
+                tie_names += [n for n in angles.pair_of(variable) if n not in tie_names]
+            else:
+                by_file.setdefault(reader.variable_file(product, variable), []).append(variable)
+        reads += [_Read(path, tuple(names), window) for path, names in by_file.items()]
+        if not tie_names:
+            return cls(reads, flag_variable)
+        _, tie_columns, step = reader.tie_geometry(product)
+        tie = angles.tie_window(window, step, tie_columns)
+        reads.append(_Read(reader.variable_file(product, tie_names[0]), tuple(tie_names), tie))
+        return cls(reads, flag_variable, tie, step)
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """The pixels of a window inside the features.
+
+    flat: ascending flat indices (int64) into the window of the pixels inside any
+    feature; members: per feature, positions into ``flat`` of its pixels.
+    """
+
+    flat: np.ndarray
+    members: list[np.ndarray]
+
+
+def _select(
+    geo_read: dict[str, reader.Packed], geometries: list, lon0: float
+) -> tuple[_Selection, np.ndarray, np.ndarray]:
+    """Which window pixels lie inside each (unwrapped) geometry; their lon, lat."""
+    lon = geo_read["longitude"].decoded().reshape(-1)
+    lat = geo_read["latitude"].decoded().reshape(-1)
+    unwrapped = geo.unwrap_lon(lon, lon0)
+    inside = []
+    for geometry in geometries:
+        # The exact test only for pixels in the polygon's bounding box (a cheap filter).
+        x0, y0, x1, y1 = geometry.bounds
+        box = np.flatnonzero((unwrapped >= x0) & (unwrapped <= x1) & (lat >= y0) & (lat <= y1))
+        mask = np.zeros(lon.shape, bool)
+        mask[box] = geo.contains(geometry, unwrapped[box], lat[box])
+        inside.append(mask)
+    flat = np.flatnonzero(np.logical_or.reduce(inside))
+    members = [np.flatnonzero(mask[flat]) for mask in inside]
+    return _Selection(flat, members), lon[flat], lat[flat]
+
+
+def _read(
+    reading: _ReadPlan,
+    window: reader.Window,
+    geometries: list,
+    lon0: float,
+    *,
+    threads: int | None,
+    mem_mb: float | None,
+) -> tuple[_Selection, np.ndarray, np.ndarray, dict[str, reader.Packed], dict[str, reader.Packed]]:
+    """Run the reads on the worker pool: the selection with the kept pixels' lon and lat,
+    every variable at the kept pixels (stored values, 1-D) and the tie-grid angles."""
+    task_mb = 40 + 24 * window.shape[0] * window.shape[1] / 2**20
+    plan = plan_workers(len(reading.reads), threads=threads, mem_mb=mem_mb, task_mem_mb=task_mb)
+    tasks = [read.task() for read in reading.reads]
+    tie_index = len(tasks) - 1 if reading.tie is not None else None
+    # Results come in completion order; data windows are cut down to the kept pixels as
+    # soon as the geo coordinates have said which ones, so at most a few whole windows
+    # are held at a time.
+    picked: dict[str, reader.Packed] = {}
+    waiting: list[dict[str, reader.Packed]] = []
+    tie_read: dict[str, reader.Packed] = {}
+    selection = lon = lat = None
+    for index, result in iter_tasks(reader.read_packed, tasks, plan, label="read", logger=log):
+        if index == 0:
+            selection, lon, lat = _select(result, geometries, lon0)
+            for held in waiting:
+                picked.update({k: v.take(selection.flat) for k, v in held.items()})
+            waiting.clear()
+        elif index == tie_index:
+            tie_read = result
+        elif selection is None:
+            waiting.append(result)
+        else:
+            picked.update({k: v.take(selection.flat) for k, v in result.items()})
+    return selection, lon, lat, picked, tie_read
+
+
+def extract_scene(
+    product_path: Path,
+    features: list[Feature],
+    window: reader.Window | None,
+    variables: list[str],
+    setting: str | dict,
+    *,
+    product_masks: bool = True,
+    threads: int | None = None,
+    mem_mb: float | None = None,
+) -> SceneExtract:
+    """Extract the pixels of every feature from one scene (see :class:`SceneExtract`).
+
+    ``window`` is the locate window (every pixel centre inside the AOI lies in it), None
+    when the scene does not cover the AOI: the result is then empty, with note
+    ``outside_swath``. ``setting`` is the dataset's ``quality`` (a preset name or an
+    explicit rule, see :mod:`eotrend.sentinel3.quality`). Raises InputError for a missing file or
+    variable, or a flag of an explicit rule that the file does not define.
+    """
+    product = reader.open_product(product_path)
+    quality.check_setting(setting)
+    variables = list(dict.fromkeys(variables))
+    if window is None:
+        stored = {v: _stored_units(product.path, v) for v in variables}
+        columns = {v: value_column(v, u) for v, u in stored.items()}
+        units = {v: (layout.log10_unit(u) or u) if u is not None else "" for v, u in stored.items()}
+        names = [feature.name for feature in features]
+        pixels = _pixel_frame(product.name, product.sensing_start, names, columns)
+        areas = [coverage.area_km2(feature.geometry) for feature in features]
+        return SceneExtract(
+            product.name, product.sensing_start, pixels, columns, units, "outside_swath",
+            coverage=dict.fromkeys(names, 0.0), areas=dict(zip(names, areas, strict=True)),
+        )  # fmt: skip
+    reading = _ReadPlan.of(product.path, variables, window)
+    lon0 = mean_lon(features)
+    geometries = [geo.unwrap_geometry(feature.geometry, lon0) for feature in features]
+    selection, lon, lat, picked, tie_read = _read(
+        reading, window, geometries, lon0, threads=threads, mem_mb=mem_mb
+    )
+
+    flag_path, flag_variable = reading.reads[1].path, reading.flag_variable
+    flags = picked[flag_variable].raw.astype(np.uint64)
+    masks = picked[flag_variable].flag_masks()
+    rows, cols = np.divmod(selection.flat, window.shape[1])
+    values: dict[str, np.ndarray] = {}
+    columns: dict[str, str] = {}
+    units: dict[str, str] = {}
+    if tie_read:
+        tie_cols = cols + window.col0 - reading.tie.col0 * reading.step
+        for zenith, azimuth in angles.PAIRS.items():
+            if zenith in tie_read:
+                values[zenith], values[azimuth] = _angles(
+                    tie_read[zenith], tie_read[azimuth], rows, tie_cols, reading.step
+                )
+    for variable in variables:
+        if variable in angles.ANGLES:
+            units[variable] = tie_read[variable].units
+            columns[variable] = variable
+            continue
+        packed = picked[variable]
+        physical, units[variable] = packed.physical()
+        if physical.size and np.isnan(physical).all():
+            log.warning(
+                "%s: %s holds only fill (or out-of-range) values inside the AOI: its "
+                "statistics are empty (count 0) and its grids nodata",
+                reading.file_of(variable),
+                variable,
+            )
+        values[variable] = physical.astype(np.float32)
+        columns[variable] = value_column(variable, packed.units)
+    rules, unapplied, valid = _judge(values, flags, masks, setting, product_masks, flag_path)
+    parts = {
+        "rows": rows + window.row0,
+        "cols": cols + window.col0,
+        "lon": lon,
+        "lat": lat,
+        "flags": flags,
+        "valid": valid,
+        "values": values,
+    }
+    pixels = _pixel_frame(
+        product.name,
+        product.sensing_start,
+        [feature.name for feature in features],
+        columns,
+        selection.members,
+        parts,
+    )
+    names = [feature.name for feature in features]
+    covered, areas = _coverage(product.path, names, geometries, selection.members, flags, masks)
+    for feature, members in zip(features, selection.members, strict=True):
+        log.info(
+            "feature %s: %d pixels inside, %d valid for at least one variable, %.1f %% observed",
+            feature.name,
+            len(members),
+            int(valid[members].sum()),
+            100 * covered[feature.name],
+        )
+    return SceneExtract(
+        product.name,
+        product.sensing_start,
+        pixels,
+        columns,
+        units,
+        "ok",
+        flag_variable,
+        {name: int(mask) for name, mask in masks.items()},
+        rules,
+        unapplied,
+        covered,
+        areas,
+    )
+
+
+def _stored_units(product: Path, variable: str) -> str | None:
+    """The units attribute of ``variable`` in the product (read without values), so that
+    a scene outside the swath names its columns like the others; None when the product
+    does not hold the file (the documented units are assumed then)."""
+    try:
+        return reader.variable_units(reader.variable_file(product, variable), variable)
+    except InputError:
+        return None
+
+
+def _coverage(
+    product: Path,
+    names: list[str],
+    geometries: list,
+    members: list[np.ndarray],
+    flags: np.ndarray,
+    masks: dict[str, np.uint64],
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per feature name: the fraction of the feature the scene observes and its area in
+    km² (see :mod:`eotrend.sentinel3.coverage`); ``geometries`` and ``members`` in
+    ``names`` order."""
+    tie_lon, tie_lat, step = reader.read_tie_lonlat(product)
+    ring = coverage.swath_ring(tie_lon, tie_lat, step)
+    inside, areas = coverage.swath_fractions(geometries, ring)
+    invalid = (flags & masks["INVALID"]) != 0 if "INVALID" in masks else np.zeros(flags.shape, bool)
+    fractions = []
+    for fraction, own in zip(inside, members, strict=True):
+        observed = 1.0 - float(invalid[own].mean()) if own.size else 1.0
+        fractions.append(fraction * observed)
+    return dict(zip(names, fractions, strict=True)), dict(zip(names, areas, strict=True))
+
+
+def _judge(
+    values: dict[str, np.ndarray],
+    flags: np.ndarray,
+    masks: dict[str, np.uint64],
+    setting: str | dict,
+    product_masks: bool,
+    flag_path: Path,
+) -> tuple[dict[str, dict[str, list[str]]], dict[str, list[str]], np.ndarray]:
+    """Apply each variable's quality rule: its values (float32, 1-D, changed in place)
+    become NaN where the rule rejects the pixel. Returns the rules (as dicts), the preset
+    flags the file lacks per variable (logged), and ``valid`` (bool, valid for at least
+    one variable)."""
+    rules: dict[str, dict[str, list[str]]] = {}
+    unapplied: dict[str, list[str]] = {}
+    valid = np.zeros(flags.shape, bool)
+    for variable, data in values.items():
+        judged = quality.variable_rule(setting, variable, masks, product_masks, flag_path)
+        ok = quality.valid_by_flags(flags, masks, judged.rule, flag_path)
+        data[~ok] = np.nan
+        valid |= ok
+        rules[variable] = judged.rule.as_dict()
+        if judged.unapplied:
+            unapplied[variable] = list(judged.unapplied)
+    for names in sorted({tuple(v) for v in unapplied.values()}):
+        users = [variable for variable, flags_ in unapplied.items() if tuple(flags_) == names]
+        log.info(
+            "%s: defines no %s: the %r quality preset of %s is applied without them",
+            flag_path, ", ".join(names), setting, ", ".join(users),
+        )  # fmt: skip
+    return rules, unapplied, valid
+
+
+def _angles(
+    zenith: reader.Packed, azimuth: reader.Packed, rows: np.ndarray, cols: np.ndarray, step: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """float32 zenith and azimuth at pixels (rows, cols of the tie window), interpolated
+    in blocks: the float64 temporaries of a big AOI stay small."""
+    zen = np.empty(rows.shape, np.float32)
+    azi = np.empty(rows.shape, np.float32)
+    z, a = zenith.decoded(), azimuth.decoded()
+    for start in range(0, rows.size, ANGLE_BLOCK):
+        part = slice(start, start + ANGLE_BLOCK)
+        zen[part], azi[part] = angles.interpolate(z, a, rows[part], cols[part], step)
+    return zen, azi
+
+
+def _pixel_frame(
+    scene: str,
+    time: datetime,
+    features: list[str],
+    columns: dict[str, str],
+    members: list[np.ndarray] | None = None,
+    parts: dict | None = None,
+) -> pd.DataFrame:
+    """The pixel table (see :class:`SceneExtract`): for each feature in turn, the pixels
+    at positions ``members[i]`` of the arrays in ``parts``; empty, with every column and
+    its dtype, when ``parts`` is None. scene and feature are categorical (every feature
+    a category, with pixels or not). Empties ``parts["values"]``."""
+    if parts is None:
+        members, parts = [np.empty(0, np.int64)] * len(features), {}
+    order = np.concatenate(members) if members else np.empty(0, np.int64)
+    codes = np.repeat(np.arange(len(features)), [len(m) for m in members])
+    # One feature, or features in turn without overlap: no reordering needed.
+    ordered = bool(np.all(order == np.arange(len(order))))
+
+    def pick(array, dtype):
+        if array is None:
+            return np.empty(0, dtype)
+        return (array if ordered else array[order]).astype(dtype, copy=False)
+
+    values = parts.get("values", {})  # emptied as the table is built: no second copy
+    frame = {
+        "scene": pd.Categorical.from_codes(np.zeros(len(order), np.int8), categories=[scene]),
+        "time": pd.Series(pd.Timestamp(time), index=range(len(order)), dtype="datetime64[us, UTC]"),
+        "feature": pd.Categorical.from_codes(codes, categories=features),
+        "row": pick(parts.get("rows"), np.int32),
+        "col": pick(parts.get("cols"), np.int32),
+        "lon": pick(parts.get("lon"), np.float64),
+        "lat": pick(parts.get("lat"), np.float64),
+    }
+    for variable, column in columns.items():
+        frame[column] = pick(values.pop(variable, None), np.float32)
+    frame["flags"] = pick(parts.get("flags"), np.uint64)
+    frame["valid"] = pick(parts.get("valid"), bool)
+    return pd.DataFrame(frame, copy=False)
+
+
+def _summary(values: np.ndarray, *, azimuth: bool, log10: bool) -> dict[str, float]:
+    """The statistics of one variable's values (finite, float64) for one feature.
+
+    Every statistic is taken on physical values; std is the sample standard deviation
+    (ddof 1). Azimuths are unwrapped around their circular mean first and the location
+    statistics wrapped back to [-180, 180), so that 179 and -179 have median 180, not 0.
+    log10 products add ``gmean`` = 10 ** mean(log10 value), the mean in the domain the
+    product is retrieved in (the arithmetic mean of a lognormal variable is pulled up by
+    its few highest values).
+    """
+    n = values.size
+    if n == 0:
+        names = [*STATISTICS[1:], *(["gmean"] if log10 else [])]
+        return {"count": 0, **dict.fromkeys(names, np.nan)}
+    if azimuth:
+        radians = np.radians(values)
+        centre = np.degrees(np.arctan2(np.sin(radians).mean(), np.cos(radians).mean()))
+        values = geo.unwrap_lon(values, centre)
+    p25, median, p75 = np.percentile(values, [25, 50, 75])
+    stats = {
+        "count": n,
+        "median": median,
+        "mean": values.mean(),
+        "std": values.std(ddof=1) if n > 1 else np.nan,
+        "p25": p25,
+        "p75": p75,
+    }
+    if azimuth:
+        for key in ("median", "mean", "p25", "p75"):
+            stats[key] = float(geo.unwrap_lon(stats[key], 0.0))
+    if log10:
+        stats["gmean"] = 10.0 ** np.log10(values).mean()
+    return stats
+
+
+def feature_statistics(extract: SceneExtract, features: list[Feature]) -> pd.DataFrame:
+    """One row per feature: scene, time, feature, note (a key of :data:`NOTES`), count
+    (pixels inside), valid_count, fraction_valid, coverage (fraction of the feature the
+    scene observes, :mod:`eotrend.sentinel3.coverage`) and, per variable,
+    ``<column>_<statistic>`` for the :data:`STATISTICS` (plus ``gmean`` for log10
+    products) over the valid pixels that have a value (count = how many).
+
+    Statistics are on physical values. For log10 products the median and percentiles
+    are those of the physical values: the median commutes with 10 ** (up to the
+    interpolation between two middle values), the mean does not, hence ``gmean``.
+    A feature with no pixel or no valid pixel still gets its row, with NaN statistics.
+    """
+    pixels = extract.pixels
+    records = []
+    for feature in features:
+        own = pixels[pixels["feature"] == feature.name]
+        good = own[own["valid"].to_numpy(bool)]
+        count, valid_count = len(own), len(good)
+        if extract.note != "ok":
+            note = extract.note
+        elif count == 0:
+            note = "no_pixels"
+        elif valid_count == 0:
+            note = "no_valid_pixels"
+        elif extract.coverage.get(feature.name, 1.0) < coverage.PARTIAL_BELOW:
+            note = "partial"
+        else:
+            note = "ok"
+        record = {
+            "scene": extract.scene,
+            "time": pd.Timestamp(extract.time),
+            "feature": feature.name,
+            "note": note,
+            "count": count,
+            "valid_count": valid_count,
+            "fraction_valid": valid_count / count if count else np.nan,
+            "coverage": extract.coverage.get(feature.name, np.nan),
+        }
+        for variable, column in extract.columns.items():
+            values = good[column].to_numpy(np.float64)
+            summary = _summary(
+                values[np.isfinite(values)],
+                azimuth=variable in angles.AZIMUTHS,
+                log10=column != variable,
+            )
+            record.update({f"{column}_{key}": value for key, value in summary.items()})
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def write_pixels(path: Path, extract: SceneExtract) -> None:
+    """The pixel table as Parquet (atomically), self-describing.
+
+    Each value column carries its unit in its field metadata (``unit``; lon/lat too);
+    the file metadata ``eotrend`` holds JSON with the scene, note, the variable ->
+    column map, the flag variable with every flag's mask, the quality rule each variable
+    was judged by and the preset flags the file lacks, so flags can be decoded and the
+    rules re-applied without the product.
+    """
+    table = pa.Table.from_pandas(extract.pixels, preserve_index=False)
+    units = {"lon": "degrees_east", "lat": "degrees_north"}
+    units.update({column: extract.units[v] for v, column in extract.columns.items()})
+    fields = [
+        f.with_metadata({"unit": units[f.name]}) if f.name in units else f for f in table.schema
+    ]
+    description = {
+        "scene": extract.scene,
+        "note": extract.note,
+        "columns": extract.columns,
+        "units": units,
+        "flag_variable": extract.flag_variable,
+        "flag_masks": extract.flag_masks,
+        "quality_rules": extract.rules,
+        "unapplied_flags": extract.unapplied,
+    }
+    metadata = {**(table.schema.metadata or {}), b"eotrend": json.dumps(description).encode()}
+    table = pa.Table.from_arrays(table.columns, schema=pa.schema(fields, metadata=metadata))
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def write_grids(
+    grid_dir: Path,
+    extract: SceneExtract,
+    grid: gridding.Grid,
+    max_distance_m: float,
+    tags: dict[str, str],
+) -> None:
+    """One GeoTIFF per variable, ``<variable>.tif``, on the dataset grid (atomically).
+
+    Each cell takes the nearest valid pixel (any feature) that has a value for the
+    variable, within ``max_distance_m``; else NaN (nodata). A scene without valid pixels
+    gives all-NaN grids. Band description = the value column, metadata UNIT and VARIABLE.
+    """
+    good = extract.pixels[extract.pixels["valid"].to_numpy(bool)].drop_duplicates(["row", "col"])
+    columns = list(extract.columns.values())
+    filled = gridding.nearest_fill(
+        grid,
+        good["lon"].to_numpy(),
+        good["lat"].to_numpy(),
+        good[columns].to_numpy(np.float64).reshape(len(good), len(columns)),
+        max_distance_m,
+    )
+    with atomic_path(grid_dir, suffix="") as tmp:
+        tmp.mkdir()
+        for (variable, column), data in zip(extract.columns.items(), filled, strict=True):
+            raster.write_geotiff(
+                tmp / f"{variable}.tif",
+                data,
+                transform=grid.transform,
+                crs_wkt=grid.crs_wkt,
+                nodata=float("nan"),
+                descriptions=[column],
+                band_metadata=[{"UNIT": extract.units[variable], "VARIABLE": variable}],
+                tags=tags,
+            )
+
+
+def extract_to_files(
+    product_path: Path,
+    aoi_path: Path,
+    window: reader.Window | None,
+    pixels_out: Path,
+    stats_out: Path | None,
+    grid_dir: Path | None,
+    variables: list[str],
+    quality: str | dict,
+    grid_settings: dict,
+    *,
+    product_masks: bool = True,
+    threads: int | None = None,
+    mem_mb: float | None = None,
+    provenance: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """Run the extract stage for one scene and write its outputs; returns the statistics.
+
+    ``window`` None means the scene does not cover the AOI: the outputs are written
+    empty (statistics rows with count 0 and note ``outside_swath``, all-NaN grids), not
+    an error. ``grid_settings``: crs, resolution, margin, max_distance_m (see
+    :func:`gridding.dataset_grid`).
+    """
+    features = read_aoi(aoi_path)
+    extract = extract_scene(
+        Path(product_path),
+        features,
+        window,
+        variables,
+        quality,
+        product_masks=product_masks,
+        threads=threads,
+        mem_mb=mem_mb,
+    )
+    if extract.note != "ok":
+        log.warning("%s does not cover the AOI: writing empty outputs", extract.scene)
+    stats = feature_statistics(extract, features)
+    for feature, note in zip(stats["feature"], stats["note"], strict=True):
+        if note not in ("ok", "outside_swath"):
+            log.warning("feature %s: %s", feature, NOTES[note])
+    write_pixels(Path(pixels_out), extract)
+    if stats_out is not None:
+        with atomic_path(stats_out) as tmp:
+            stats.to_csv(tmp, index=False)
+    if grid_dir is not None:
+        grid = gridding.dataset_grid(
+            features,
+            mean_lon(features),
+            grid_settings["crs"],
+            grid_settings["resolution"],
+            grid_settings["margin"],
+        )
+        tags = {
+            "ACQUISITION_DATETIME": extract.time.isoformat(),
+            "SCENE": extract.scene,
+            "COVERAGE": f"{extract.scene_coverage():.6f}",
+            **(provenance or {}),
+        }
+        write_grids(Path(grid_dir), extract, grid, grid_settings["max_distance_m"], tags)
+    return stats

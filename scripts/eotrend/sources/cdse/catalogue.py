@@ -1,0 +1,393 @@
+"""The OData catalogue search (reference/cdse-api.md §2, §3) and the choice of one product
+per sensing period (§4).
+
+Search: ``Products`` with the collection, product type, AOI intersection and
+sensing-start clauses, ``$orderby=ContentDate/Start asc`` (the server then orders ties by
+Id, so pages neither lose nor repeat products), ``$top`` <= 1000, one query per calendar
+year, ``@odata.nextLink`` followed verbatim, duplicates by Id dropped. The service pages no
+deeper than ``$skip`` 10,000 (§2): a window that reaches that limit is searched again
+month by month, then day by day, and a day still over it is an error (never a silent
+cut). An AOI split at the antimeridian is searched one side at a time. :func:`select`
+keeps one product per sensing period (§4).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import quote, urlencode
+
+import shapely
+import shapely.geometry
+from shapely.geometry.base import BaseGeometry
+from shapely.geometry.polygon import orient
+
+from eotrend.sentinel3.layout import PRODUCT_NAME
+from eotrend.sources.cdse.http import (
+    RETRY_STATUSES,
+    TransientError,
+    describe,
+    request,
+    retry_after_s,
+    with_retries,
+)
+from eotrend.sources.cdse.settings import MAX_PAGE, CdseError, Settings
+
+log = logging.getLogger(__name__)
+
+MAX_SKIP = 10_000  # the largest $skip the catalogue accepts since 2024-11-12 (§2)
+MAX_WKT_CHARS = 2000  # longer AOI polygons are simplified (the filter travels in the URL)
+TIMELINESS_RANK = {"NT": 0, "ST": 1, "NR": 2}  # §4: prefer the final product
+
+
+@dataclass(frozen=True)
+class Product:
+    """One catalogue product (§3).
+
+    Attributes:
+        id: the catalogue's UUID. name: the product name without ``.SEN3``.
+        start, stop: sensing period (UTC). online: downloadable now (False = deferred).
+        size: zip size in bytes, 0 when unknown. md5: lower-case hex, "" when unknown.
+        footprint: the catalogue's footprint (lon/lat), None when it lists none.
+        s3_path: where the object store holds the product folder (``S3Path``,
+            ``/eodata/Sentinel-3/OLCI/<type>/<yyyy>/<mm>/<dd>/<name>.SEN3``), "" if unlisted.
+    """
+
+    id: str
+    name: str
+    start: datetime
+    stop: datetime
+    online: bool = True
+    size: int = 0
+    md5: str = ""
+    footprint: BaseGeometry | None = None
+    s3_path: str = ""
+
+    @classmethod
+    def from_odata(cls, item: dict) -> Product:
+        """From one OData ``value`` item. Raises KeyError/ValueError on a malformed one."""
+        md5 = next(
+            (
+                str(c.get("Value", "")).lower()
+                for c in item.get("Checksum") or []
+                if str(c.get("Algorithm", "")).upper() == "MD5"
+            ),
+            "",
+        )
+        return cls(
+            id=str(item["Id"]),
+            name=str(item["Name"]).removesuffix(".SEN3"),
+            start=_utc(item["ContentDate"]["Start"]),
+            stop=_utc(item["ContentDate"]["End"]),
+            online=bool(item.get("Online", True)),
+            size=int(item.get("ContentLength") or 0),
+            md5=md5,
+            footprint=_footprint(item.get("GeoFootprint")),
+            s3_path=str(item.get("S3Path") or ""),
+        )
+
+
+def _footprint(geojson: dict | None) -> BaseGeometry | None:
+    """A GeoJSON footprint as a valid shapely geometry; None when absent or unreadable."""
+    if not geojson:
+        return None
+    try:
+        return shapely.make_valid(shapely.geometry.shape(geojson))
+    except (KeyError, TypeError, ValueError, shapely.errors.GEOSException):
+        return None
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    """OData datetime literal, UTC with ``Z`` (no ``+``, which would need escaping, §2)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def aoi_polygon(geometries: list, max_chars: int = MAX_WKT_CHARS) -> shapely.Polygon:
+    """One polygon covering every AOI geometry, for the search's Intersects clause.
+
+    The union's outer ring (its convex hull when the parts are separate), counter-clockwise,
+    coordinates rounded to 1e-5 deg (about a metre) in the query. While its WKT is longer
+    than ``max_chars`` (or invalid once rounded) it is grown by a tolerance and simplified by
+    the same tolerance (the Douglas-Peucker deviation is at most the tolerance, so the
+    result still covers the AOI), the tolerance doubling each time. For an AOI split at the
+    antimeridian use :func:`search_polygons` (the hull of both sides is a band around the
+    globe).
+    """
+    union = shapely.union_all(geometries)
+    shape = union if isinstance(union, shapely.Polygon) else union.convex_hull
+    polygon = orient(shapely.Polygon(shape.exterior), 1.0)
+    tolerance = 1e-4
+    # The service validates the geometry: rounding must not leave it self-intersecting.
+    while len(_wkt(polygon)) > max_chars or not shapely.from_wkt(_wkt(polygon)).is_valid:
+        polygon = orient(shapely.Polygon(polygon.buffer(tolerance).simplify(tolerance).exterior))
+        tolerance *= 2
+    return polygon
+
+
+def _wkt(polygon: shapely.Polygon) -> str:
+    return shapely.to_wkt(polygon, rounding_precision=5, trim=True)
+
+
+def search_polygons(geometries: list, max_chars: int = MAX_WKT_CHARS) -> list[shapely.Polygon]:
+    """The polygons to search the catalogue with: one covering the whole AOI
+    (:func:`aoi_polygon`), or one per side for an AOI split at the antimeridian.
+
+    In lon/lat an area across 180° can only be drawn as parts on either side of it (a
+    MultiPolygon split at ±180°). The convex hull of such parts spans the globe the wrong
+    way round: a band of every longitude, holding every product at those latitudes (soon
+    past the catalogue's paging limit). So when the AOI's parts span more than 180° of
+    longitude, the parts whose centroid lies west of 0° and those east of it are searched
+    as two polygons (each covering its parts); the results are merged by product Id.
+    """
+    parts = list(shapely.get_parts(geometries))
+    west, _, east, _ = shapely.total_bounds(parts)
+    if east - west <= 180.0:
+        return [aoi_polygon(geometries, max_chars)]
+    sides = (
+        [p for p in parts if p.centroid.x < 0.0],
+        [p for p in parts if p.centroid.x >= 0.0],
+    )
+    polygons = [aoi_polygon(side, max_chars) for side in sides if side]
+    log.info(
+        "the AOI spans lon %.2f..%.2f (split at the antimeridian?): searched as %d polygons, "
+        "one per side of 0 degrees",
+        west,
+        east,
+        len(polygons),
+    )
+    return polygons
+
+
+def year_windows(start: date, end: date) -> list[tuple[datetime, datetime]]:
+    """The days ``start..end`` (inclusive) as half-open UTC intervals, split at each
+    1 January (long searches go year by year, §2)."""
+    first = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    stop = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
+    windows = []
+    while first < stop:
+        boundary = min(stop, datetime(first.year + 1, 1, 1, tzinfo=UTC))
+        windows.append((first, boundary))
+        first = boundary
+    return windows
+
+
+def search_url(settings: Settings, polygon: shapely.Polygon, begin: datetime, end: datetime) -> str:
+    """The first-page URL of the products of one interval [begin, end) over ``polygon``."""
+    clauses = [
+        "Collection/Name eq 'SENTINEL-3'",
+        "Attributes/OData.CSC.StringAttribute/any(att:att/Name eq 'productType' and "
+        f"att/OData.CSC.StringAttribute/Value eq '{settings.product_type}')",
+        f"OData.CSC.Intersects(area=geography'SRID=4326;{_wkt(polygon)}')",
+        f"ContentDate/Start ge {_iso(begin)}",
+        f"ContentDate/Start lt {_iso(end)}",
+    ]
+    query = {
+        "$filter": " and ".join(clauses),
+        "$orderby": "ContentDate/Start asc",
+        "$top": str(min(settings.page_size, MAX_PAGE)),
+        "$expand": "Attributes",
+    }
+    return f"{settings.catalogue_url}/Products?{urlencode(query, quote_via=quote)}"
+
+
+def split_window(begin: datetime, stop: datetime) -> list[tuple[datetime, datetime]]:
+    """The half-open window [begin, stop) split at each first of the month when it spans
+    more than one month, else at each midnight (UTC) when it spans more than one day;
+    [] for a single day (it cannot be split further)."""
+
+    def next_month(moment: datetime) -> datetime:
+        return datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1, tzinfo=UTC)
+
+    def next_day(moment: datetime) -> datetime:
+        return datetime(moment.year, moment.month, moment.day, tzinfo=UTC) + timedelta(days=1)
+
+    for boundary in (next_month, next_day):
+        if boundary(begin) < stop:
+            windows, first = [], begin
+            while first < stop:
+                windows.append((first, min(stop, boundary(first))))
+                first = windows[-1][1]
+            return windows
+    return []
+
+
+def _span(begin: datetime, stop: datetime) -> str:
+    """A window [begin, stop) of whole days as ``first..last`` (inclusive dates)."""
+    last = (stop - timedelta(days=1)).date()
+    return str(begin.date()) if last == begin.date() else f"{begin.date()}..{last}"
+
+
+def search(
+    settings: Settings, polygons: list[shapely.Polygon], start: date, end: date
+) -> list[Product]:
+    """Every catalogue product of the configured type over any of ``polygons`` (see
+    :func:`search_polygons`) sensed in ``start..end`` (inclusive days), in sensing order,
+    each Id once.
+
+    Each polygon is searched one calendar year at a time; a window the catalogue would
+    cut at its paging limit (:func:`_search_window`) is searched again per month, then
+    per day.
+
+    Raises:
+        CdseError: a page failed after the retries, the catalogue's answer is not an
+            OData product list, or a single day still reaches the paging limit.
+    """
+    found: dict[str, Product] = {}
+    for polygon in polygons:
+        windows = year_windows(start, end)
+        while windows:
+            begin, stop = windows.pop(0)
+            if _search_window(settings, polygon, begin, stop, found):
+                continue
+            smaller = split_window(begin, stop)
+            if not smaller:
+                west, south, east, north = polygon.bounds
+                raise CdseError(
+                    f"the catalogue search for {begin.date()} (UTC) alone reaches the "
+                    f"catalogue's paging limit ({MAX_SKIP:,} results per query), so products "
+                    "of that day would be lost. The search polygon spans lon "
+                    f"{west:.2f}..{east:.2f}, lat {south:.2f}..{north:.2f}: make the AOI "
+                    "smaller (is it meant to cover that much? An area across the antimeridian "
+                    "must be drawn as parts split at +-180 degrees) and check "
+                    "source.cdse.product_type"
+                )
+            log.info(
+                "search %s reached the catalogue's paging limit (%s results per query): "
+                "searching it again in %d parts",
+                _span(begin, stop),
+                f"{MAX_SKIP:,}",
+                len(smaller),
+            )
+            windows[:0] = smaller
+    return sorted(found.values(), key=lambda p: (p.start, p.id))
+
+
+def _search_window(
+    settings: Settings,
+    polygon: shapely.Polygon,
+    begin: datetime,
+    stop: datetime,
+    found: dict[str, Product],
+) -> bool:
+    """Add the products of one window [begin, stop) to ``found`` (by Id); False when the
+    catalogue stopped paging at its limit, i.e. the window may be incomplete.
+
+    The service omits ``@odata.nextLink`` when the next ``$skip`` would pass 10,000 (§2,
+    release notes 2024-11-12), whether or not more products exist. So a window whose last
+    page is full and whose next page would start past that (more than 10,000 received) may
+    have been cut. When exactly that many products exist it is complete: searching it
+    again in parts then costs a few queries and loses nothing.
+    """
+    url: str | None = search_url(settings, polygon, begin, stop)
+    pages = received = first_page = last_page = 0
+    while url:
+        page = _get_json(url, settings)
+        try:
+            items = page["value"]
+            for item in items:
+                product = Product.from_odata(item)
+                found.setdefault(product.id, product)
+        except (KeyError, TypeError, ValueError) as error:
+            raise CdseError(
+                f"the catalogue at {settings.catalogue_url} answered with something other "
+                f"than an OData product list ({type(error).__name__}: {error}): is "
+                "catalogue_url the OData root (.../odata/v1)?"
+            ) from None
+        pages += 1
+        received += len(items)
+        last_page = len(items)
+        first_page = first_page or last_page
+        url = page.get("@odata.nextLink")
+    log.info("search %s: %d products in %d pages", _span(begin, stop), received, pages)
+    return not (received > MAX_SKIP and last_page == first_page)
+
+
+def product_by_id(settings: Settings, product_id: str) -> Product:
+    """One catalogue record by its Id (``Products(<Id>)``, the bare entity, §2).
+
+    Raises:
+        CdseError: refused (e.g. an Id the catalogue no longer has) or malformed.
+    """
+    page = _get_json(f"{settings.catalogue_url}/Products({product_id})", settings)
+    try:
+        return Product.from_odata(page)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CdseError(
+            f"the catalogue's record of product {product_id} is malformed "
+            f"({type(error).__name__}: {error})"
+        ) from None
+
+
+def _get_json(url: str, settings: Settings) -> dict:
+    """One catalogue page, retried on 429/5xx and connection problems."""
+
+    def get() -> dict:
+        with request(
+            "GET", url, timeout=settings.timeout_s, trusted=settings.trusted_hosts
+        ) as response:
+            if response.status == 200:
+                try:
+                    return json.loads(response.read())
+                except ValueError as error:
+                    raise TransientError(f"unreadable JSON ({error})") from None
+            problem = describe(response)
+            if response.status in RETRY_STATUSES:
+                raise TransientError(problem, retry_after_s(response))
+            raise CdseError(f"catalogue search refused: {problem} (query {url[:300]})")
+
+    return with_retries(get, settings, "catalogue search")
+
+
+# --- one product per sensing period ----------------------------------------------------
+
+
+def _preference(product: Product) -> tuple:
+    """Sort key, best first: NT, ST, NR; then the newest baseline; then the newest
+    processing (creation time in the name); then the name (deterministic)."""
+    fields_ = PRODUCT_NAME.match(product.name)
+    return (
+        TIMELINESS_RANK.get(fields_["timeliness"], len(TIMELINESS_RANK)),
+        -int(fields_["baseline"]),
+        -int(fields_["created"].replace("T", "")),
+        product.name,
+    )
+
+
+def _overlap(a: Product, b: Product) -> bool:
+    """Same sensing period: the intervals overlap by at least half the shorter one."""
+    shared = (min(a.stop, b.stop) - max(a.start, b.start)).total_seconds()
+    shortest = max(1.0, min((a.stop - a.start).total_seconds(), (b.stop - b.start).total_seconds()))
+    return shared >= 0.5 * shortest
+
+
+def select(products: list[Product]) -> tuple[list[Product], dict[str, str]]:
+    """Keep one product per sensing period and platform (the NR, ST and NT copies and the
+    baselines of one acquisition, §4).
+
+    Names must match :data:`eotrend.sentinel3.layout.PRODUCT_NAME`. Returns the kept products in
+    sensing order and, by name, why each other one was dropped.
+    """
+    ordered = sorted(products, key=lambda p: (p.name[:3], p.start, p.name))
+    groups: list[list[Product]] = []
+    for product in ordered:
+        group = groups[-1] if groups else None
+        if group and group[0].name[:3] == product.name[:3] and _overlap(group[0], product):
+            group.append(product)
+        else:
+            groups.append([product])
+    kept, dropped = [], {}
+    for group in groups:
+        best, *others = sorted(group, key=_preference)
+        kept.append(best)
+        for other in others:
+            dropped[other.name] = (
+                f"duplicate of {best.name} (same sensing period; kept by preference NT over "
+                "ST over NR, then the newest baseline, then the newest processing)"
+            )
+    return sorted(kept, key=lambda p: (p.start, p.name)), dropped

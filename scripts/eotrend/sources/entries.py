@@ -1,0 +1,69 @@
+"""Scene-list entries made from what a source found: a product, a name, a folder."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from eotrend.core.errors import InputError
+from eotrend.geo.aoi import Feature, first_vertex_lon
+from eotrend.sentinel3 import layout, reader
+from eotrend.sentinel3.footprint import reaches
+from eotrend.sources.cdse.cache import (
+    check_product,
+)
+from eotrend.sources.scenelist import Entry, folder_size
+
+
+def in_period(moment: datetime, start: str, end: str) -> bool:
+    """Whether a sensing time falls within [start, end] (inclusive dates)."""
+    return date.fromisoformat(start) <= moment.date() <= date.fromisoformat(end)
+
+
+def product_entry(
+    path: Path, status: str = "ok", reason: str = "", aoi: list[Feature] | None = None
+) -> Entry:
+    """A manifest entry for a product folder, from its own manifest.
+
+    With ``aoi``, a product whose footprint misses every feature is marked skipped.
+    """
+    product = reader.open_product(path)
+    if aoi is not None and status == "ok" and not reaches(path, aoi, first_vertex_lon(aoi)):
+        status, reason = "skipped", "footprint does not reach the AOI"
+    return Entry(
+        name=product.name,
+        sensing_start=product.sensing_start.isoformat(),
+        sensing_stop=product.sensing_stop.isoformat(),
+        platform=product.name[:3],
+        source_id="",
+        size=folder_size(path),
+        checksum="",
+        path=str(path),
+        status=status,
+        reason=reason,
+    )
+
+
+def name_entry(name: str, status: str, reason: str, path: str | Path = "", size: int = 0) -> Entry:
+    """A manifest entry from a product name alone (sensing times from the name, to the
+    second): for products that were not, or could not be, unzipped."""
+    fields_ = layout.PRODUCT_NAME.match(name)
+    start, stop = (
+        datetime.strptime(fields_[k], "%Y%m%dT%H%M%S").replace(tzinfo=UTC).isoformat()
+        for k in ("start", "stop")
+    )
+    return Entry(name, start, stop, name[:3], "", size, "", str(path), status, reason)
+
+
+def folder_entry(path: Path, aoi: list[Feature] | None) -> Entry:
+    """The entry of a local ``.SEN3`` folder: failed, with the reason, when the product is
+    damaged (a required file missing, a file shorter or longer than its manifest says, a
+    broken manifest), so that one bad copy among many does not stop the search."""
+    problem = check_product(path, complete=False)
+    if problem is None:
+        try:
+            return product_entry(path, aoi=aoi)
+        except InputError as error:
+            problem = error.problem
+    name = path.name.removesuffix(".SEN3")
+    return name_entry(name, "failed", f"damaged product: {problem}", path, folder_size(path))

@@ -1,0 +1,212 @@
+"""Scene batches: locate, extract and grid many scenes in one job, the scenes being the
+tasks of one process pool.
+
+A per-scene job pays an interpreter start, Snakemake's script wrapper and the heavy
+imports (about a second) before reads that take milliseconds on a small window; a batch
+pays them once. What per-scene jobs gave is kept:
+
+* every scene's outputs in ``results/<dataset>/scenes/<scene>/`` as before (vertices.csv,
+  window.json, pixels.parquet, stats.csv, grid/), each written atomically, and its own
+  log (``logs/<dataset>/scenes/<scene>.log``);
+* a scene is marked done by :data:`STAMP`, written after its outputs, which records what
+  made them: the product, the AOI file's digest, the dataset config's digest and the
+  eotrend code's digest. A rerun of the batch (Snakemake reruns it when it failed, was
+  killed, or its scene list or config changed) redoes only scenes without a current
+  stamp;
+* one scene's failure (an error, or a worker it kills twice) is reported by name after
+  the other scenes finished; the batch then fails with the list, and a rerun redoes just
+  the failed scenes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from eotrend.core.atomic import atomic_path, write_text
+from eotrend.core.errors import EotrendError
+from eotrend.engine.limits import plan_workers
+from eotrend.engine.pool import Task, WorkerCrashError, iter_tasks
+
+log = logging.getLogger(__name__)
+
+STAMP = "done.json"
+"""File in a scene's folder that marks its outputs complete and says what made them."""
+
+SCENE_TASK_MB = 400
+"""Peak memory of one scene in a worker, MB (a full-size scene's tie grid and windows;
+the per-scene jobs' benchmarks, max_pss)."""
+
+TABLE_COLUMNS = ("scene", "status", "seconds", "message")
+"""The batch table: one row per scene; status done (made now), kept (its stamp was
+current) or failed (message says why)."""
+
+
+@dataclass(frozen=True)
+class SceneJob:
+    """One scene of a batch: its name, product folder, output folder and log file."""
+
+    name: str
+    product: str
+    folder: str
+    log: str
+
+
+@dataclass(frozen=True)
+class SceneSettings:
+    """What extraction needs from the dataset config (see extract.py)."""
+
+    variables: list[str]
+    quality: str | dict
+    grid: dict
+    product_masks: bool
+    digest: str
+
+
+class BatchError(EotrendError):
+    """Scenes of a batch failed (the message lists them and why)."""
+
+
+def code_digest() -> str:
+    """SHA-256 (16 hex digits) of the eotrend package's source files: outputs made by
+    other code are not current."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parents[1]
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 (16 hex digits) of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def is_current(job: SceneJob, stamp: dict) -> bool:
+    """Whether the scene's outputs were made from exactly ``stamp``'s inputs."""
+    try:
+        found = json.loads((Path(job.folder) / STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return found == stamp
+
+
+def run_batch(
+    jobs: list[SceneJob],
+    aoi: str | Path,
+    settings: SceneSettings,
+    table_out: str | Path,
+    *,
+    threads: int | None = None,
+    mem_mb: float | None = None,
+) -> pd.DataFrame:
+    """Process the scenes of a batch that are not current; write the batch table.
+
+    Returns the table (see :data:`TABLE_COLUMNS`, scenes in the given order).
+
+    Raises:
+        BatchError: some scenes failed (after all others finished and the table was
+            written).
+    """
+    stamp = {"aoi": file_digest(aoi), "config": settings.digest, "code": code_digest()}
+    rows = {}
+    todo = []
+    for job in jobs:
+        if is_current(job, {"product": job.product, **stamp}):
+            rows[job.name] = (job.name, "kept", 0.0, "")
+        else:
+            todo.append(job)
+    log.info("%d scenes: %d current, %d to process", len(jobs), len(jobs) - len(todo), len(todo))
+    tasks = [Task(job.name, (asdict(job), str(aoi), asdict(settings), stamp)) for job in todo]
+    plan = plan_workers(len(tasks), threads=threads, mem_mb=mem_mb, task_mem_mb=SCENE_TASK_MB)
+    for index, result in iter_tasks(
+        process_scene, tasks, plan, label="scenes", logger=log, crashes="yield"
+    ):
+        name = todo[index].name
+        if isinstance(result, WorkerCrashError):
+            result = ("failed", 0.0, str(result))
+        rows[name] = (name, *result)
+    table = pd.DataFrame([rows[job.name] for job in jobs], columns=list(TABLE_COLUMNS))
+    with atomic_path(table_out) as tmp:
+        table.to_csv(tmp, index=False)
+    failed = table[table["status"] == "failed"]
+    if len(failed):
+        listing = "; ".join(
+            f"{s}: {m}" for s, m in zip(failed["scene"], failed["message"], strict=True)
+        )
+        raise BatchError(
+            f"{len(failed)} of {len(table)} scenes failed ({listing}). The other scenes' "
+            "outputs are kept: fix the cause (each scene's log is in "
+            f"{Path(todo[0].log).parent}) and run again; only these scenes are redone."
+        )
+    return table
+
+
+def process_scene(job: dict, aoi: str, settings: dict, stamp: dict) -> tuple[str, float, str]:
+    """Locate, extract and grid one scene (a pool task); its log goes to its own file.
+
+    Returns (status done or failed, seconds, message): an error fails this scene only.
+    """
+    from eotrend.core import provenance
+    from eotrend.sentinel3.extract import extract_to_files
+    from eotrend.sentinel3.locate import locate_to_files
+
+    job = SceneJob(**job)
+    folder = Path(job.folder)
+    start = time.perf_counter()
+    handler = _scene_log(job.log)
+    try:
+        (folder / STAMP).unlink(missing_ok=True)
+        window = locate_to_files(
+            job.product, aoi, folder / "vertices.csv", folder / "window.json", threads=1
+        )
+        extract_to_files(
+            job.product,
+            aoi,
+            window,
+            folder / "pixels.parquet",
+            folder / "stats.csv",
+            folder / "grid",
+            settings["variables"],
+            settings["quality"],
+            settings["grid"],
+            product_masks=settings["product_masks"],
+            threads=1,
+            provenance=provenance.tags(settings["digest"]),
+        )
+        write_text(folder / STAMP, json.dumps({"product": job.product, **stamp}, indent=1))
+        return "done", time.perf_counter() - start, ""
+    except EotrendError as error:
+        logging.getLogger("eotrend").error("%s", error)
+        return "failed", time.perf_counter() - start, str(error)
+    except Exception as error:  # a bug: its traceback goes to the scene's log
+        logging.getLogger("eotrend").exception("unexpected error")
+        message = f"{type(error).__name__}: {error} (traceback in {job.log})"
+        return "failed", time.perf_counter() - start, message
+    finally:
+        _close_log(handler)
+
+
+def _scene_log(path: str) -> logging.Handler:
+    """Send this process's log records to ``path`` (truncated) until :func:`_close_log`."""
+    from eotrend.core.logs import LOG_FORMAT
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return handler
+
+
+def _close_log(handler: logging.Handler) -> None:
+    logging.getLogger().removeHandler(handler)
+    handler.close()
