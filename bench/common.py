@@ -15,6 +15,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out"
 sys.path.insert(0, str(REPO / "scripts"))
+# The stage commands (`python -m eotrend <stage>`) run in subprocesses that find the package.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(REPO / "scripts"), os.environ.get("PYTHONPATH")])
+)
+EOTREND = [sys.executable, "-m", "eotrend"]
 # The published 27-vertex polygon of the sen3r example (Solimoes river at Manacapuru).
 # Reflectance noise (reflectance units) that gives real-sized reflectance files.
 REAL_BYTES_NOISE = 4e-5

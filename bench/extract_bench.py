@@ -36,8 +36,8 @@ import time
 from pathlib import Path
 
 from common import (
+    EOTREND,
     OUT,
-    REPO,
     SEED,
     command_tree,
     full_scene,
@@ -162,9 +162,8 @@ def main() -> str:
     theirs = baseline(product, SEED, VARIABLES)
     published = time.perf_counter() - start
     check_same(pd.read_parquet(pixels), theirs)
-    script = str(REPO / "scripts" / "extract.py")
     cmd, cmd_rss, cmd_total = command_tree(
-        [sys.executable, script, str(product), str(SEED), "-o", str(OUT / "cmd.parquet"),
+        [*EOTREND, "extract", str(product), str(SEED), "-o", str(OUT / "cmd.parquet"),
          "--stats", str(OUT / "cmd.csv"), "--grid-dir", str(OUT / "cmd_grid"),
          "--variables", *VARIABLES, "--quality", "none", "--workers", "2"]
     )  # fmt: skip

@@ -41,7 +41,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from common import OUT, REPO, SEED, full_scene, load_average, table
+from common import EOTREND, OUT, REPO, SEED, full_scene, load_average, table
 
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -91,17 +91,16 @@ def locate_and_extract(product: Path, out: Path, env: dict) -> tuple[float, obje
     """The locate and extract commands; (wall seconds, pixel table)."""
     import pandas as pd
 
-    scripts = REPO / "scripts"
     commands = [
-        [scripts / "locate.py", product, SEED, "-o", out / "v.csv", "--window", out / "w.json"],
+        ["locate", product, SEED, "-o", out / "v.csv", "--window", out / "w.json"],
         [
-            *(scripts / "extract.py", product, SEED, "-o", out / "p.parquet"),
+            *("extract", product, SEED, "-o", out / "p.parquet"),
             *("--stats", out / "s.csv", "--window", out / "w.json", "--variables", *VARIABLES),
         ],
     ]
     start = time.perf_counter()
     for command in commands:
-        subprocess.run([sys.executable, *map(str, command)], env=env, check=True)
+        subprocess.run([*EOTREND, *map(str, command)], env=env, check=True)
     return time.perf_counter() - start, pd.read_parquet(out / "p.parquet")
 
 

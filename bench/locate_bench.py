@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import shapely
-from common import OUT, REPO, SEED, command, full_scene, peak_rss_mb, table, timed
+from common import EOTREND, OUT, REPO, SEED, command, full_scene, peak_rss_mb, table, timed
 
 from eotrend.sentinel3.locate import locate_to_files
 
@@ -69,8 +69,8 @@ def main() -> str:
     )
     ours_cmd, ours_rss = command(
         [
-            sys.executable,
-            str(REPO / "scripts" / "locate.py"),
+            *EOTREND,
+            "locate",
             str(product),
             str(SEED),
             "-o",

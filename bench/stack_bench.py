@@ -16,7 +16,7 @@ Measured in one run, each as a command (interpreter start included):
 * the same at GDAL's defaults (DEFLATE level 6, one thread), what ``gdal_translate``
   alone would do;
 * read only: GDAL reads every input once, by 256-row blocks;
-* ``scripts/stack.py`` on the inputs in reverse name order, ``--workers 2``.
+* ``python -m eotrend stack`` on the inputs in reverse name order, ``--workers 2``.
 
 Peak memory: the largest single process (the kernel's RUSAGE_CHILDREN, as /usr/bin/time
 -v reports it) and the whole process tree (the command and its workers, sampled).
@@ -29,7 +29,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from common import OUT, REPO, command_tree, load_average, table
+from common import EOTREND, OUT, command_tree, load_average, table
 
 from eotrend.synthetic.series import write_yearly_series
 
@@ -97,9 +97,8 @@ def bench_size(height: int, width: int) -> str:
         [python, "-c", FLOOR, str(out / "default.tif"), ",".join(DEFAULT_OPTIONS), *paths]
     )
     read = command_tree([python, "-c", READ, *paths])
-    script = REPO / "scripts" / "stack.py"
     stage = command_tree(
-        [python, str(script), *paths[::-1], "-o", str(out / "stack.tif"), "--workers", "2"]
+        [*EOTREND, "stack", *paths[::-1], "-o", str(out / "stack.tif"), "--workers", "2"]
     )
     after = load_average()
     rows = []

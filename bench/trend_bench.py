@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from common import OUT, REPO, command, command_tree, load_average, table, timed
+from common import EOTREND, OUT, command, command_tree, load_average, table, timed
 
 from eotrend.geo import raster
 from eotrend.stages import trend as trending
@@ -201,10 +201,8 @@ def main() -> str:
     first = timed(lambda: trending.trend(stack, out, threads=2))
     stage = min(first, timed(lambda: trending.trend(stack, out, threads=2), repeat=4))
     pool = timed(lambda: trending.trend(stack, out, threads=2, chunk_rows=256), repeat=3)
-    script = str(REPO / "scripts" / "trend.py")
     runs = [
-        command([sys.executable, script, str(stack), "-o", str(OUT / "trend_cmd.tif")])
-        for _ in range(3)
+        command([*EOTREND, "trend", str(stack), "-o", str(OUT / "trend_cmd.tif")]) for _ in range(3)
     ]
     cmd, cmd_rss = min(runs)
     robust = timed(lambda: trending.trend(stack, OUT / "trend_robust.tif", robust=True), repeat=3)
@@ -293,10 +291,9 @@ def scale() -> str:
     read_1 = timed(lambda: [raster.read_window(stack, *w) for w in tile_rows])
     tasks = [Task(f"rows {w[0]}", (str(stack), w)) for w in tile_rows]
     read_2 = timed(lambda: run_tasks(read_only, tasks, 2))
-    script = str(REPO / "scripts" / "trend.py")
     out = OUT / f"trend_{SCALE}.tif"
     wall, largest, total = command_tree(
-        [sys.executable, script, str(stack), "-o", str(out), "--workers", "2"]
+        [*EOTREND, "trend", str(stack), "-o", str(out), "--workers", "2"]
     )
     after = load_average()
     size_gb = info.count * info.height * info.width * 4 / 1e9

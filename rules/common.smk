@@ -157,7 +157,7 @@ def scene_grids(wildcards):
 
 def align_reference(wildcards):
     """The raster a geotiff dataset's inputs are warped onto (none when they align)."""
-    reference = dataset_config(wildcards).get("align", {}).get("reference", "")
+    reference = dataset_config(wildcards)["align"]["reference"]
     return [reference] if reference else []
 
 
@@ -193,14 +193,31 @@ def quicklook_scenes(dataset):
     return [names[k] for k in picks]
 
 
-def min_coverage(wildcards):
-    """The fraction of a feature (or of the AOI) a scene must observe to be used."""
-    return dataset_config(wildcards).get("min_coverage", 0.0)
+def dataset_setting(key):
+    """A params function: the dataset's value of ``key``, a dotted path such as
+    ``dates.regex`` (schema defaults filled in by the config check)."""
+
+    def setting(wildcards):
+        value = dataset_config(wildcards)
+        for part in key.split("."):
+            value = value[part]
+        return value
+
+    return setting
 
 
-def robust_trend(wildcards):
-    """Whether the dataset's trend also fits Theil-Sen / Mann-Kendall."""
-    return dataset_config(wildcards)["trend"].get("robust", False)
+def stack_dates_from(wildcards):
+    """Where the stack reads each raster's date: a sentinel3 dataset's scene grids carry
+    their sensing time in their metadata; a geotiff dataset says (dates.from)."""
+    cfg = dataset_config(wildcards)
+    return "metadata" if cfg["kind"] == "sentinel3" else cfg["dates"]["from"]
+
+
+def stack_min_coverage(wildcards):
+    """The AOI fraction a scene grid's pass must observe to enter the stack (sentinel3);
+    0 for a geotiff series, whose rasters carry no coverage."""
+    cfg = dataset_config(wildcards)
+    return cfg["min_coverage"] if cfg["kind"] == "sentinel3" else 0.0
 
 
 def final_outputs(wildcards):

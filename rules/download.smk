@@ -30,6 +30,6 @@ checkpoint download:
         mem_mb=mem_mb_scene,
         runtime=runtime_min,
     params:
-        dataset=dataset_config,
+        settings=dataset_config,
     script:
         "../scripts/download.py"

@@ -10,7 +10,7 @@ rule plot_trend:
         source="results/{dataset}/trend/{variable}.tif",
         aoi=aoi_input,
     output:
-        report(
+        figure=report(
             "results/{dataset}/plots/{variable}_trend.png",
             caption="../report/trend_map.rst",
             category="{dataset}",
@@ -29,7 +29,7 @@ rule plot_trend:
         runtime=runtime_min,
     params:
         kind="trend-map",
-        what="trend (slope per year)",
+        title="{dataset}: {variable} trend (slope per year)",
     script:
         "../scripts/report.py"
 
@@ -39,7 +39,7 @@ rule plot_significance:
         source="results/{dataset}/trend/{variable}.tif",
         aoi=aoi_input,
     output:
-        report(
+        figure=report(
             "results/{dataset}/plots/{variable}_significance.png",
             caption="../report/significance.rst",
             category="{dataset}",
@@ -62,7 +62,7 @@ rule plot_significance:
         runtime=runtime_min,
     params:
         kind="significance",
-        what="p-value and observations",
+        title="{dataset}: {variable} p-value and observations",
     script:
         "../scripts/report.py"
 
@@ -71,7 +71,7 @@ rule plot_timeseries:
     input:
         source="results/{dataset}/timeseries.csv",
     output:
-        report(
+        figure=report(
             "results/{dataset}/plots/{variable}_timeseries.png",
             caption="../report/timeseries.rst",
             category="{dataset}",
@@ -90,8 +90,8 @@ rule plot_timeseries:
         runtime=runtime_min,
     params:
         kind="timeseries",
-        what="per feature",
-        robust=robust_trend,
+        title="{dataset}: {variable} per feature",
+        robust=dataset_setting("trend.robust"),
     script:
         "../scripts/report.py"
 
@@ -101,7 +101,7 @@ rule plot_coverage:
         source="results/{dataset}/manifest.csv",
         table="results/{dataset}/timeseries.csv",
     output:
-        report(
+        figure=report(
             "results/{dataset}/plots/coverage.png",
             caption="../report/coverage.rst",
             category="{dataset}",
@@ -120,7 +120,7 @@ rule plot_coverage:
         runtime=runtime_min,
     params:
         kind="coverage",
-        what="coverage",
+        title="{dataset}: coverage",
     script:
         "../scripts/report.py"
 
@@ -131,7 +131,7 @@ rule quicklook:
         aoi=aoi_input,
         batch=scene_batch_table,
     output:
-        report(
+        figure=report(
             "results/{dataset}/scenes/{scene}/quicklook.png",
             caption="../report/quicklook.rst",
             category="{dataset}",
@@ -150,7 +150,7 @@ rule quicklook:
         runtime=runtime_min,
     params:
         kind="quicklook",
-        what="quicklook",
+        title="{dataset}: {scene} quicklook",
         source=scene_product,
         window=scene_file("window.json"),
         pixels=scene_file("pixels.parquet"),
@@ -163,7 +163,7 @@ rule summary:
         source="results/{dataset}/manifest.csv",
         table="results/{dataset}/timeseries.csv",
     output:
-        report(
+        summary=report(
             "results/{dataset}/summary.csv",
             caption="../report/summary.rst",
             category="{dataset}",
@@ -180,8 +180,5 @@ rule summary:
     resources:
         mem_mb=mem_mb_light,
         runtime=runtime_min,
-    params:
-        kind="summary",
-        what="summary",
     script:
-        "../scripts/report.py"
+        "../scripts/summary.py"

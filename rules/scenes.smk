@@ -25,7 +25,10 @@ rule scenes:
         runtime=runtime_batch,
     params:
         scenes=batch_scenes,
-        dataset=dataset_config,
+        variables=dataset_setting("variables"),
+        quality=dataset_setting("quality"),
+        grid=dataset_setting("grid"),
+        product_masks=dataset_setting("product_masks"),
         digest=config_digest,
     script:
         "../scripts/scenes.py"

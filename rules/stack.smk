@@ -10,7 +10,7 @@ rule stack:
         batches=batch_tables,
         reference=align_reference,
     output:
-        stack="results/{dataset}/stack/{variable}.tif",
+        raster="results/{dataset}/stack/{variable}.tif",
         dates="results/{dataset}/stack/{variable}_dates.csv",
     log:
         "logs/{dataset}/stack/{variable}.log",
@@ -24,7 +24,15 @@ rule stack:
         runtime=runtime_min,
     params:
         grids=scene_grids,
-        dataset=dataset_config,
+        dates_from=stack_dates_from,
+        regex=dataset_setting("dates.regex"),
+        date_format=dataset_setting("dates.format"),
+        period=dataset_setting("composite.period"),
+        reducer=dataset_setting("composite.reducer"),
+        nodata=dataset_setting("nodata"),
+        align=dataset_setting("align.reference"),
+        resampling=dataset_setting("align.resampling"),
+        min_coverage=stack_min_coverage,
         digest=config_digest,
     script:
         "../scripts/stack.py"
@@ -48,6 +56,6 @@ rule timeseries:
     params:
         stats=scene_stats,
         pixels=scene_pixels,
-        min_coverage=min_coverage,
+        min_coverage=dataset_setting("min_coverage"),
     script:
         "../scripts/timeseries.py"

@@ -23,17 +23,17 @@ rule trend_tile:
         mem_mb=mem_mb_raster,
         runtime=runtime_min,
     params:
-        dataset=dataset_config,
+        settings=dataset_setting("trend"),
         digest=config_digest,
     script:
-        "../scripts/trend.py"
+        "../scripts/trend_tile.py"
 
 
 rule trend:
     input:
         tiles=gather.trend_tiles("results/{{dataset}}/trend/tiles/{{variable}}_{scatteritem}.tif"),
     output:
-        trend="results/{dataset}/trend/{variable}.tif",
+        raster="results/{dataset}/trend/{variable}.tif",
     log:
         "logs/{dataset}/trend/{variable}.log",
     benchmark:
@@ -44,7 +44,5 @@ rule trend:
     resources:
         mem_mb=mem_mb_raster,
         runtime=runtime_min,
-    params:
-        dataset=dataset_config,
     script:
         "../scripts/trend.py"

@@ -12,6 +12,10 @@ from hypothesis import settings
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# Commands run as `python -m eotrend <stage>`: every subprocess finds the package.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(REPO / "scripts"), os.environ.get("PYTHONPATH")])
+)
 
 # `make test` is deterministic: property tests draw the same examples on every run and
 # every machine (no example database, no deadline that a loaded CI machine could miss).

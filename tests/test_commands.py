@@ -8,14 +8,25 @@ import pytest
 
 from conftest import REPO, run
 
-STAGES = ["download", "locate", "extract", "stack", "trend", "timeseries", "report", "synthetic"]
+STAGES = [
+    "download", "scenes", "locate", "extract", "timeseries", "stack", "trend", "report", "summary",
+    "synthetic",
+]  # fmt: skip
+EOTREND = [sys.executable, "-m", "eotrend"]
 
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_help_describes_the_command(stage):
-    result = run([sys.executable, str(REPO / "scripts" / f"{stage}.py"), "--help"], cwd=REPO)
+    result = run([*EOTREND, stage, "--help"], cwd=REPO)
     assert result.returncode == 0, result.stderr
-    assert "usage:" in result.stdout and "python scripts/" in result.stdout
+    assert result.stdout.startswith(f"usage: python -m eotrend {stage} "), result.stdout[:200]
+
+
+def test_help_lists_every_stage():
+    result = run([*EOTREND, "--help"], cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    listed = result.stdout.split("{", 1)[1].split("}", 1)[0].split(",")
+    assert listed == STAGES
 
 
 def test_bad_input_gives_one_clear_line(tmp_path):
@@ -25,8 +36,8 @@ def test_bad_input_gives_one_clear_line(tmp_path):
     product = tmp_path / "missing.SEN3"
     result = run(
         [
-            sys.executable,
-            str(REPO / "scripts" / "locate.py"),
+            *EOTREND,
+            "locate",
             str(product),
             str(aoi),
             "-o",
@@ -45,11 +56,10 @@ def test_stack_and_trend_commands_on_a_series(tmp_path):
     from eotrend.geo import raster
     from eotrend.stats import regression
 
-    scripts = REPO / "scripts"
     made = run(
         [
-            sys.executable,
-            str(scripts / "synthetic.py"),
+            *EOTREND,
+            "synthetic",
             "series",
             "-o",
             str(tmp_path / "in"),
@@ -67,8 +77,8 @@ def test_stack_and_trend_commands_on_a_series(tmp_path):
     inputs = sorted(str(p) for p in (tmp_path / "in").glob("*.tif"))
     stacked = run(
         [
-            sys.executable,
-            str(scripts / "stack.py"),
+            *EOTREND,
+            "stack",
             *inputs[::-1],
             "-o",
             str(tmp_path / "stack.tif"),
@@ -80,8 +90,8 @@ def test_stack_and_trend_commands_on_a_series(tmp_path):
     assert stacked.returncode == 0, stacked.stderr
     fitted = run(
         [
-            sys.executable,
-            str(scripts / "trend.py"),
+            *EOTREND,
+            "trend",
             str(tmp_path / "stack.tif"),
             "-o",
             str(tmp_path / "trend.tif"),

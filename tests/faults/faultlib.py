@@ -19,7 +19,7 @@ SCRIPTS = REPO / "scripts"
 def stage(
     name: str, *args: object, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess:
-    """``python scripts/<name>.py ARGS`` in ``cwd`` (with ``env``: the test's environment
+    """``python -m eotrend <name> ARGS`` in ``cwd`` (with ``env``: the test's environment
     plus these variables), output captured."""
     return subprocess.run(
         stage_args(name, *args),
@@ -34,7 +34,7 @@ def stage(
 
 def stage_args(name: str, *args: object) -> list[str]:
     """The argument list of :func:`stage` (for commands run under a killer)."""
-    return [sys.executable, str(SCRIPTS / f"{name}.py"), *map(str, args)]
+    return [sys.executable, "-m", "eotrend", name, *map(str, args)]
 
 
 def error_line(result: subprocess.CompletedProcess, *needles: object) -> str:

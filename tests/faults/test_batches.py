@@ -2,7 +2,7 @@
 
 What a user relied on with one job per scene, and what is checked here:
 
-* the outputs are those of the per-scene commands (scripts/locate.py and extract.py run
+* the outputs are those of the per-scene commands (python -m eotrend locate and extract, run
   on one scene each, as the workflow did before batches) and do not depend on the batch
   size (tables equal, arrays equal);
 * a rerun redoes only the scenes not done, or done with other inputs (their batch table

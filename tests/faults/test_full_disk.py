@@ -8,6 +8,7 @@ needs root; elsewhere these tests are skipped.
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,10 +21,11 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    """A 1 MB tmpfs mounted at ``tmp_path / "disk"`` (unmounted after the test)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
+def small_disk():
+    """A 1 MB tmpfs mounted on a new folder of /tmp (unmounted and removed after the test).
+    Not under tmp_path: as $TMPDIR its path must leave room for the pool's forkserver
+    socket name (AF_UNIX paths hold at most 107 bytes), and pytest-xdist's are long."""
+    disk = Path(tempfile.mkdtemp(prefix="eotrend-disk-", dir="/tmp"))
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
         capture_output=True,
@@ -36,6 +38,7 @@ def small_disk(tmp_path):
         yield disk
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+        disk.rmdir()
 
 
 @pytest.fixture(scope="module")

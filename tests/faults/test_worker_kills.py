@@ -131,7 +131,7 @@ STAGES = [
         lambda i, out: [*i.series, "-o", out / "stack.tif", "--mem-mb", 240],
         lambda a, b: (
             assert_same_raster(a / "stack.tif", b / "stack.tif"),
-            assert_same_table(a / "stack.dates.csv", b / "stack.dates.csv"),
+            assert_same_table(a / "stack_dates.csv", b / "stack_dates.csv"),
         ),
     ),
     Stage(

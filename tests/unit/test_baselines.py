@@ -24,7 +24,7 @@ import pytest
 import shapely
 import yaml
 
-from conftest import REPO, run
+from conftest import run
 from eotrend.core.errors import InputError
 from eotrend.geo.aoi import read_aoi
 from eotrend.sentinel3.extract import extract_scene, value_column
@@ -257,14 +257,14 @@ def test_a_variable_no_product_has_only_warns(archive, caplog):
 
 
 def download(folder: Path, aoi: Path, variables: list[str], work: Path):
-    """``python scripts/download.py`` on a config whose source is the local folder."""
+    """``python -m eotrend download`` on a config whose source is the local folder."""
     config = {"datasets": {"river": dataset(folder, aoi, variables)}}
     config["datasets"]["river"]["source"]["cache"] = str(work / "cache")
     path = work / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     manifest = work / "manifest.csv"
-    script = REPO / "scripts" / "download.py"
-    result = run([sys.executable, str(script), str(path), "river", "-o", str(manifest)], work)
+    command = [sys.executable, "-m", "eotrend", "download"]
+    result = run([*command, str(path), "river", "-o", str(manifest)], work)
     return result, manifest
 
 

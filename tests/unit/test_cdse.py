@@ -28,7 +28,6 @@ import shapely
 import yaml
 
 from cdse_server import FakeCdse, FakeProduct, Fault, products_from_specs
-from download import main as download
 from eotrend.core.config import load_dataset
 from eotrend.core.credentials import Credentials, CredentialsError, find_credentials, machine_names
 from eotrend.core.errors import InputError
@@ -40,6 +39,7 @@ from eotrend.sources.cdse.tokens import TokenManager, TokenService
 from eotrend.sources.collect import DownloadError
 from eotrend.sources.local import local_products
 from eotrend.sources.scenelist import read_entries
+from eotrend.stages.download import run as download
 from eotrend.synthetic.olci import SceneSpec
 from scenes import write_polygons
 
@@ -149,7 +149,7 @@ def dataset(
 def run(tmp_path: Path, cfg: dict) -> pd.DataFrame:
     """The download stage's command (manifest written even when it then fails)."""
     manifest = tmp_path / "manifest.csv"
-    download("lake", cfg, str(manifest), threads=2)
+    download(dataset="lake", settings=cfg, manifest=str(manifest), threads=2)
     return table(manifest)
 
 

@@ -172,12 +172,16 @@ def locate_and_extract(product: Path, aoi: Path, out: Path, s3: LocalS3) -> dict
     """The locate and extract commands on one product (their own processes, with the S3
     keys in their environment like a compute node's job); their outputs read back."""
     out.mkdir()
-    env = {"CDSE_S3_ACCESS_KEY": s3.access, "CDSE_S3_SECRET_KEY": s3.secret, "PATH": "/usr/bin"}
-    scripts = REPO / "scripts"
+    env = {
+        "CDSE_S3_ACCESS_KEY": s3.access,
+        "CDSE_S3_SECRET_KEY": s3.secret,
+        "PATH": "/usr/bin",
+        "PYTHONPATH": str(REPO / "scripts"),
+    }
     commands = [
-        [scripts / "locate.py", product, aoi, "-o", out / "v.csv", "--window", out / "w.json"],
+        ["locate", product, aoi, "-o", out / "v.csv", "--window", out / "w.json"],
         [
-            scripts / "extract.py",
+            "extract",
             product,
             aoi,
             "-o",
@@ -192,7 +196,10 @@ def locate_and_extract(product: Path, aoi: Path, out: Path, s3: LocalS3) -> dict
     ]
     for command in commands:
         done = subprocess.run(
-            [sys.executable, *map(str, command)], env=env, capture_output=True, text=True
+            [sys.executable, "-m", "eotrend", *map(str, command)],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         assert done.returncode == 0, done.stderr[-3000:]
     return {

@@ -19,11 +19,11 @@ import shapely
 import yaml
 
 from cdse_server import FakeCdse, FakeProduct, bulk_products
-from download import main as download
 from eotrend.core.config import load_dataset
 from eotrend.sources.cdse.catalogue import aoi_polygon, search, search_polygons, search_url
 from eotrend.sources.cdse.settings import CdseError, Settings
 from eotrend.sources.scenelist import read_entries
+from eotrend.stages.download import run as download
 
 LAKE = shapely.box(-61.0, -3.5, -60.8, -3.3)
 OVER_LAKE = shapely.box(-63.0, -6.0, -58.0, -1.0)  # a footprint reaching the lake
@@ -214,7 +214,8 @@ def test_antimeridian_aoi_is_searched_per_side(tmp_path, fake):
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     manifest = tmp_path / "manifest.csv"
-    download("fiji", load_dataset(tmp_path / "config.yaml", "fiji"), str(manifest))
+    settings = load_dataset(tmp_path / "config.yaml", "fiji")
+    download(dataset="fiji", settings=settings, manifest=str(manifest))
     entries = read_entries(manifest)
     expected = {records[k].name.removesuffix(".SEN3") for k in ("east", "west", "both")}
     assert sorted(e.name for e in entries) == sorted(expected)

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import shapely
 
-from conftest import REPO, run
+from conftest import run
 from eotrend.core.errors import InputError
 from eotrend.geo import raster
 from eotrend.geo.aoi import Feature, read_aoi
@@ -441,7 +441,7 @@ def test_command(layout_scene, tmp_path):
     _, product, aoi, _, _ = layout_scene
     result = run(
         [
-            sys.executable, str(REPO / "scripts" / "extract.py"), str(product), str(aoi),
+            sys.executable, "-m", "eotrend", "extract", str(product), str(aoi),
             "-o", str(tmp_path / "p.parquet"), "--stats", str(tmp_path / "s.csv"),
             "--grid-dir", str(tmp_path / "grid"), "--variables", "TSM_NN", "--angles",
             "--resolution", "0.01", "--workers", "2",

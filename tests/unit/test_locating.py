@@ -12,7 +12,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO, run
+from conftest import run
 from eotrend.geo.aoi import read_aoi
 from eotrend.geo.geometry import great_circle_m, unwrap_lon
 from eotrend.sentinel3.locate import COLUMNS, extraction_window, locate, vertex_table
@@ -152,7 +152,9 @@ def test_command_writes_the_table_and_window(scene, tmp_path):
     result = run(
         [
             sys.executable,
-            str(REPO / "scripts" / "locate.py"),
+            "-m",
+            "eotrend",
+            "locate",
             str(product),
             str(aoi),
             "-o",

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, run
+from conftest import run
 from eotrend.core.errors import InputError
 from eotrend.geo import raster
 from eotrend.stages import stack as stacking
@@ -330,11 +330,11 @@ def test_a_block_waits_for_the_writer(tmp_path):
 def test_command_line(tmp_path, dated_files):
     """The command: options reach the stage; a user error is one line, exit status 1."""
     paths, arrays, _ = dated_files
-    args = [sys.executable, str(REPO / "scripts" / "stack.py"), *map(str, paths)]
+    args = [sys.executable, "-m", "eotrend", "stack", *map(str, paths)]
     done = run([*args, "-o", str(tmp_path / "s.tif"), "--date-format", "%Y%m%d"], tmp_path)
     assert done.returncode == 0, done.stderr
     np.testing.assert_array_equal(read_all(tmp_path / "s.tif"), np.stack(arrays))
-    assert (tmp_path / "s.dates.csv").is_file()
+    assert (tmp_path / "s_dates.csv").is_file()  # as the workflow names it
     done = run(
         [*args, "-o", str(tmp_path / "y.tif"), "--period", "year", "--nodata", "0"], tmp_path
     )

@@ -16,7 +16,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from osgeo import gdal, osr
 
-from conftest import REPO
 from eotrend import __version__
 from eotrend.core.errors import InputError
 from eotrend.geo import raster
@@ -249,9 +248,9 @@ def test_windows_cover_the_stack_once_in_whole_tiles(
 
 def test_command_line(tmp_path: Path) -> None:
     stack = write_stack(tmp_path / "stack.tif", random_stack(n=8, height=12, width=20))
-    script = str(REPO / "scripts" / "trend.py")
+    script = ["-m", "eotrend", "trend"]
     done = subprocess.run(
-        [sys.executable, script, str(stack), "-o", str(tmp_path / "t.tif"), "--robust",
+        [sys.executable, *script, str(stack), "-o", str(tmp_path / "t.tif"), "--robust",
          "--workers", "2", "--chunk-rows", "5", "--min-obs", "4"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -260,7 +259,7 @@ def test_command_line(tmp_path: Path) -> None:
     assert info.descriptions == NAMES and info.tags["ROBUST"] == "yes"
     assert info.tags["MIN_OBS"] == "4"
     failed = subprocess.run(
-        [sys.executable, script, str(tmp_path / "nope.tif"), "-o", str(tmp_path / "u.tif")],
+        [sys.executable, *script, str(tmp_path / "nope.tif"), "-o", str(tmp_path / "u.tif")],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert failed.returncode == 1
@@ -359,9 +358,9 @@ def test_command_line_options(tmp_path: Path) -> None:
     """The command's flags reach the fit: bands and tags of --test, --ci, --seasons,
     --breaks and --fdr."""
     stack = write_stack(tmp_path / "stack.tif", random_stack(n=8, height=12, width=20))
-    script = str(REPO / "scripts" / "trend.py")
+    script = ["-m", "eotrend", "trend"]
     done = subprocess.run(
-        [sys.executable, script, str(stack), "-o", str(tmp_path / "t.tif"), "--test",
+        [sys.executable, *script, str(stack), "-o", str(tmp_path / "t.tif"), "--test",
          "yue_wang", "--ci", "0.9", "--seasons", "month", "--breaks", "pettitt", "--fdr",
          "--fdr-pvalue", "seasonal_pvalue"],
         capture_output=True, text=True, timeout=120,

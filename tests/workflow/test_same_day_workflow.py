@@ -20,7 +20,7 @@ import shapely
 import yaml
 from scipy import stats as sps
 
-from conftest import REPO, run, snakemake
+from conftest import run, snakemake
 from eotrend.geo import raster
 from eotrend.stats import regression
 from eotrend.synthetic.olci import SceneSpec, product_name, write_product
@@ -133,7 +133,7 @@ def test_daily_composite_of_the_scene_grids(same_day_run, tmp_path):
     workdir, names = same_day_run
     grids = [str(workdir / f"results/lake/scenes/{n}/grid") for n in names]
     out = tmp_path / "daily.tif"
-    command = [str(REPO / "scripts" / "stack.py"), *grids, "--variable", VARIABLE]
+    command = ["-m", "eotrend", "stack", *grids, "--variable", VARIABLE]
     options = ["--dates-from", "metadata", "--period", "daily", "--reducer", "mean"]
     done = run([sys.executable, *command, *options, "-o", str(out)], tmp_path)
     assert done.returncode == 0, done.stderr

@@ -1,8 +1,5 @@
-"""What every entry script needs: logging into the rule's log file and clean user errors.
-
-Entry scripts run either from a Snakemake rule (``snakemake`` object injected) or as a
-command. Both paths call the same ``main(...)``; this module keeps their set-up identical.
-"""
+"""Logging into a rule's log file (or stderr) and user errors as one clear line: the same
+set-up for a stage run by its rule script and by ``python -m eotrend <stage>``."""
 
 from __future__ import annotations
 
@@ -61,25 +58,3 @@ def user_errors() -> Iterator[None]:
     except EotrendError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
-
-
-def verbose_argument(parser) -> None:
-    """Add ``-v/--verbose``."""
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-
-
-def workers_argument(parser) -> None:
-    """Add the options of commands that run a worker pool (and ``--verbose``)."""
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="maximum worker processes (default: what CPUs, cgroup, SLURM and memory allow)",
-    )
-    parser.add_argument(
-        "--mem-mb",
-        type=float,
-        default=None,
-        help="memory budget of the whole command in MB (default: what the machine has free)",
-    )
-    verbose_argument(parser)

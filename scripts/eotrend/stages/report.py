@@ -280,3 +280,40 @@ def quicklook(
 def bounds_tuple(window) -> tuple[int, int, int, int]:
     """(row0, row1, col0, col1) of a window."""
     return (window.row0, window.row1, window.col0, window.col1)
+
+
+KINDS = ("trend-map", "significance", "timeseries", "coverage", "quicklook")
+
+
+def run(
+    *,
+    kind: str,
+    source: str,
+    figure: str,
+    title: str = "",
+    aoi: str | None = None,
+    variable: str | None = None,
+    table: str | None = None,
+    window: str | None = None,
+    pixels: str | None = None,
+    robust: bool = False,
+) -> None:
+    """Draw one figure of ``kind`` (:data:`KINDS`) from ``source`` into ``figure`` (PNG).
+
+    ``source`` is a trend GeoTIFF (trend-map, significance), a time series (timeseries),
+    a scene list (coverage, with the time series ``table``) or a product (quicklook, with
+    ``aoi``, locate's ``window`` JSON and extract's ``pixels`` table). ``aoi`` is drawn
+    on maps; ``robust`` adds the Theil-Sen line to a time series.
+    """
+    if kind == "trend-map":
+        trend_map(source, figure, title=title, aoi_path=aoi)
+    elif kind == "significance":
+        significance_map(source, figure, title=title, aoi_path=aoi)
+    elif kind == "timeseries":
+        feature_timeseries(source, variable, figure, title=title, robust=robust)
+    elif kind == "coverage":
+        coverage(source, table, figure, title=title)
+    elif kind == "quicklook":
+        quicklook(source, aoi, window, pixels, figure, title=title)
+    else:
+        raise ValueError(f"unknown figure {kind!r}; expected one of {KINDS}")

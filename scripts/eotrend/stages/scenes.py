@@ -210,3 +210,56 @@ def _scene_log(path: str) -> logging.Handler:
 def _close_log(handler: logging.Handler) -> None:
     logging.getLogger().removeHandler(handler)
     handler.close()
+
+
+def run(
+    *,
+    aoi: str,
+    table: str,
+    scenes: list[dict],
+    variables: list[str],
+    quality: str | dict,
+    grid: dict,
+    product_masks: bool,
+    digest: str,
+    threads: int | None = None,
+    mem_mb: float | None = None,
+) -> pd.DataFrame:
+    """Run one batch of scenes (rule ``scenes``) and write its table.
+
+    Args:
+        aoi: the AOI vector file.
+        table: the batch table to write (CSV: scene, status, seconds, message).
+        scenes: one dict per scene with the :class:`SceneJob` fields (name, product,
+            folder, log).
+        variables, quality, grid, product_masks: the dataset's extraction settings.
+        digest: the digest of those settings (in each scene's stamp and provenance).
+        threads, mem_mb: the job's CPUs and memory budget (MB).
+    """
+    settings = SceneSettings(
+        variables=list(variables),
+        quality=quality,
+        grid=grid,
+        product_masks=product_masks,
+        digest=digest,
+    )
+    jobs = [SceneJob(**scene) for scene in scenes]
+    return run_batch(jobs, aoi, settings, table, threads=threads, mem_mb=mem_mb)
+
+
+def jobs_from_manifest(manifest: str | Path, scenes_dir: str | Path, logs_dir: str | Path):
+    """The :class:`SceneJob` dicts of every usable (ok) scene of a scene list, with their
+    outputs in ``scenes_dir/<scene>/`` and logs in ``logs_dir/<scene>.log`` (the
+    workflow's layout)."""
+    from eotrend.sources.scenelist import read_entries
+
+    return [
+        {
+            "name": entry.name,
+            "product": entry.path,
+            "folder": str(Path(scenes_dir) / entry.name),
+            "log": str(Path(logs_dir) / f"{entry.name}.log"),
+        }
+        for entry in read_entries(manifest)
+        if entry.status == "ok"
+    ]

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eotrend.core import provenance
 from eotrend.core.atomic import atomic_path
 from eotrend.core.errors import InputError, OutputError
 from eotrend.engine.limits import plan_workers
@@ -696,3 +697,51 @@ def write_dates_csv(path: Path, bands: list[Band]) -> None:
         table.writerow(["band", "label", "date", "sources"])
         for number, band in enumerate(bands, start=1):
             table.writerow([number, band.label, band.date.isoformat(), ";".join(band.sources)])
+
+
+def run(
+    *,
+    rasters: list[str],
+    raster: str,
+    dates: str,
+    dates_from: str,
+    regex: str,
+    date_format: str,
+    period: str,
+    reducer: str,
+    nodata: float | None,
+    align: str,
+    resampling: str,
+    min_coverage: float,
+    grids: list[str] = (),
+    variable: str | None = None,
+    digest: str | None = None,
+    threads: int | None = None,
+    mem_mb: float | None = None,
+) -> None:
+    """Rule ``stack`` (and ``python -m eotrend stack``): stack ``grids`` (a sentinel3
+    dataset's scene grid folders, each holding ``<variable>.tif``) or else ``rasters``
+    (GeoTIFF files) into ``raster``, with the band table ``dates`` (CSV).
+
+    The remaining arguments are the dataset's ``dates``, ``composite``, ``nodata`` and
+    ``align`` settings (see :func:`stack`); empty ``regex``, ``date_format`` and ``align``
+    mean "not set"; ``digest`` is the config digest written as provenance.
+    """
+    stack(
+        list(grids) or list(rasters),
+        Path(raster),
+        Path(dates),
+        variable=variable,
+        dates_from=dates_from,
+        regex=regex or dt.DEFAULT_NAME_REGEX,
+        date_format=date_format or None,
+        period=period,
+        reducer=reducer,
+        nodata=nodata,
+        align=align or None,
+        resampling=resampling,
+        threads=threads,
+        mem_mb=mem_mb,
+        tags=provenance.tags(digest),
+        min_coverage=min_coverage,
+    )

@@ -53,3 +53,9 @@ def run_summary(
     with atomic_path(output) as tmp:
         summary.to_csv(tmp, index=False)
     return summary
+
+
+def run(*, source: str, table: str, summary: str) -> None:
+    """Rule ``summary``: the summary of scene list ``source`` and time series ``table``
+    written to ``summary`` (CSV)."""
+    run_summary(source, table, summary)

@@ -130,3 +130,11 @@ def _pass_row(
     stats = feature_statistics(extract, [Feature(feature, None)])
     stats["time"] = rows["time"].iloc[0]
     return stats
+
+
+def run(*, stats: list[str], pixels: list[str], table: str, min_coverage: float) -> None:
+    """Write the dataset's time series ``table`` (CSV) from the per-scene statistics
+    tables ``stats`` and pixel tables ``pixels`` (to merge the frames of a pass); a
+    feature a scene observes less than ``min_coverage`` (fraction) of is noted
+    low_coverage, without statistics."""
+    collect_statistics(list(stats), table, min_coverage=min_coverage, pixel_paths=list(pixels))

@@ -38,6 +38,8 @@ from eotrend.stats.pixelwise import Options, fit, time_axis
 gdal.UseExceptions()
 log = logging.getLogger(__name__)
 
+# Codecs of the output; the first, the fastest to write and read, is the default.
+COMPRESSIONS = ("ZSTD", "DEFLATE", "LZW")
 # Largest window a worker holds, in bytes of its per-pixel memory (see _bytes_per_pixel):
 # bigger windows gain nothing (the fit runs in cache-sized chunks) and cost memory.
 MAX_WINDOW_BYTES = 96 * 2**20
@@ -65,7 +67,7 @@ def band_dates(info: raster.RasterInfo) -> list[datetime]:
         raise InputError(
             info.path,
             f"bands {', '.join(missing)} carry no DATE metadata",
-            "Build the stack with scripts/stack.py, which dates every band.",
+            "Build the stack with `python -m eotrend stack`, which dates every band.",
         )
     return moments
 
@@ -192,7 +194,7 @@ def trend(
     the tiles fills it.)
 
     Args:
-        stack_path: multi-band GeoTIFF whose bands carry DATE metadata (scripts/stack.py).
+        stack_path: multi-band GeoTIFF whose bands carry DATE metadata (the stack stage).
         output: GeoTIFF to write (atomically).
         min_obs: fewest valid values for a pixel to get statistics (>= 2).
         time_unit: "year" (decimal years) or "day" (days since 1970-01-01).
@@ -412,3 +414,65 @@ def gather(
             writer.write_rows(row, fill(block) if fill else block)
             row += info.height
     log.info("gathered %d tiles (%d rows) into %s", len(tiles), height, output)
+
+
+def options_of(settings: dict) -> Options:
+    """The :class:`Options` of a dataset's validated ``trend`` settings."""
+    seasons, fdr_settings = settings["seasons"], settings["fdr"]
+    return Options(
+        robust=settings["robust"],
+        test=settings["test"],
+        lags=settings["lags"],
+        ci=float(settings["ci"]),
+        seasons=seasons if isinstance(seasons, str) else tuple(map(tuple, seasons)),
+        breaks=settings["breaks"],
+        fdr=fdr_settings["enabled"],
+        fdr_alpha=fdr_settings["alpha"],
+        fdr_pvalue=fdr_settings["pvalue"],
+    )
+
+
+def run_tile(
+    *,
+    stack: str,
+    tile: str,
+    settings: dict,
+    scatteritem: str | None = None,
+    digest: str | None = None,
+    compress: str = COMPRESSIONS[0],
+    chunk_rows: int | None = None,
+    threads: int | None = None,
+    mem_mb: float | None = None,
+) -> None:
+    """Rule ``trend_tile`` (and ``python -m eotrend trend``): fit every pixel of ``stack``,
+    or only the rows of ``scatteritem`` (e.g. "2-of-3"), into ``tile`` (GeoTIFF).
+
+    ``settings`` is the dataset's ``trend`` block (min_obs, time_unit, robust, test, lags,
+    ci, seasons, breaks, fdr); ``digest`` the config digest written as provenance.
+    """
+    common = {
+        "min_obs": settings["min_obs"],
+        "time_unit": settings["time_unit"],
+        "options": options_of(settings),
+        "compress": compress,
+        "chunk_rows": chunk_rows,
+        "threads": threads,
+        "mem_mb": mem_mb,
+        "tags": provenance.tags(digest),
+    }
+    if scatteritem:
+        fit_tile(Path(stack), Path(tile), scatteritem, **common)
+    else:
+        trend(Path(stack), Path(tile), **common)
+
+
+def run_gather(
+    *,
+    tiles: list[str],
+    raster: str,
+    compress: str = COMPRESSIONS[0],
+    threads: int | None = None,
+) -> None:
+    """Rule ``trend`` (and ``python -m eotrend trend --gather``): the row ``tiles`` (in
+    order) written into one GeoTIFF ``raster``."""
+    gather([Path(path) for path in tiles], Path(raster), threads=threads, compress=compress)
