@@ -4,8 +4,6 @@
 import csv
 import os
 import glob
-import hashlib
-import json
 
 from snakemake.utils import validate
 
@@ -33,10 +31,16 @@ def dataset_config(wildcards):
     return DATASETS[wildcards.dataset]
 
 
-def config_digest(wildcards):
-    """SHA-256 of the dataset's config: written into outputs as provenance."""
-    text = json.dumps(dataset_config(wildcards), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+# The dataset keys the download stage reads: its source, dates and AOI, and what the
+# baseline check compares with the products (variables, quality, product_masks).
+DOWNLOAD_KEYS = ("kind", "start", "end", "aoi", "source", "variables", "quality", "product_masks")
+
+
+def download_settings(wildcards):
+    """The part of the dataset's config the download stage reads: an edit of any other key
+    (figures, trend, grid) leaves the checkpoint alone."""
+    cfg = dataset_config(wildcards)
+    return canonical({key: cfg[key] for key in DOWNLOAD_KEYS if key in cfg})
 
 
 def dataset_variables(name):
@@ -193,15 +197,25 @@ def quicklook_scenes(dataset):
     return [names[k] for k in picks]
 
 
+def canonical(value):
+    """``value`` with every mapping's keys in sorted order: Snakemake compares params as
+    text, so the order keys were written in must not count as a change."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
+
+
 def dataset_setting(key):
     """A params function: the dataset's value of ``key``, a dotted path such as
-    ``dates.regex`` (schema defaults filled in by the config check)."""
+    ``dates.regex`` (schema defaults filled in by the config check), in canonical order."""
 
     def setting(wildcards):
         value = dataset_config(wildcards)
         for part in key.split("."):
             value = value[part]
-        return value
+        return canonical(value)
 
     return setting
 
@@ -241,6 +255,13 @@ def final_outputs(wildcards):
                 scene=quicklook_scenes(name),
             )
     return targets
+
+
+def pool_threads(wildcards):
+    """Threads of a pool rule's job: the config's `threads`, else every core given to the
+    run (Snakemake caps a job's threads at --cores; on Slurm the profile's set-threads
+    replaces this)."""
+    return config["threads"] or workflow.cores
 
 
 # Resources: totals per job (all pool workers included), growing with the attempt so

@@ -25,11 +25,11 @@ checkpoint download:
     localrule: True
     conda:
         "../envs/eotrend.yaml"
-    threads: 2
+    threads: pool_threads
     resources:
         mem_mb=mem_mb_scene,
         runtime=runtime_min,
     params:
-        settings=dataset_config,
+        settings=download_settings,
     script:
         "../scripts/download.py"

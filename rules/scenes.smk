@@ -19,7 +19,7 @@ rule scenes:
         "benchmarks/{dataset}/batches/{batch}.tsv"
     conda:
         "../envs/eotrend.yaml"
-    threads: 2
+    threads: pool_threads
     resources:
         mem_mb=mem_mb_scene,
         runtime=runtime_batch,
@@ -29,6 +29,5 @@ rule scenes:
         quality=dataset_setting("quality"),
         grid=dataset_setting("grid"),
         product_masks=dataset_setting("product_masks"),
-        digest=config_digest,
     script:
         "../scripts/scenes.py"

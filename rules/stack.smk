@@ -18,7 +18,7 @@ rule stack:
         "benchmarks/{dataset}/stack/{variable}.tsv"
     conda:
         "../envs/eotrend.yaml"
-    threads: 2
+    threads: pool_threads
     resources:
         mem_mb=mem_mb_raster,
         runtime=runtime_min,
@@ -33,7 +33,6 @@ rule stack:
         align=dataset_setting("align.reference"),
         resampling=dataset_setting("align.resampling"),
         min_coverage=stack_min_coverage,
-        digest=config_digest,
     script:
         "../scripts/stack.py"
 

@@ -18,13 +18,12 @@ rule trend_tile:
         "benchmarks/{dataset}/trend/{variable}_{scatteritem}.tsv"
     conda:
         "../envs/eotrend.yaml"
-    threads: 2
+    threads: pool_threads
     resources:
         mem_mb=mem_mb_raster,
         runtime=runtime_min,
     params:
         settings=dataset_setting("trend"),
-        digest=config_digest,
     script:
         "../scripts/trend_tile.py"
 
@@ -40,7 +39,7 @@ rule trend:
         "benchmarks/{dataset}/trend/{variable}.tsv"
     conda:
         "../envs/eotrend.yaml"
-    threads: 2
+    threads: pool_threads
     resources:
         mem_mb=mem_mb_raster,
         runtime=runtime_min,

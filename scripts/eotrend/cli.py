@@ -11,9 +11,7 @@ command and the workflow behave alike when neither is told otherwise.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import inspect
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -121,11 +119,6 @@ def _extraction_settings(args: argparse.Namespace) -> dict:
     }
 
 
-def _digest(settings: dict) -> str:
-    """SHA-256 (16 hex digits) of settings, as the workflow's config digest."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-
-
 # -- the commands ------------------------------------------------------------------------
 
 
@@ -173,7 +166,6 @@ def _scenes(args: argparse.Namespace) -> None:
         scenes=scenes.jobs_from_manifest(
             args.manifest, args.scenes_dir, args.logs_dir or args.scenes_dir
         ),
-        digest=_digest(settings),
         threads=args.workers,
         mem_mb=args.mem_mb,
         **settings,

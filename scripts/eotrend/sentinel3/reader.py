@@ -1,9 +1,14 @@
 """Reading Sentinel-3 OLCI Level-2 products (``.SEN3`` folders).
 
-Facts from ../shared/reference/olci-format.md: product names (§1), files and variable
-names (§2), ``rows``/``columns`` dims and the 64-column tie-point grid (§3, §4), packing
-with scale/offset/fill per variable (§5), log10 products (§6) and flags decoded from
-each file's own ``flag_masks``/``flag_meanings`` (§7). Everything here reads windows:
+Sources: product names, ESA's OLCI naming convention
+(https://sentinel.esa.int/en/web/sentinel/user-guides/sentinel-3-olci/naming-convention);
+files and variable names, ``rows``/``columns`` dims and the 64-column tie-point grid, ESA's
+OLCI Level-2 data formats page (sentinel.esa.int), satpy's ``readers/olci_nc.py`` and the
+real manifests in tests/data/real-manifests (``columnsPerTiePoint`` 64); packing with
+scale/offset/fill per variable, ESA's OLCI Level-2 products description; log10 products
+(units ``lg(re X)``), satpy's ``etc/readers/olci_l2.yaml``; flags decoded from each file's
+own ``flag_masks``/``flag_meanings``, ESA's OLCI quality and science flags pages and satpy
+(PR #2767 "Use flags from file when available"). Everything here reads windows:
 no function reads a whole band unless the window is the whole scene.
 """
 
@@ -265,7 +270,7 @@ class Packed:
     def physical(self) -> tuple[np.ndarray, str]:
         """Values in physical units (float64, NaN where missing) and their unit.
 
-        A log10 variable (units ``lg(re X)``, olci-format.md §6) comes back as
+        A log10 variable (units ``lg(re X)``) comes back as
         ``10 ** value`` in unit X.
         """
         values = self.decoded()

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from eotrend.core import provenance
 from eotrend.core.atomic import atomic_path, write_text
 from eotrend.core.errors import EotrendError
 from eotrend.engine.limits import plan_workers
@@ -66,22 +67,22 @@ class SceneSettings:
     quality: str | dict
     grid: dict
     product_masks: bool
-    digest: str
+
+    @property
+    def digest(self) -> str:
+        """The digest of these settings (in each scene's stamp and provenance tags)."""
+        return provenance.settings_digest(
+            {
+                "variables": self.variables,
+                "quality": self.quality,
+                "grid": self.grid,
+                "product_masks": self.product_masks,
+            }
+        )
 
 
 class BatchError(EotrendError):
     """Scenes of a batch failed (the message lists them and why)."""
-
-
-def code_digest() -> str:
-    """SHA-256 (16 hex digits) of the eotrend package's source files: outputs made by
-    other code are not current."""
-    digest = hashlib.sha256()
-    package = Path(__file__).resolve().parents[1]
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def file_digest(path: str | Path) -> str:
@@ -115,7 +116,14 @@ def run_batch(
         BatchError: some scenes failed (after all others finished and the table was
             written).
     """
-    stamp = {"aoi": file_digest(aoi), "config": settings.digest, "code": code_digest()}
+    # What a scene's outputs depend on besides its product: the AOI's content, the
+    # extraction settings and the code on the extraction path (not the rest of the config,
+    # not the figures' code).
+    stamp = {
+        "aoi": file_digest(aoi),
+        "config": settings.digest,
+        "code": provenance.code_digest(__name__),
+    }
     rows = {}
     todo = []
     for job in jobs:
@@ -154,7 +162,6 @@ def process_scene(job: dict, aoi: str, settings: dict, stamp: dict) -> tuple[str
 
     Returns (status done or failed, seconds, message): an error fails this scene only.
     """
-    from eotrend.core import provenance
     from eotrend.sentinel3.extract import extract_to_files
     from eotrend.sentinel3.locate import locate_to_files
 
@@ -179,7 +186,7 @@ def process_scene(job: dict, aoi: str, settings: dict, stamp: dict) -> tuple[str
             settings["grid"],
             product_masks=settings["product_masks"],
             threads=1,
-            provenance=provenance.tags(settings["digest"]),
+            provenance=provenance.tags(stamp["config"]),
         )
         write_text(folder / STAMP, json.dumps({"product": job.product, **stamp}, indent=1))
         return "done", time.perf_counter() - start, ""
@@ -221,7 +228,6 @@ def run(
     quality: str | dict,
     grid: dict,
     product_masks: bool,
-    digest: str,
     threads: int | None = None,
     mem_mb: float | None = None,
 ) -> pd.DataFrame:
@@ -233,7 +239,6 @@ def run(
         scenes: one dict per scene with the :class:`SceneJob` fields (name, product,
             folder, log).
         variables, quality, grid, product_masks: the dataset's extraction settings.
-        digest: the digest of those settings (in each scene's stamp and provenance).
         threads, mem_mb: the job's CPUs and memory budget (MB).
     """
     settings = SceneSettings(
@@ -241,7 +246,6 @@ def run(
         quality=quality,
         grid=grid,
         product_masks=product_masks,
-        digest=digest,
     )
     jobs = [SceneJob(**scene) for scene in scenes]
     return run_batch(jobs, aoi, settings, table, threads=threads, mem_mb=mem_mb)

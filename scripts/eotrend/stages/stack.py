@@ -715,7 +715,6 @@ def run(
     min_coverage: float,
     grids: list[str] = (),
     variable: str | None = None,
-    digest: str | None = None,
     threads: int | None = None,
     mem_mb: float | None = None,
 ) -> None:
@@ -725,8 +724,19 @@ def run(
 
     The remaining arguments are the dataset's ``dates``, ``composite``, ``nodata`` and
     ``align`` settings (see :func:`stack`); empty ``regex``, ``date_format`` and ``align``
-    mean "not set"; ``digest`` is the config digest written as provenance.
+    mean "not set". The digest of these settings is written as provenance.
     """
+    settings = {
+        "dates_from": dates_from,
+        "regex": regex,
+        "date_format": date_format,
+        "period": period,
+        "reducer": reducer,
+        "nodata": nodata,
+        "align": align,
+        "resampling": resampling,
+        "min_coverage": min_coverage,
+    }
     stack(
         list(grids) or list(rasters),
         Path(raster),
@@ -742,6 +752,6 @@ def run(
         resampling=resampling,
         threads=threads,
         mem_mb=mem_mb,
-        tags=provenance.tags(digest),
+        tags=provenance.tags(provenance.settings_digest(settings)),
         min_coverage=min_coverage,
     )

@@ -438,7 +438,6 @@ def run_tile(
     tile: str,
     settings: dict,
     scatteritem: str | None = None,
-    digest: str | None = None,
     compress: str = COMPRESSIONS[0],
     chunk_rows: int | None = None,
     threads: int | None = None,
@@ -448,7 +447,7 @@ def run_tile(
     or only the rows of ``scatteritem`` (e.g. "2-of-3"), into ``tile`` (GeoTIFF).
 
     ``settings`` is the dataset's ``trend`` block (min_obs, time_unit, robust, test, lags,
-    ci, seasons, breaks, fdr); ``digest`` the config digest written as provenance.
+    ci, seasons, breaks, fdr), whose digest is written as provenance.
     """
     common = {
         "min_obs": settings["min_obs"],
@@ -458,7 +457,7 @@ def run_tile(
         "chunk_rows": chunk_rows,
         "threads": threads,
         "mem_mb": mem_mb,
-        "tags": provenance.tags(digest),
+        "tags": provenance.tags(provenance.settings_digest(settings)),
     }
     if scatteritem:
         fit_tile(Path(stack), Path(tile), scatteritem, **common)

@@ -1,0 +1,135 @@
+"""Snakemake's promise of a minimal rebuild, read from the real job plan: after a finished
+run, an edit plans exactly the rules that read the edited key.
+
+The oracle is Snakemake itself (`snakemake -n` of the edited config) against the rules
+each key belongs to, worked out by hand from the rules: a figure key (`quicklooks`)
+plans figure jobs only, a trend key the trend and its figures, a key written out with
+its schema default nothing at all; an extraction key (`quality`) reruns the scenes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, snakemake
+from eotrend.core import provenance
+
+pytestmark = pytest.mark.workflow
+
+FIGURES = {"plot_trend", "plot_significance", "plot_timeseries", "plot_coverage", "quicklook"}
+TREND = {"trend_tile", "trend"}
+
+BASE = {
+    "datasets": {
+        "lake": {
+            "kind": "sentinel3",
+            "aoi": "aoi.geojson",
+            "source": {
+                "type": "synthetic",
+                "synthetic": {
+                    "seed": 11,
+                    "years": [2019, 2021],
+                    "scenes_per_year": 2,
+                    "rows": 420,
+                    "columns": 385,
+                },
+            },
+            "variables": ["Oa08_reflectance"],
+            "quicklooks": 1,
+        }
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A finished run of BASE (once for the module)."""
+    workdir = tmp_path_factory.mktemp("rebuild")
+    shutil.copy(REPO / "data" / "demo" / "aoi.geojson", workdir / "aoi.geojson")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(BASE))
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir
+
+
+def edited(workdir: Path, name: str, **changes) -> Path:
+    """BASE with the lake dataset's keys changed, written as ``<name>.yaml``."""
+    config = yaml.safe_load(yaml.safe_dump(BASE))
+    config["datasets"]["lake"].update(changes)
+    path = workdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def planned(workdir: Path, configfile: Path) -> dict[str, int]:
+    """Rule -> jobs of the dry run of ``configfile`` (Snakemake's job stats table);
+    empty when there is nothing to do."""
+    result = snakemake(workdir, "-n", "--configfile", str(configfile))
+    assert result.returncode == 0, result.stderr[-5000:]
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:", 1)[1].split("\ntotal", 1)[0].splitlines()
+    jobs = {}
+    for line in table:
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            jobs[parts[0]] = int(parts[1])
+    assert jobs, text[-3000:]
+    return jobs
+
+
+def test_a_key_written_with_its_default_changes_nothing(finished):
+    defaults = edited(
+        finished,
+        "defaults",
+        quality="water",
+        quicklooks=1,
+        min_coverage=0.9,
+        scenes_per_job=50,
+        product_masks=True,
+        grid={"crs": "EPSG:4326", "resolution": 0.003, "max_distance_m": 400, "margin": 2},
+        trend={"min_obs": 3, "robust": False, "time_unit": "year"},
+    )
+    assert planned(finished, defaults) == {}
+
+
+def test_a_figure_key_plans_figure_jobs_only(finished):
+    jobs = planned(finished, edited(finished, "figures", quicklooks=3))
+    assert jobs == {"quicklook": 2, "all": 1}
+
+
+def test_a_trend_key_plans_the_trend_and_its_figures_only(finished):
+    jobs = planned(finished, edited(finished, "trend", trend={"robust": True}))
+    assert set(jobs) >= TREND, jobs
+    assert set(jobs) - {"all"} <= TREND | FIGURES, jobs
+
+
+def test_a_quality_key_reruns_every_scene_and_what_follows(finished, tmp_path):
+    """A real run in a copy: the checkpoint, then every scene redone (none kept), then the
+    series and the trend made again."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(finished, workdir, symlinks=True)
+    config = edited(workdir, "quality", quality="land")
+    trend = workdir / "results/lake/trend/Oa08_reflectance.tif"
+    before = trend.stat().st_mtime_ns
+    result = snakemake(workdir, "--configfile", str(config))
+    assert result.returncode == 0, result.stderr[-5000:]
+    batches = pd.concat(pd.read_csv(p) for p in (workdir / "results/lake/batches").glob("*.csv"))
+    assert len(batches) == 6 and set(batches["status"]) == {"done"}, batches
+    assert trend.stat().st_mtime_ns > before
+
+
+def test_the_scene_stamp_covers_the_extraction_path_only():
+    """The modules a scene's stamp digests: the extraction path (worked out by hand from
+    the imports), not the figures or the other stages."""
+    closure = provenance._closure("eotrend.stages.scenes")
+    for needed in ("eotrend.sentinel3.extract", "eotrend.sentinel3.locate", "eotrend.geo.grids"):
+        assert needed in closure
+    for other in ("eotrend.stages.report", "eotrend.stages.trend", "eotrend.stats.regression"):
+        assert other not in closure
