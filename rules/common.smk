@@ -4,14 +4,35 @@
 import csv
 import os
 import glob
+import sys
 
-from snakemake.utils import validate
+from snakemake.exceptions import WorkflowError
 
-validate(config, "../schemas/config.schema.yaml")
+sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
+from eotrend.core.config import check_config
+from eotrend.core.errors import InputError
+
+# The config against the schema (defaults filled in) and what the schema cannot say, one
+# line per problem with the closest valid key for a misspelt one.
+try:
+    check_config(config)
+except InputError as error:
+    raise WorkflowError(f"invalid config: {error}") from None
 
 DATASETS = config["datasets"]
 
-# Sentinel-3 product names without ".SEN3" (olci-format.md §1); strict so that
+# A geotiff dataset's glob must match now: later it would only surface as a stack
+# without inputs.
+for _name, _cfg in DATASETS.items():
+    _pattern = _cfg.get("files", "")
+    if _cfg["kind"] == "geotiff" and _cfg["source"]["type"] == "local" and not glob.glob(_pattern):
+        raise WorkflowError(
+            f"invalid config: datasets.{_name}.files: the pattern {_pattern!r} matches no file "
+            f"(from {os.getcwd()}). Give a glob of the dataset's GeoTIFFs relative to the "
+            "working directory, e.g. exports/ndvi_*.tif."
+        )
+
+# Sentinel-3 product names without ".SEN3" (ESA's OLCI naming convention); strict so that
 # underscores and dots never make wildcards ambiguous.
 SCENE_PATTERN = (
     r"S3[AB_]_OL_[12]_[A-Z]{3}_[A-Z_]{2}_\d{8}T\d{6}_\d{8}T\d{6}_\d{8}T\d{6}"

@@ -672,7 +672,10 @@ def test_trend_of_an_all_nodata_stack_warns(base, tmp_path):
     ("change", "named"),
     [
         ({"trend": {"min_obs": "five"}}, "'five' is not of type 'integer'"),
-        ({"grid": {"resolutoin": 0.01}}, "'resolutoin' was unexpected"),
+        (
+            {"grid": {"resolutoin": 0.01}},
+            "'resolutoin' is not a setting here (did you mean 'resolution'?)",
+        ),
     ],
     ids=["wrong type", "misspelt nested key"],
 )

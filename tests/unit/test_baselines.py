@@ -241,16 +241,19 @@ def test_file_units_that_would_split_a_column_warn(archive, tmp_path, caplog):
     assert "but chlor_a_mg.m-3 in scenes outside the swath" in message
 
 
-def test_a_variable_no_product_has_only_warns(archive, caplog):
-    """Not a matter of baselines (e.g. an LFR variable asked of WFR products): extract
-    names the missing file per scene; the plan says it will fail everywhere."""
+def test_a_variable_no_product_has_stops_before_the_scenes(archive):
+    """Not a matter of baselines (an LFR variable asked of WFR products, a misspelling):
+    one error before any scene job, naming the variable, what the files offer and the
+    closest name (difflib's oracle: TSM_NNN is one letter from TSM_NN)."""
     folder, _, _, aoi = archive
-    caplog.set_level(logging.WARNING)
-    check_scenes("river", dataset(folder, aoi, ["OTCI"]), entries_of(folder, aoi))
-    text = caplog.text
+    with pytest.raises(InputError) as raised:
+        check_scenes("river", dataset(folder, aoi, ["OTCI"]), entries_of(folder, aoi))
+    text = str(raised.value)
     assert "OTCI is not in the baseline 003 (Collection 3) products" in text
     assert "OTCI is not in the baseline 004 (Collection 4) products" in text
-    assert "extracting it will fail on every scene" in text
+    assert "its files offer" in text and "TSM_NN" in text
+    with pytest.raises(InputError, match=r"TSM_NNN is not in .*\(did you mean TSM_NN\?\)"):
+        check_scenes("river", dataset(folder, aoi, ["TSM_NNN"]), entries_of(folder, aoi))
 
 
 # --- the download command -------------------------------------------------------------------

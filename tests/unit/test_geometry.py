@@ -169,3 +169,44 @@ def _wgs84_wkt():
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(4326)
     return srs.ExportToWkt()
+
+
+# Web Mercator (EPSG:3857) metres of a square near Manacapuru, and their lon/lat by the
+# spherical Mercator inverse worked out by hand: lon = x / R, lat = 2 atan(e^(y / R)) - pi/2.
+MERCATOR_R = 6378137.0
+MERCATOR_SQUARE = [(-6780000.0, -380000.0), (-6770000.0, -380000.0), (-6770000.0, -370000.0),
+                   (-6780000.0, -370000.0), (-6780000.0, -380000.0)]  # fmt: skip
+
+
+def test_projected_coordinates_without_a_crs_are_named_with_the_fix(tmp_path):
+    """A GeoJSON in metres that declares no CRS is read as lon/lat by OGR (RFC 7946): its
+    y of -380 km cannot be a latitude, and the message says how to declare the CRS."""
+    polygon = {"type": "Polygon", "coordinates": [[list(p) for p in MERCATOR_SQUARE]]}
+    path = write_geojson(tmp_path / "metres.geojson", [feature(polygon, "lake")])
+    with pytest.raises(InputError) as raised:
+        read_aoi(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: feature 'lake' has coordinates x -6.78e+06..-6.77e+06")
+    assert "looks projected" in message and "-t_srs EPSG:4326" in message
+
+
+def test_a_declared_projected_crs_is_reprojected_to_lonlat(tmp_path):
+    from osgeo import ogr, osr
+
+    mercator = osr.SpatialReference()
+    mercator.ImportFromEPSG(3857)
+    path = tmp_path / "metres.gpkg"
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = source.CreateLayer("aoi", mercator, ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("name", ogr.OFTString))
+    row = ogr.Feature(layer.GetLayerDefn())
+    row.SetField("name", "lake")
+    ring = ", ".join(f"{x} {y}" for x, y in MERCATOR_SQUARE)
+    row.SetGeometry(ogr.CreateGeometryFromWkt(f"POLYGON (({ring}))"))
+    layer.CreateFeature(row)
+    del row, layer, source  # flush
+    (lake,) = read_aoi(path)
+    x, y = np.array(MERCATOR_SQUARE).T
+    lon = np.degrees(x / MERCATOR_R)
+    lat = np.degrees(2 * np.arctan(np.exp(y / MERCATOR_R)) - np.pi / 2)
+    np.testing.assert_allclose(np.array(lake.geometry.exterior.coords), np.c_[lon, lat], atol=1e-9)

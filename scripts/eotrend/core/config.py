@@ -22,8 +22,6 @@ def load_dataset(config_path: str | Path, name: str) -> dict:
         InputError: the file cannot be read, is not YAML, breaks the schema (the message
             names the setting and what is wrong, on one line) or lacks the dataset.
     """
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate
 
     try:
         text = Path(config_path).read_text(encoding="utf-8")
@@ -40,11 +38,11 @@ def load_dataset(config_path: str | Path, name: str) -> dict:
             config_path, "is not a mapping of settings (it should start with `datasets:`)", HINT
         )
     try:
-        validate(config, str(SCHEMA))
-    except WorkflowError as error:
+        check_config(config)
+    except InputError as error:
         raise InputError(
-            config_path, f"is not a valid eotrend config: {_schema_problem(error)}", HINT
-        ) from error
+            config_path, f"is not a valid eotrend config: {error.path}: {error.problem}", HINT
+        ) from None
     if name not in config["datasets"]:
         raise InputError(
             config_path, f"has no dataset {name!r}", f"Known: {', '.join(config['datasets'])}."
@@ -52,15 +50,55 @@ def load_dataset(config_path: str | Path, name: str) -> dict:
     return config["datasets"][name]
 
 
-def _schema_problem(error: Exception) -> str:
-    """The setting at fault and what is wrong with it, on one line."""
+def check_config(config: dict) -> None:
+    """Validate a workflow config against the schema, filling in its defaults (in place),
+    then check what the schema cannot say (a dataset's end before its start).
+
+    Raises:
+        InputError: the first problem, on one line: the setting at fault (``where``),
+            what is wrong, and for a misspelt key the closest valid one.
+    """
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, str(SCHEMA))
+    except WorkflowError as error:
+        where, problem = _schema_problem(error)
+        raise InputError(where, problem, HINT) from None
+    for name, dataset in config["datasets"].items():
+        if dataset["end"] < dataset["start"]:
+            raise InputError(
+                f"datasets.{name}.end",
+                f"{dataset['end']} is before start {dataset['start']}",
+                "Give an end on or after the start (both YYYY-MM-DD, inclusive).",
+            )
+
+
+def _schema_problem(error: Exception) -> tuple[str, str]:
+    """(setting at fault, what is wrong with it) of a schema error, each on one line; an
+    unknown key is named with the closest valid key of its mapping."""
+    import difflib
+
     import jsonschema
 
     cause = error.__cause__ or error.__context__  # Snakemake raises while handling it
     if not isinstance(cause, jsonschema.exceptions.ValidationError):
-        return " ".join(str(error).split())
+        return "config", " ".join(str(error).split())
     where = ".".join(map(str, cause.absolute_path)) or "the top level"
-    return f"{where}: {' '.join(cause.message.split())}"
+    problem = " ".join(cause.message.split())
+    if cause.validator == "additionalProperties":
+        known = list(cause.schema.get("properties", {}))
+        unknown = [key for key in cause.instance if key not in known]
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hints.append(
+                f"{key!r} is not a setting here"
+                + (f" (did you mean {close[0]!r}?)" if close else "")
+            )
+        problem = "; ".join(hints) + f"; valid: {', '.join(known)}"
+    return where, problem
 
 
 @functools.cache

@@ -102,6 +102,7 @@ def _read_feature(path: Path, feature, index: int, transform) -> Feature:
             f"feature {name!r} is a {shape.geom_type}, not a polygon",
             "eotrend extracts areas: give polygons (buffer points or lines first).",
         )
+    _check_lonlat(path, name, shape)
     if not shape.is_valid:
         reason = shapely.is_valid_reason(shape)
         raise InputError(
@@ -110,6 +111,24 @@ def _read_feature(path: Path, feature, index: int, transform) -> Feature:
             "Repair it, e.g. with shapely.make_valid or QGIS 'Fix geometries'.",
         )
     return Feature(name=name, geometry=shape)
+
+
+def _check_lonlat(path: Path, name: str, shape: BaseGeometry) -> None:
+    """InputError when a feature's coordinates (after any reprojection) cannot be degrees:
+    latitudes beyond ±90 or longitudes beyond ±360 (past 180 is allowed, for polygons
+    drawn across the antimeridian). Typically a projected file that declares no CRS: a
+    GeoJSON without one is read as WGS 84 lon/lat (RFC 7946, section 4)."""
+    west, south, east, north = shape.bounds
+    if max(abs(west), abs(east)) <= 360 and max(abs(south), abs(north)) <= 90:
+        return
+    raise InputError(
+        path,
+        f"feature {name!r} has coordinates x {west:.6g}..{east:.6g}, y {south:.6g}..{north:.6g} "
+        "that cannot be longitude and latitude in degrees: the file looks projected (e.g. "
+        "metres) but declares no coordinate reference system",
+        "Reproject it to lon/lat, e.g. `ogr2ogr -s_srs EPSG:<its CRS> -t_srs EPSG:4326 "
+        "aoi_lonlat.geojson <file>`, or save it as a GeoPackage or Shapefile with its CRS.",
+    )
 
 
 def _feature_name(feature, index: int) -> str:

@@ -1,12 +1,13 @@
 """Plan-level checks of a dataset's scenes by processing baseline, before any scene job.
 
-The archive holds products of several processing baselines (olci-format.md §1: the
-name's last three digits). They differ in their files and flags: Collection 4 (baseline
-004) has no chl_oc4me.nc (CHL_OC4ME) but chlor_a.nc, fluorescence.nc and iop_lsd.nc
-(§2), and a WQSF carries the flags its baseline defines (§7.2). The download checkpoint
-calls :func:`check_scenes` once it knows the scenes, so that a setting that cannot work
-on some of them fails at once, as one clear message, instead of as a crash of one scene
-job deep in the run.
+The archive holds products of several processing baselines (the name's last three
+digits, ESA's OLCI naming convention). They differ in their files and flags: Collection 4
+(baseline 004) has no chl_oc4me.nc (CHL_OC4ME) but chlor_a.nc, fluorescence.nc and
+iop_lsd.nc (the real 004 manifest in stactools-packages/sentinel3, tests/data-files), and
+a WQSF carries the flags its baseline defines. The download checkpoint calls
+:func:`check_scenes` once it knows the scenes, so that a setting that cannot work on some
+of them fails at once, as one clear message, instead of as a crash of one scene job deep
+in the run.
 
 For each baseline among the scenes with status ``ok``, ONE product (the first in
 sensing order, read from the cache) is opened, which is enough because the file set and
@@ -34,6 +35,7 @@ and their scene counts: a reprocessing can shift values.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections import Counter
 from pathlib import Path
@@ -98,13 +100,7 @@ def check_scenes(name: str, dataset: dict, entries: list[Entry]) -> None:
                 lacking.append(_missing(baseline, counts, len(scenes), product, variable))
             else:
                 _check_units(name, baseline, path, variable)
-        replaced = any(reader.replacement(p, variable) for p in samples.values())
-        if lacking and (len(lacking) < len(samples) or replaced):
-            missing += lacking
-        elif lacking:
-            log.warning(
-                "dataset %s: %s: extracting it will fail on every scene", name, "; ".join(lacking)
-            )
+        missing += lacking
     if missing:
         raise InputError(
             f"datasets.{name}.variables",
@@ -147,7 +143,9 @@ def _missing(baseline: str, counts: Counter, total: int, product: Path, variable
         if path.name not in NOT_VALUE_FILES
         for v in reader.file_variables(path)
     ]
-    return f"{where}; its files offer {', '.join(offered) or 'no variables'}"
+    close = difflib.get_close_matches(variable, offered, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"{where}{hint}; its files offer {', '.join(offered) or 'no variables'}"
 
 
 def _check_units(name: str, baseline: str, path: Path, variable: str) -> None:

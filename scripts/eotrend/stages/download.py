@@ -16,6 +16,12 @@ in Collection 4) stops the stage with one message.
 
 from __future__ import annotations
 
+from collections import Counter
+
+import shapely
+
+from eotrend.core.errors import InputError
+from eotrend.geo.aoi import read_aoi
 from eotrend.sources.baselines import check_scenes
 from eotrend.sources.collect import check_failures, collect
 from eotrend.sources.scenelist import write_manifest
@@ -45,4 +51,26 @@ def run(
     entries = collect(dataset, settings, threads=threads, mem_mb=mem_mb)
     write_manifest(manifest, entries)
     check_failures(dataset, entries, settings["source"]["on_failure"])
+    check_some_scene(dataset, settings, entries)
     check_scenes(dataset, settings, entries)
+
+
+def check_some_scene(dataset: str, settings: dict, entries: list) -> None:
+    """InputError, at the checkpoint, when a sentinel3 dataset has no usable scene: the
+    AOI's bounds, the dates, how many scenes were found and why each was left out (the
+    scene list, already written, says it per scene)."""
+    if settings["kind"] != "sentinel3" or any(e.status == "ok" for e in entries):
+        return
+    west, south, east, north = shapely.union_all(
+        [f.geometry for f in read_aoi(settings["aoi"])]
+    ).bounds
+    reasons = Counter(f"{e.status}: {e.reason}" for e in entries)
+    why = "; ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+    raise InputError(
+        f"datasets.{dataset}",
+        f"no scene of {settings['start']}..{settings['end']} covers the AOI {settings['aoi']} "
+        f"(lon {west:.4f}..{east:.4f}, lat {south:.4f}..{north:.4f}): "
+        f"{len(entries)} scenes found" + (f" ({why})" if why else ""),
+        "Check that the AOI is in lon/lat and where you expect it, and the dates; the scene "
+        "list (manifest.csv) gives each scene's reason.",
+    )
