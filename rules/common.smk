@@ -102,14 +102,6 @@ def scenes(dataset):
     return [row["name"] for row in manifest_rows(dataset)]
 
 
-def scene_product(wildcards):
-    """Path of one scene's product in the cache, from the manifest."""
-    products = _manifest(wildcards.dataset)[1]
-    if wildcards.scene not in products:
-        raise ValueError(f"scene {wildcards.scene} is not in the manifest of {wildcards.dataset}")
-    return products[wildcards.scene]
-
-
 def scene_outputs(dataset, leaf):
     """results/{dataset}/scenes/{scene}/{leaf} of every usable scene, in sensing order."""
     return [f"results/{dataset}/scenes/{scene}/{leaf}" for scene in scenes(dataset)]
@@ -152,15 +144,6 @@ def batch_tables(wildcards):
     )
 
 
-def scene_batch_table(wildcards):
-    """The batch table of the batch holding one scene."""
-    names = scenes(wildcards.dataset)
-    if wildcards.scene not in names:
-        raise ValueError(f"scene {wildcards.scene} is not in the manifest of {wildcards.dataset}")
-    batch = names.index(wildcards.scene) // DATASETS[wildcards.dataset]["scenes_per_job"]
-    return f"results/{wildcards.dataset}/batches/{batch:04d}.csv"
-
-
 def stack_inputs(wildcards):
     """The files a geotiff dataset's stack is built from: the manifest's files (synthetic
     source) or the files matching the dataset's glob (local source); none for sentinel3,
@@ -196,15 +179,6 @@ def scene_pixels(wildcards):
     return scene_outputs(wildcards.dataset, "pixels.parquet")
 
 
-def scene_file(leaf):
-    """An input function: one scene's output ``leaf`` (window.json, pixels.parquet)."""
-
-    def path(wildcards):
-        return f"results/{wildcards.dataset}/scenes/{wildcards.scene}/{leaf}"
-
-    return path
-
-
 def quicklook_scenes(dataset):
     """The scenes that get a quicklook: all of them up to the dataset's `quicklooks`
     count, else that many spread evenly over the series (first and last included)."""
@@ -216,6 +190,21 @@ def quicklook_scenes(dataset):
         return names[:count]
     picks = sorted({round(k * (len(names) - 1) / (count - 1)) for k in range(count)})
     return [names[k] for k in picks]
+
+
+def quicklook_jobs(wildcards):
+    """What each quicklook of a dataset is drawn from: the scene's product (in the cache),
+    its extraction window and its pixel table."""
+    products = _manifest(wildcards.dataset)[1]
+    return [
+        {
+            "name": scene,
+            "product": products[scene],
+            "window": f"results/{wildcards.dataset}/scenes/{scene}/window.json",
+            "pixels": f"results/{wildcards.dataset}/scenes/{scene}/pixels.parquet",
+        }
+        for scene in quicklook_scenes(wildcards.dataset)
+    ]
 
 
 def canonical(value):
@@ -258,7 +247,7 @@ def stack_min_coverage(wildcards):
 def final_outputs(wildcards):
     """The final targets: per dataset and variable the trend, its maps and (sentinel3)
     time series; per sentinel3 dataset the coverage chart, the run summary and the
-    quicklooks (quicklook_scenes)."""
+    quicklooks folder (quicklook_scenes)."""
     targets = []
     for name, cfg in DATASETS.items():
         for variable in dataset_variables(name):
@@ -270,11 +259,7 @@ def final_outputs(wildcards):
         if cfg["kind"] == "sentinel3":
             targets.append(f"results/{name}/plots/coverage.png")
             targets.append(f"results/{name}/summary.csv")
-            targets += expand(
-                "results/{dataset}/scenes/{scene}/quicklook.png",
-                dataset=name,
-                scene=quicklook_scenes(name),
-            )
+            targets.append(f"results/{name}/quicklooks")
     return targets
 
 

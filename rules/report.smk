@@ -125,23 +125,24 @@ rule plot_coverage:
         "../scripts/report.py"
 
 
-rule quicklook:
+rule quicklooks:
     input:
         manifest="results/{dataset}/manifest.csv",
         aoi=aoi_input,
-        batch=scene_batch_table,
+        batches=batch_tables,
     output:
-        figure=report(
-            "results/{dataset}/scenes/{scene}/quicklook.png",
+        quicklooks=report(
+            directory("results/{dataset}/quicklooks"),
+            patterns=["{scene}.png"],
             caption="../report/quicklook.rst",
             category="{dataset}",
             subcategory="scenes",
             labels={"dataset": "{dataset}", "scene": "{scene}", "figure": "quicklook"},
         ),
     log:
-        "logs/{dataset}/quicklook/{scene}.log",
+        "logs/{dataset}/quicklooks.log",
     benchmark:
-        "benchmarks/{dataset}/quicklook/{scene}.tsv"
+        "benchmarks/{dataset}/quicklooks.tsv"
     conda:
         "../envs/eotrend.yaml"
     threads: 1
@@ -149,13 +150,9 @@ rule quicklook:
         mem_mb=mem_mb_light,
         runtime=runtime_min,
     params:
-        kind="quicklook",
-        title="{dataset}: {scene} quicklook",
-        source=scene_product,
-        window=scene_file("window.json"),
-        pixels=scene_file("pixels.parquet"),
+        scenes=quicklook_jobs,
     script:
-        "../scripts/report.py"
+        "../scripts/quicklooks.py"
 
 
 rule summary:

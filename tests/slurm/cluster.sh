@@ -7,7 +7,7 @@
 # Accounting (mariadb + slurmdbd) is on, so `sacct` works: the executor plugin polls
 # job states with it and the tests read requested CPUs/memory from it. No systemd, no
 # cgroups: memory limits are enforced by JobAcctGatherParams=OverMemoryKill.
-# Facts and pitfalls: ../shared/reference/slurm-local.md. Needs root. Idempotent.
+# Needs root. Idempotent.
 set -euo pipefail
 
 ACCOUNT=${SLURM_TEST_ACCOUNT:-ci}

@@ -153,21 +153,21 @@ def test_jobs_ask_for_what_the_rules_say(runs):
     assert (jobs["state"] == "COMPLETED").all(), jobs
     trend = jobs[jobs["rule"].str.startswith("rule_trend_tile_")]
     assert len(trend) == 2  # one tile per dataset/variable
-    # threads: 2 -> 2 CPUs; mem_mb = (1000 + 1000 * threads) * attempt = 3000 MB
+    # set-threads 2 -> 2 CPUs; mem_mb = (1000 + 1000 * threads) * attempt = 3000 MB
     assert (trend["cpus"] == "2").all() and (trend["mem"] == "3000M").all(), trend
 
 
-def test_per_scene_work_is_one_job_per_batch_and_quicklooks_are_grouped(runs):
+def test_per_scene_work_is_one_job_per_batch_and_quicklooks_one_per_dataset(runs):
     _, cluster, jobs = runs
     scenes = len(list((cluster / "results/river/scenes").iterdir()))
     assert scenes == 4
     # 4 scenes, scenes_per_job 50 by default: one batch job locates and extracts them all.
     batches = jobs[jobs["rule"].str.startswith("rule_scenes")]
     assert len(batches) == 1, jobs
-    assert (batches["cpus"] == "2").all(), batches  # threads: 2
-    # 4 quicklooks, grouped by the profile (quicklooks=24): fewer Slurm jobs than scenes.
+    assert (batches["cpus"] == "2").all(), batches  # set-threads: scenes=2
+    # 4 quicklooks of one dataset: one job draws them all.
     quicklooks = jobs[jobs["rule"].str.contains("quicklook")]
-    assert 1 <= len(quicklooks) < scenes, jobs
+    assert len(quicklooks) == 1, jobs
 
 
 def test_the_pool_sees_the_slurm_allocation(runs):

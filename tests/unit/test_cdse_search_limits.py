@@ -1,7 +1,8 @@
 """Catalogue searches past the service's paging limit, against the loopback service.
 
-The fact (reference/cdse-api.md §2, CDSE release notes 2024-11-12): ``$skip`` may not pass
-10,000 (``$skip=10001`` is a 422) and ``@odata.nextLink`` is omitted when the next
+The fact (CDSE's API release notes, 2024-11-12,
+https://documentation.dataspace.copernicus.eu/APIs/Others/ReleaseNotes.html): ``$skip`` may
+not pass 10,000 (``$skip=10001`` is a 422) and ``@odata.nextLink`` is omitted when the next
 ``$skip`` would pass 10,000, so one query yields at most 10,000 + one page of products and
 then ends as if complete. tests/cdse_server.py pages exactly so; its product lists (records
 without bytes, :func:`cdse_server.bulk_products`) are the oracle.
@@ -20,6 +21,7 @@ import yaml
 
 from cdse_server import FakeCdse, FakeProduct, bulk_products
 from eotrend.core.config import load_dataset
+from eotrend.core.errors import InputError
 from eotrend.sources.cdse.catalogue import aoi_polygon, search, search_polygons, search_url
 from eotrend.sources.cdse.settings import CdseError, Settings
 from eotrend.sources.scenelist import read_entries
@@ -46,7 +48,7 @@ def fake():
 
 
 def settings(fake: FakeCdse) -> Settings:
-    """The client's settings for ``fake``, with the default page size (1000, §2)."""
+    """The client's settings for ``fake``, with the default page size (1000)."""
     return Settings.from_config(fake.settings())
 
 
@@ -215,7 +217,9 @@ def test_antimeridian_aoi_is_searched_per_side(tmp_path, fake):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     manifest = tmp_path / "manifest.csv"
     settings = load_dataset(tmp_path / "config.yaml", "fiji")
-    download(dataset="fiji", settings=settings, manifest=str(manifest))
+    # Offline products only: nothing usable, said at the checkpoint (manifest written first).
+    with pytest.raises(InputError, match=r"no usable scene of 2020-06-01\.\.2020-06-30"):
+        download(dataset="fiji", settings=settings, manifest=str(manifest))
     entries = read_entries(manifest)
     expected = {records[k].name.removesuffix(".SEN3") for k in ("east", "west", "both")}
     assert sorted(e.name for e in entries) == sorted(expected)

@@ -94,7 +94,9 @@ def test_no_scene_covering_the_aoi_is_said_at_the_checkpoint(tmp_path):
     with pytest.raises(InputError) as raised:
         check_some_scene("lake", settings, entries)
     message = str(raised.value)
-    assert message.startswith("datasets.lake: no scene of 2020-01-01..2020-12-31 covers the AOI")
+    assert message.startswith(
+        "datasets.lake: no usable scene of 2020-01-01..2020-12-31 over the AOI"
+    )
     assert "(lon 10.0000..10.5000, lat 50.0000..50.2500)" in message
     assert f"2 scenes found (2 skipped: {reason})" in message
     assert "manifest.csv" in message

@@ -21,7 +21,7 @@ from eotrend.core import provenance
 
 pytestmark = pytest.mark.workflow
 
-FIGURES = {"plot_trend", "plot_significance", "plot_timeseries", "plot_coverage", "quicklook"}
+FIGURES = {"plot_trend", "plot_significance", "plot_timeseries", "plot_coverage", "quicklooks"}
 TREND = {"trend_tile", "trend"}
 
 BASE = {
@@ -101,7 +101,7 @@ def test_a_key_written_with_its_default_changes_nothing(finished):
 
 def test_a_figure_key_plans_figure_jobs_only(finished):
     jobs = planned(finished, edited(finished, "figures", quicklooks=3))
-    assert jobs == {"quicklook": 2, "all": 1}
+    assert jobs == {"quicklooks": 1, "all": 1}
 
 
 def test_a_trend_key_plans_the_trend_and_its_figures_only(finished):

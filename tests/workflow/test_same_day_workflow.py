@@ -40,7 +40,7 @@ VARIABLE = "Oa08_reflectance"
 
 
 def name_time(name: str) -> datetime:
-    """The sensing start in a product name (olci-format.md §1, chars 16-30), UTC."""
+    """The sensing start in a product name (chars 16-30), UTC."""
     return datetime.strptime(name[16:31], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
 
 

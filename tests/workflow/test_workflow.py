@@ -138,7 +138,7 @@ def test_dry_run_prints_the_plan(tmp_path):
     assert snakemake(tmp_path, "--until", "download").returncode == 0
     planned = snakemake(tmp_path, "-n")
     out = planned.stdout + planned.stderr
-    for rule in ("scenes", "stack", "trend", "plot_trend", "quicklook", "all"):
+    for rule in ("scenes", "stack", "trend", "plot_trend", "quicklooks", "all"):
         assert rule in out
 
 
@@ -159,7 +159,7 @@ def test_every_plot_is_a_real_picture(small_run):
     import matplotlib.image
 
     plots = sorted(small_run.glob("results/*/plots/*.png")) + sorted(
-        small_run.glob("results/*/scenes/*/quicklook.png")
+        small_run.glob("results/*/quicklooks/*.png")
     )
     assert len(plots) >= 10
     for plot in plots:
@@ -215,7 +215,7 @@ def test_report_holds_every_final_output(small_run):
     html = (small_run / "report.html").read_text(encoding="utf-8", errors="replace")
     finals = (
         sorted(small_run.glob("results/*/plots/*.png"))
-        + sorted(small_run.glob("results/*/scenes/*/quicklook.png"))
+        + sorted(small_run.glob("results/*/quicklooks/*.png"))
         + sorted(small_run.glob("results/*/summary.csv"))
     )
     for path in finals:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from eotrend.core.errors import InputError
 
-# olci-format.md §1, fixed positions of the 94-character name.
+# ESA's OLCI naming convention (sentinel.esa.int): fixed positions of the 94-character name.
 PRODUCT_NAME = re.compile(
     r"^(?P<mission>S3[AB_])_OL_(?P<level>[12])_(?P<type>[A-Z]{3}_[A-Z_]{2})_"
     r"(?P<start>\d{8}T\d{6})_(?P<stop>\d{8}T\d{6})_(?P<created>\d{8}T\d{6})_"
@@ -43,7 +43,8 @@ PRODUCT_NAME = re.compile(
     r"(?:\.SEN3)?$"
 )
 
-# Variables whose file is known (olci-format.md §2); others are found by scanning.
+# Variables whose file is known (the file lists of the manifests in
+# tests/data/real-manifests, satpy's olci_l2.yaml); others are found by scanning.
 VARIABLE_FILES = {
     **{
         f"Oa{b:02d}_reflectance": f"Oa{b:02d}_reflectance.nc"
@@ -65,16 +66,16 @@ VARIABLE_FILES = {
     "OTCI": "otci.nc",
     **{angle: "tie_geometries.nc" for angle in ("SZA", "SAA", "OZA", "OAA")},
 }
-# Sun and viewing angles live on the tie-point grid (§4): every row, every 64th column.
+# Sun and viewing angles live on the tie-point grid: every row, every 64th column.
 TIE_VARIABLES = ("SZA", "SAA", "OZA", "OAA")
 FLAG_VARIABLES = ("WQSF", "LQSF")
-LOG10_UNITS = re.compile(r"lg\s*\(\s*re:?\s*(.*)\)")  # olci-format.md §6 (SNAP's regex)
-# The log10 products and the physical unit of 10 ** value (olci-format.md §5, §6). It
-# names the columns of a scene whose file units are not read (outside the swath), so
+LOG10_UNITS = re.compile(r"lg\s*\(\s*re:?\s*(.*)\)")  # SNAP's regex (s3tbx OlciProductFactory)
+# The log10 products and the physical unit of 10 ** value (units in satpy's olci_l2.yaml).
+# It names the columns of a scene whose file units are not read (outside the swath), so
 # that they match the columns of scenes read from files. chlor_a and ADG443_LSD: the
 # Collection 4 names and log10 storage of eotrend's synthetic products; whether real
-# baseline-004 files use them is unverified (§2). Values are always decoded from the
-# file's own units; the download stage warns when a file disagrees with this table.
+# baseline-004 files use them is unverified. Values are always decoded from the file's own
+# units; the download stage warns when a file disagrees with this table.
 LOG10_PRODUCTS = {
     "CHL_OC4ME": "mg.m-3",
     "CHL_NN": "mg.m-3",
@@ -85,9 +86,10 @@ LOG10_PRODUCTS = {
     "ADG443_LSD": "m-1",
 }
 # Files a processing baseline no longer has, and the file that replaced each
-# (olci-format.md §2, from the real 004 manifest): Collection 4 products have chlor_a.nc
-# ("OC4Me algorithm Chlorophyll concentration") instead of chl_oc4me.nc. The variable
-# names inside chlor_a.nc are unverified: they are read from the file.
+# (the real 004 manifest in stactools-packages/sentinel3, tests/data-files): Collection 4
+# products have chlor_a.nc ("OC4Me algorithm Chlorophyll concentration") instead of
+# chl_oc4me.nc. The variable names inside chlor_a.nc are unverified: they are read from
+# the file.
 REPLACED_FILES = {("004", "chl_oc4me.nc"): "chlor_a.nc"}
 REQUIRED_FILES = ("xfdumanifest.xml", "geo_coordinates.nc", "tie_geo_coordinates.nc")
 MANIFEST_NS = {
@@ -104,15 +106,15 @@ def parse_product_name(name: str) -> dict[str, str]:
             name,
             "is not a Sentinel-3 OLCI product name",
             "Expected e.g. S3A_OL_2_WFR____20191104T135002_..._MAR_O_NT_002.SEN3 "
-            "(olci-format.md §1).",
+            "(ESA's OLCI naming convention).",
         )
     return match.groupdict()
 
 
 def product_baseline(name: str | Path) -> str:
-    """The processing baseline collection of a product name or path (olci-format.md §1:
-    the class ID's last three digits, e.g. ``"004"``); ``""`` when it is not an OLCI
-    product name (a GeoTIFF of a series)."""
+    """The processing baseline collection of a product name or path (ESA's OLCI naming
+    convention: the class ID's last three digits, e.g. ``"004"``); ``""`` when it is not an
+    OLCI product name (a GeoTIFF of a series)."""
     match = PRODUCT_NAME.match(Path(name).name)
     return match["baseline"] if match else ""
 

@@ -68,8 +68,8 @@ def check_some_scene(dataset: str, settings: dict, entries: list) -> None:
     why = "; ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
     raise InputError(
         f"datasets.{dataset}",
-        f"no scene of {settings['start']}..{settings['end']} covers the AOI {settings['aoi']} "
-        f"(lon {west:.4f}..{east:.4f}, lat {south:.4f}..{north:.4f}): "
+        f"no usable scene of {settings['start']}..{settings['end']} over the AOI "
+        f"{settings['aoi']} (lon {west:.4f}..{east:.4f}, lat {south:.4f}..{north:.4f}): "
         f"{len(entries)} scenes found" + (f" ({why})" if why else ""),
         "Check that the AOI is in lon/lat and where you expect it, and the dates; the scene "
         "list (manifest.csv) gives each scene's reason.",

@@ -26,7 +26,8 @@ from eotrend.geo import raster
 from eotrend.stats import fdr, regression
 
 SIGNIFICANCE = 0.05
-# Reflectance bands of the quicklook's true-colour composite (olci-format.md §9).
+# Reflectance bands of the quicklook's true-colour composite (665, 560 and 442.5 nm:
+# bandDescriptions of the manifests in tests/data/real-manifests).
 RGB_BANDS = ("Oa08_reflectance", "Oa06_reflectance", "Oa03_reflectance")
 
 
@@ -317,3 +318,21 @@ def run(
         quicklook(source, aoi, window, pixels, figure, title=title)
     else:
         raise ValueError(f"unknown figure {kind!r}; expected one of {KINDS}")
+
+
+def run_quicklooks(*, aoi: str, quicklooks: str, scenes: list[dict], dataset: str) -> None:
+    """Rule ``quicklooks``: the quicklook of each of ``scenes`` (dicts with the scene's
+    name, product folder, ``window`` JSON and ``pixels`` table) drawn into the folder
+    ``quicklooks`` as ``<name>.png``, in one process (a figure costs a fraction of the
+    interpreter's start-up)."""
+    folder = Path(quicklooks)
+    folder.mkdir(parents=True, exist_ok=True)
+    for scene in scenes:
+        quicklook(
+            scene["product"],
+            aoi,
+            scene["window"],
+            scene["pixels"],
+            folder / f"{scene['name']}.png",
+            title=f"{dataset}: {scene['name']} quicklook",
+        )

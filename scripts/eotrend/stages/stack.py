@@ -11,11 +11,11 @@ second, so several scenes of one UTC day are kept: on the real archive that is n
 Sentinel-3B flies in Sentinel-3A's orbit 140 degrees out of phase (ESA, "Sentinel-3
 orbit", sentinel.esa.int/web/sentinel/missions/sentinel-3/satellite-description/orbit),
 so both pass over most places on many days, and an AOI can straddle two adjacent
-~3-minute frames of one pass (olci-format.md §1: duration field 0179). Two frames of one
-pass are two acquisitions seconds apart, each band holding its part of the AOI; the
-``daily`` composite merges the scenes of a UTC day (both satellites, both frames) into
-one band. Inputs dated by day only (yearly exports) are labelled by date, and two on one
-date still need a composite.
+~3-minute frames of one pass (duration field 0179 of the name, ESA's OLCI naming
+convention). Two frames of one pass are two acquisitions seconds apart, each band
+holding its part of the AOI; the ``daily`` composite merges the scenes of a UTC day (both
+satellites, both frames) into one band. Inputs dated by day only (yearly exports) are
+labelled by date, and two on one date still need a composite.
 
 Blocks are one row of output tiles (256 rows; fewer when the memory budget is small),
 or the whole raster at once, without worker processes, when it is small. Workers hand
