@@ -23,7 +23,7 @@ EOTREND = [sys.executable, "-m", "eotrend"]
 # The published 27-vertex polygon of the sen3r example (Solimoes river at Manacapuru).
 # Reflectance noise (reflectance units) that gives real-sized reflectance files.
 REAL_BYTES_NOISE = 4e-5
-SEED = REPO.parent / "shared" / "data" / "seed_polygon.geojson"
+SEED = REPO / "bench" / "seed_polygon.geojson"
 
 
 def full_scene(real_bytes: bool = False) -> Path:
@@ -32,10 +32,11 @@ def full_scene(real_bytes: bool = False) -> Path:
     when its spec changes).
 
     real_bytes: a scene whose files weigh what a clear real scene's do (reflectance files
-    13-19 MB, olci-format.md §2), for benchmarks of the bytes a product costs: water over
-    most of the scene (a lake around the seed polygon: the synthetic land is fill in the
-    water products) and reflectance noise (SceneSpec.reflectance_noise). Otherwise the
-    scene is land around the river, whose files deflate to a few MB.
+    13-19 MB in the real 004 manifest of stactools-packages/sentinel3), for benchmarks of
+    the bytes a product costs: water over most of the scene (a lake around the seed
+    polygon: the synthetic land is fill in the water products) and reflectance noise
+    (SceneSpec.reflectance_noise). Otherwise the scene is land around the river, whose
+    files deflate to a few MB.
     """
     from datetime import UTC, datetime
 
