@@ -20,9 +20,9 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     filter(None, [str(REPO / "scripts"), os.environ.get("PYTHONPATH")])
 )
 EOTREND = [sys.executable, "-m", "eotrend"]
-# The published 27-vertex polygon of the sen3r example (Solimoes river at Manacapuru).
 # Reflectance noise (reflectance units) that gives real-sized reflectance files.
 REAL_BYTES_NOISE = 4e-5
+# The published 27-vertex polygon of the sen3r example (Solimoes river at Manacapuru).
 SEED = REPO / "bench" / "seed_polygon.geojson"
 
 

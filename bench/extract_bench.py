@@ -1,9 +1,10 @@
 """extract against a whole-band read-and-pick, on a full-size 4091 x 4865 scene.
 
 The synthetic scene (every WFR file, netCDF as in a real product) is centred on the
-published 27-vertex polygon (../shared/data/seed_polygon.geojson), which is its inland
-water; it is made once under bench/out/olci_extract and reused. Variables: the 16
-reflectances, CHL_OC4ME and TSM_NN, plus the WQSF flags and the geo coordinates.
+published 27-vertex polygon (sen3r's example, = feature solimoes_manacapuru of
+data/demo/aoi.geojson), which is its inland water; it is made once under
+bench/out/olci_extract and reused. Variables: the 16 reflectances, CHL_OC4ME and TSM_NN,
+plus the WQSF flags and the geo coordinates.
 
 Measured side by side in one run:
 
@@ -18,7 +19,8 @@ Measured side by side in one run:
   Parquet table, the statistics and 18 GeoTIFFs) best of 3;
 * the extract.py command (interpreter start, imports and locating the window included);
 * sen3r 1.0.6 in single mode (``sen3r -s``: raw CSV only), when it is installed in the
-  virtualenv named by $SEN3R_VENV (see sen3r-notes.md §9; skipped otherwise).
+  virtualenv named by $SEN3R_VENV (PyPI sen3r 1.0.6, which also needs GDAL's Python
+  bindings; skipped otherwise).
 
 Peak RSS of commands: of the largest process (RUSAGE_CHILDREN) and of all the command's
 processes together (sampled, what a memory limit sees with worker processes).

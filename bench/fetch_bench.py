@@ -3,15 +3,15 @@ loopback services: the catalogue/OData service of tests/cdse_server.py and a rea
 server (moto, tests/s3_server.py).
 
 One full-size synthetic OLCI WFR product (4091 x 4865, every file of the real product's
-set but tie_meteo.nc and instrument_data.nc (18.5 MB in a real product, not generated:
-the zip here is that much lighter than a real one), deflated netCDF, with real-sized
+set but tie_meteo.nc and instrument_data.nc (18.5 MB in a real product, not generated: the
+zip here is that much lighter than a real one), deflated netCDF, with real-sized
 reflectance files; bench/common.py ``full_scene(real_bytes=True)``) centred on the
-published 27-vertex polygon (../shared/data/seed_polygon.geojson); the demo's two-variable dataset
-(Oa08_reflectance, TSM_NN; quality water). For each mode: the download stage
-(``eotrend.sources.collect.collect``: search, fetch, verify) and then the locate and extract
-commands on the product it left (their own processes); bytes are what the servers sent
-(their request logs), not what the client says. The pixel tables of all modes must be
-equal (checked before the table is printed).
+published 27-vertex polygon (sen3r's example, = feature solimoes_manacapuru of
+data/demo/aoi.geojson); the demo's two-variable dataset (Oa08_reflectance, TSM_NN; quality
+water). For each mode: the download stage (``eotrend.sources.collect.collect``: search,
+fetch, verify) and then the locate and extract commands on the product it left (their own
+processes); bytes are what the servers sent (their request logs), not what the client
+says. The pixel tables of all modes must be equal (checked before the table is printed).
 
 * zip: the whole product zip (``Products(<Id>)/$value``);
 * files: the files the dataset reads, over the OData Nodes API;
@@ -20,12 +20,12 @@ equal (checked before the table is printed).
   256 KiB blocks: fewer requests, more bytes).
 
 The synthetic generator's chunking (scripts/eotrend/synthetic/olci.py): 64 rows x 512
-columns per chunk, deflate level 4 with shuffle (real products' chunking is unverified,
-olci-format.md §3, which suggests level 4-6 and moderate 2-D chunks). Why: 64 KiB of
-uint16 per chunk, so a window of a few hundred pixels touches a handful of chunks and a
-chunk is about one 64 KiB read block; 512 columns keep the chunk index small (10 chunk
-columns across the swath). Extrapolation: 4,000 scenes (a six-year daily series over one
-lake) at the service's 4 connections x 20 MB/s (reference/cdse-api.md §6).
+columns per chunk, deflate level 4 with shuffle (real products' chunking is unverified).
+Why: 64 KiB of uint16 per chunk, so a window of a few hundred pixels touches a handful of
+chunks and a chunk is about one 64 KiB read block; 512 columns keep the chunk index small
+(10 chunk columns across the swath). Extrapolation: 4,000 scenes (a six-year daily series
+over one lake) at the service's 4 connections x 20 MB/s (CDSE's Quotas page,
+https://documentation.dataspace.copernicus.eu/Quotas.html).
 
     python bench/fetch_bench.py
 """

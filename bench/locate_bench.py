@@ -1,13 +1,14 @@
 """locate against the published brute force, on a full-size 4091 x 4865 scene.
 
 The synthetic scene (netCDF files as in a real product) is centred on the published
-27-vertex polygon (../shared/data/seed_polygon.geojson). Measured side by side in one
-run, file reads included: the published method (whole grid read, per-vertex norm in
-degree space; bench/published_locate.py) in-process and as a command, and locate
-in-process (files opened to table written) and as a command (interpreter start and
-imports included), with peak RSS of both commands. A 1000-vertex outline (the seed
-polygon densified) is timed for locate; the brute force is extrapolated from its
-per-vertex time on the 27 vertices (said so in the table).
+27-vertex polygon (sen3r's example, = feature solimoes_manacapuru of
+data/demo/aoi.geojson). Measured side by side in one run, file reads included: the
+published method (whole grid read, per-vertex norm in degree space;
+bench/published_locate.py) in-process and as a command, and locate in-process (files
+opened to table written) and as a command (interpreter start and imports included), with
+peak RSS of both commands. A 1000-vertex outline (the seed polygon densified) is timed for
+locate; the brute force is extrapolated from its per-vertex time on the 27 vertices (said
+so in the table).
 """
 
 import json

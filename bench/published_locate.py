@@ -1,9 +1,9 @@
-"""The published vertex-to-pixel method (sen3r, sen3r-notes.md §4), as a command.
+"""The published vertex-to-pixel method (sen3r's ``Utils.get_x_y_poly``), as a command.
 
 Reads the whole latitude/longitude grid with netCDF4's auto-scaling, stacks it into one
 (rows, cols, 2) float64 array and, for each vertex, takes the Euclidean norm in degree
 space over the whole grid and the first index of the minimum. Kept only as the baseline
-of bench/locate_bench.py.
+of bench/locate_bench.py. sen3r: github.com/hybam-dev/sen3r, DOI 10.5281/zenodo.5710870.
 
     python bench/published_locate.py PRODUCT.SEN3 AOI.geojson -o out.csv
 """

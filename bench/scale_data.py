@@ -7,17 +7,17 @@ Deterministic: scene ``i`` of a set is always the same bytes, whatever else was 
   alternating S3A/S3B, centred on one lake (within 0.02 deg of its centre, from a
   per-scene seed) that is their inland water; the lake, a 16-vertex polygon about 6 km
   across, is the AOI (``lake.geojson``).
-* full: full-size 4091 x 4865 products on the published 27-vertex polygon
-  (../shared/data/seed_polygon.geojson). ONE product is generated (bench/common.py
+* full: full-size 4091 x 4865 products on the published 27-vertex polygon (= feature
+  solimoes_manacapuru of data/demo/aoi.geojson). ONE product is generated (bench/common.py
   ``full_scene``); scene ``i`` is a folder whose netCDF files are hard links to it, so
   every full scene has identical pixels. What differs is what the download stage and the
   readers take from a product's name and ``xfdumanifest.xml`` (eotrend.sentinel3.reader
-  ``open_product``, eotrend.sources.collect ``product_entry``, olci-format.md §1, §8): the
-  sensing start, stop and creation times shifted by ``i`` days, the platform (S3A for
-  even ``i``, S3B for odd) in the name and the manifest's platform section, and the
-  product name in the manifest. The file sizes (and MD5s) the manifest lists stay true,
-  so the products pass the download stage's checks (eotrend.sources.cdse.cache
-  ``check_product``); the footprint is the generated one.
+  ``open_product``, eotrend.sources.collect ``product_entry``): the sensing start, stop
+  and creation times shifted by ``i`` days, the platform (S3A for even ``i``, S3B for odd)
+  in the name and the manifest's platform section, and the product name in the manifest.
+  The file sizes (and MD5s) the manifest lists stay true, so the products pass the
+  download stage's checks (eotrend.sources.cdse.cache ``check_product``); the footprint is
+  the generated one.
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ FULL = DATA / "full"
 LAKE = DATA / "lake.geojson"
 LAKE_CENTRE = (-60.9, -3.45)  # lon, lat (deg)
 SMALL_START = datetime(2018, 1, 1, 13, 50, tzinfo=UTC)
-STAMP = "%Y%m%dT%H%M%S"  # name and creationTime stamps (olci-format.md §1, §8)
-ISO = "%Y-%m-%dT%H:%M:%S.%fZ"  # acquisitionPeriod start/stop (§8)
+STAMP = "%Y%m%dT%H%M%S"  # name and creationTime stamps
+ISO = "%Y-%m-%dT%H:%M:%S.%fZ"  # acquisitionPeriod start/stop
 PLATFORMS = {
     "S3A": ("2016-011A", "A"),
     "S3B": ("2018-039A", "B"),
 }
-"""Manifest platform section per mission: nssdcIdentifier and number (§8)."""
+"""Manifest platform section per mission: nssdcIdentifier and number."""
 
 
 def mission(index: int) -> str:
@@ -131,7 +131,7 @@ def full_end(count: int) -> str:
 
 def clone_name(base: str, days: int, platform: str) -> str:
     """Product name ``base`` (without .SEN3) with its start, stop and creation stamps
-    shifted by ``days`` and its mission set to ``platform`` (olci-format.md §1)."""
+    shifted by ``days`` and its mission set to ``platform``."""
     from eotrend.sentinel3.layout import PRODUCT_NAME
 
     match = PRODUCT_NAME.match(base)

@@ -1,19 +1,19 @@
 """A loopback Copernicus Data Space for the tests: token service, OData catalogue, download.
 
-Two threaded ``http.server`` instances on 127.0.0.1 (random ports) play two hosts
-(reference/cdse-api.md §9):
+Two threaded ``http.server`` instances on 127.0.0.1 (random ports) play the two hosts of
+CDSE's OData API (https://documentation.dataspace.copernicus.eu/APIs/OData.html):
 
 * the *catalogue* host: the Keycloak token endpoint (password and refresh grants, with
   lifetimes), ``GET /odata/v1/Products`` (the documented ``$filter`` subset, ``$orderby``,
   ``$top``, ``$skip``, ``$count``, ``$expand``; ``@odata.nextLink`` re-encoded with ``%24``
   and ``+`` as the real service does, and, like it since 2024-11-12, omitted when the next
-  ``$skip`` would pass 10,000, with ``$skip`` > 10,000 refused by a 422, §2),
+  ``$skip`` would pass 10,000, with ``$skip`` > 10,000 refused by a 422),
   ``Products(<Id>)`` and ``Products(<Id>)/$value``, which answers 301 to the other host;
 * the *download* host: ``Products(<Id>)/$value`` with a Bearer token, ``Range`` (206 with
   ``Content-Range``, 416 past the end), at most ``max_streams`` bodies at a time (429
-  ``DAT-ZIP-100``), the service's 401/403/404 bodies; and the Nodes API (cdse-api.md §2
-  "Nodes"): ``Products(<Id>)/Nodes`` and ``Nodes(<Name>.SEN3)/Nodes`` list the product
-  folder and its files in the documented ``{"result": [{"Id", "Name", "ContentLength",
+  ``DAT-ZIP-100``), the service's 401/403/404 bodies; and the Nodes API (same page):
+  ``Products(<Id>)/Nodes`` and ``Nodes(<Name>.SEN3)/Nodes`` list the product folder and
+  its files in the documented ``{"result": [{"Id", "Name", "ContentLength",
   "ChildrenNumber", "Nodes": {"uri"}}]}`` shape (no token needed), and
   ``Nodes(<Name>.SEN3)/Nodes(<file>)/$value`` streams one file with the same token check,
   ``Range`` and stream cap as the product's ``$value`` (with ``ignore_ranges`` set, every
@@ -75,7 +75,7 @@ ANY_TYPE = re.compile(
 INTERSECTS = re.compile(r"^OData\.CSC\.Intersects\(area=geography'SRID=4326;(.+)'\)$")
 START = re.compile(r"^ContentDate/Start (ge|gt|lt|le) (\S+)$")
 COLLECTION = re.compile(r"^Collection/Name eq '([A-Z0-9-]+)'$")
-MAX_SKIP = 10000  # the largest $skip the catalogue accepts (cdse-api.md §2, 2024-11-12)
+MAX_SKIP = 10000  # the largest $skip the catalogue accepts (CDSE release notes, 2024-11-12)
 
 
 def _iso(moment: datetime) -> str:
@@ -121,7 +121,7 @@ class FakeProduct:
         return self.name[4:15]
 
     def entity(self, expand: bool) -> dict:
-        """The OData item (cdse-api.md §3)."""
+        """The OData item."""
         md5 = hashlib.md5(self.data).hexdigest() if self.md5 is None else self.md5
         published = self.stop + timedelta(hours=3)
         item = {
@@ -412,7 +412,7 @@ class FakeCdse:
         ]
 
     def node_listing(self, product: FakeProduct, folder: str | None, root: str) -> dict:
-        """A Nodes listing (cdse-api.md §2): the product folder, or the files in it."""
+        """A Nodes listing: the product folder, or the files in it."""
         base = f"{root}/odata/v1/Products({product.id})/Nodes"
         if folder is None:
             files = product.files()

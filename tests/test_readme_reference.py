@@ -7,10 +7,10 @@ import re
 import yaml
 
 from conftest import REPO
-from eotrend.schema_doc import reference, section
+from eotrend.core.schema_doc import reference, section
 
 SCHEMA = REPO / "schemas" / "config.schema.yaml"
-REGENERATE = "python -m eotrend.schema_doc schemas/config.schema.yaml --write README.md"
+REGENERATE = "python -m eotrend.core.schema_doc schemas/config.schema.yaml --write README.md"
 
 
 def readme_section() -> str:
@@ -25,7 +25,7 @@ def test_readme_reference_matches_schema():
 
 def schema_keys() -> dict[str, dict[str, list]]:
     """Every object of the schema by dotted path (maps as `<name>`), each key with the
-    enum values it allows: walked here independently of eotrend.schema_doc."""
+    enum values it allows: walked here independently of eotrend.core.schema_doc."""
     schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
 
     def resolve(node: dict) -> dict:

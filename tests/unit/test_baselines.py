@@ -2,11 +2,12 @@
 stage's plan-level check of the scenes' processing baselines (eotrend.sources.baselines), run
 as a function and as the real download command on a folder of 003 and 004 products.
 
-Facts (olci-format.md): the baseline is the product name's last three digits (§1);
-baseline 004 products have no chl_oc4me.nc (CHL_OC4ME) but chlor_a.nc, fluorescence.nc
-and iop_lsd.nc (§2, from the real 004 manifest); IOP_LSD_FAIL exists only in the
-shifted WQSF layout, which Collection 4 carries (§7.2). Oracles: netCDF4's own decoding
-and variable listing, names and flags typed from the reference, csv and pandas.
+Facts: the baseline is the product name's last three digits (ESA's OLCI naming
+convention); baseline 004 products have no chl_oc4me.nc (CHL_OC4ME) but chlor_a.nc,
+fluorescence.nc and iop_lsd.nc (the real 004 manifest in stactools-packages/sentinel3);
+IOP_LSD_FAIL exists only in the shifted WQSF layout (satpy's test_olci_nc.py), which
+Collection 4 carries. Oracles: netCDF4's own decoding and variable listing, names and
+flags typed from those sources, csv and pandas.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def test_collection4_variables_are_extracted_by_name(archive):
 
 
 def test_chl_oc4me_on_collection4_scenes_is_one_clear_error(archive):
-    """Baseline 004 replaced chl_oc4me.nc by chlor_a.nc (§2): one error naming the
+    """Baseline 004 replaced chl_oc4me.nc by chlor_a.nc: one error naming the
     dataset, the baseline, its scene count, the product checked and what chlor_a.nc holds
     (listed here with netCDF4); the same for a series of 004 scenes only."""
     folder, _, new, aoi = archive

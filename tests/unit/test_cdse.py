@@ -324,8 +324,8 @@ def test_expired_token_is_refreshed_not_logged_in_again(tmp_path, fake, catalogu
 def test_token_expiring_during_a_back_off_is_renewed_before_the_retry(
     tmp_path, fake, catalogue, aoi
 ):
-    """Access tokens expire (10 min, cdse-api.md §5) while a download waits out a back-off
-    (up to max_wait_s, 5 min by default): every retry takes a current token first, so no
+    """Access tokens expire (10 min, CDSE's Quotas page) while a download waits out a
+    back-off (up to max_wait_s, 5 min by default): every retry takes a current token first, so no
     request carries an expired one and no 401 ends as "refused a fresh access token".
     Scaled down: tokens live 1 s, two 503s each ask for 1.3 s of patience."""
     fake.access_lifetime = 1.0
@@ -431,7 +431,7 @@ def test_resume_restarts_unless_the_range_matches(tmp_path, fake, catalogue, aoi
 
 
 def rezip(data: bytes, edit=None, when=(2020, 1, 1, 0, 0, 0)) -> bytes:
-    """The zip ``data`` built again (stored, as the service serves it, cdse-api.md §4) with
+    """The zip ``data`` built again (stored, as the service serves it: CDSE's FAQ) with
     the members' timestamps set to ``when`` and ``edit(name, bytes) -> bytes`` applied to
     each member's content (CRCs computed afresh: the zip itself is sound)."""
     out = io.BytesIO()
@@ -448,9 +448,9 @@ def test_catalogue_md5_of_another_zip_build_is_accepted_once(
     tmp_path, fake, catalogue, aoi, caplog
 ):
     """Whether the catalogue's MD5 describes the zip the service builds for a .SEN3 product
-    is unverified (cdse-api.md §7): here it is the MD5 of the same files zipped at another
+    is unverified: here it is the MD5 of the same files zipped at another
     time. The served zip's CRCs and its own xfdumanifest.xml MD5s (the real per-file MD5
-    format, ../shared/data/real-manifests/) verify: installed with a warning, downloaded
+    format, tests/data/real-manifests/) verify: installed with a warning, downloaded
     once (not once per retry)."""
     item = catalogue["mar"]
     other_build = hashlib.md5(rezip(item.data)).hexdigest()

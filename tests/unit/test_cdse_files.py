@@ -1,9 +1,10 @@
 """Per-file downloads through the OData Nodes API against the loopback service.
 
 The facts: a product's files are listed by ``Products(<Id>)/Nodes(<Name>.SEN3)/Nodes`` and
-streamed one by one by ``.../Nodes(<file>)/$value`` (reference/cdse-api.md §2 "Nodes"); the
-product's own ``xfdumanifest.xml`` lists every file's size and MD5 (olci-format.md §8, the
-real manifests in tests/data/real-manifests). The oracle of what is fetched is the
+streamed one by one by ``.../Nodes(<file>)/$value`` (CDSE's OData page,
+https://documentation.dataspace.copernicus.eu/APIs/OData.html); the product's own
+``xfdumanifest.xml`` lists every file's size and MD5 (the real manifests in
+tests/data/real-manifests). The oracle of what is fetched is the
 product's file set as the fake serves it (its bytes and sizes). Every test ends with the
 checks of ``test_cdse``'s ``fake`` fixture: no secret in any file or log, and every file
 under the cache's final names verified.
@@ -72,7 +73,7 @@ def files_cfg(tmp_path, fake, aoi, variables=("Oa08_reflectance",), **settings) 
 
 def test_needed_files_of_a_real_manifest():
     """The real WFR 003 manifest lists 31 netCDF files; a dataset of Oa08 and TSM_NN reads
-    six of them (olci-format.md §2: geo, tie geo, flags, the two variables' files); the
+    six of them (geo, tie geo, flags, the two variables' files); the
     angles add tie_geometries.nc; an unknown variable is left to be looked for."""
     (manifest,) = REAL.glob("S3A_OL_2_WFR*/xfdumanifest.xml")
     listed = listed_files(manifest)
@@ -192,7 +193,7 @@ def test_a_file_the_manifest_lists_but_the_store_lacks_fails_the_product(
 
 
 def test_too_many_streams_get_429_and_are_retried(tmp_path, fake, products, aoi):
-    """Streams past the account's limit get 429 DAT-ZIP-100 (cdse-api.md §6): here the
+    """Streams past the account's limit get 429 DAT-ZIP-100: here the
     account's streams are all taken (by "another client") for the first second; the client
     backs off and every file arrives."""
     fake.add(*products)

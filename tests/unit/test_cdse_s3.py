@@ -2,11 +2,11 @@
 mode, tests/s3_server.py) and the loopback catalogue (tests/cdse_server.py).
 
 The facts: the catalogue's ``S3Path`` names the product folder in the ``eodata`` bucket
-(reference/cdse-api.md §1, §3); the store needs S3 keys, not the OData account; S3 answers
-``Range`` reads and throttles with 503 ``SlowDown``. The oracles: the S3 server's own
-request log (which objects and how many bytes it sent), the product's bytes, and the
-outputs of locate and extract on a whole local copy of the product (arrays and tables
-must be equal whichever way the bytes came).
+(CDSE docs, documentation.dataspace.copernicus.eu: APIs/S3, APIs/OData); the store needs S3
+keys, not the OData account; S3 answers ``Range`` reads and throttles with 503
+``SlowDown``. The oracles: the S3 server's own request log (which objects and how many
+bytes it sent), the product's bytes, and the outputs of locate and extract on a whole
+local copy of the product (arrays and tables must be equal whichever way the bytes came).
 """
 
 from __future__ import annotations

@@ -95,8 +95,8 @@ def test_periods(moment, period, label, middle):
 
 def test_metadata_says_whether_it_has_a_time_of_day():
     """A scene grid's ACQUISITION_DATETIME is the manifest's sensing start with
-    microseconds (olci-format.md §1: 2021-06-04T00:10:15.867265Z): a time of day; an
-    Earth Engine style DATE of a day is not."""
+    microseconds (2021-06-04T00:10:15.867265Z in tests/data/real-manifests): a time of
+    day; an Earth Engine style DATE of a day is not."""
     assert acquisition_from_metadata({"ACQUISITION_DATETIME": "2021-06-04T00:10:15.867265Z"}) == (
         datetime(2021, 6, 4, 0, 10, 15, 867265, tzinfo=UTC),
         True,
@@ -115,8 +115,8 @@ def test_metadata_says_whether_it_has_a_time_of_day():
 @pytest.mark.parametrize(
     ("start", "name_field"),
     [
-        # olci-format.md §1: the real manifest start and its product name field, and the
-        # rounding example 13:50:01.88 -> 135002.
+        # A real manifest's start and its product name field (tests/data/real-manifests),
+        # and the rounding example 13:50:01.88 -> 135002.
         (datetime(2021, 6, 4, 0, 10, 15, 867265, tzinfo=UTC), "20210604T001016"),
         (datetime(2019, 11, 4, 13, 50, 1, 880000, tzinfo=UTC), "20191104T135002"),
         (datetime(2020, 12, 31, 23, 59, 59, 500000, tzinfo=UTC), "20210101T000000"),

@@ -1,6 +1,6 @@
 """extract: kept pixels, values, flags, angles, statistics and outputs against independent
 oracles (brute-force point-in-polygon over the whole grid, netCDF4's own decoding, the
-generator's truth, bit numbers typed from olci-format.md, numpy statistics)."""
+generator's truth, bit numbers typed from public sources (below), numpy statistics)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ from eotrend.sentinel3.reader import Window, open_product
 from eotrend.synthetic.olci import SceneSpec, angles_truth, decimal_year, water_truth
 from scenes import WHEN, full_lonlat, small_scene, write_polygons
 
-# Bit numbers from olci-format.md §7.2 and §7.4, written out independently of any file.
+# Bit numbers, written out independently of any file: WQSF classic (sen3r's commons.py),
+# shifted (satpy's test_olci_nc.py); LQSF (the LFR mapping of CSC-DPR/eopf-cpm).
 BITS = {
     "classic": {"INVALID": 0, "WATER": 1, "LAND": 2, "CLOUD": 3, "CLOUD_MARGIN": 24,
                 "INLAND_WATER": 5, "AC_FAIL": 17, "OC4ME_FAIL": 18, "OCNN_FAIL": 19},
@@ -379,8 +380,8 @@ def test_no_valid_pixel_and_no_pixel_are_reported(layout_scene, tmp_path):
 
 
 def test_land_preset_and_lfr_products(layout_scene, tmp_path):
-    """An LFR-like product (lqsf.nc with the §7.4 layout, gifapar.nc packed as in §5): the
-    land preset and the GIFAPAR_FAIL product mask follow the file's flags."""
+    """An LFR-like product (lqsf.nc with the LQSF bits above, gifapar.nc packed as eopf-cpm
+    lists): the land preset and the GIFAPAR_FAIL product mask follow the file's flags."""
     _, product, aoi, _, _ = layout_scene
     lfr = tmp_path / product.name
     lfr.mkdir()

@@ -91,7 +91,7 @@ def shifted(ring: np.ndarray, by: float) -> np.ndarray:
 
 
 def test_real_footprints_are_parsed_in_lon_lat_order():
-    """The manifest's posList is "lat lon" (olci-format.md §8): 47 pairs, a closed ring;
+    """The manifest's posList is "lat lon": 47 pairs, a closed ring;
     the polar frame reaches 88.98 N with longitudes -176.303 .. 179.972."""
     polar, land = fp.read_footprint(POLAR), fp.read_footprint(LAND)
     assert polar.shape == land.shape == (47, 2)
@@ -123,10 +123,10 @@ def test_which_pole_a_ring_encloses():
 )
 def test_polygon_area_equals_the_spherical_area(ring_name):
     """The lon/lat polygon (closed over the pole for the polar frame) covers the same area
-    as the spherical polygon of the ring: a ~1270 km x ~1200 km frame (olci-format.md §3,
-    179 s). Oracle: the sum of the signed solid angles of the triangles (centre, a, b)
-    over the ring's great-circle edges (Van Oosterom-Strackee), against the polygon's
-    planar area in the cylindrical equal-area projection (lon, sin lat)."""
+    as the spherical polygon of the ring: a ~1270 km x ~1200 km frame (179 s, the
+    manifests' ``duration``). Oracle: the sum of the signed solid angles of the triangles
+    (centre, a, b) over the ring's great-circle edges (Van Oosterom-Strackee), against the
+    polygon's planar area in the cylindrical equal-area projection (lon, sin lat)."""
     ring = _ring(ring_name)
     v = xyz(ring[:, 0], ring[:, 1])
     c = v[:-1].mean(axis=0)

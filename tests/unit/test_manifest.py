@@ -71,8 +71,9 @@ def test_missing_frozen_manifest(tmp_path):
         read_entries(tmp_path / "nope.csv")
 
 
-# Real product names: the olci-format.md §1 example (collection 002) and the stactools
-# Collection 4 product (§2); a GeoTIFF of a series has no baseline.
+# Real product names: one in sen3r's notebooks (collection 002, github.com/hybam-dev/sen3r)
+# and the stactools-packages/sentinel3 Collection 4 product; a GeoTIFF of a series has no
+# baseline.
 NAME_002 = (
     "S3A_OL_2_WFR____20191104T135002_20191104T135302_20191124T134508_0179_051_124_3060_MAR_O_NT_002"
 )
@@ -87,7 +88,7 @@ BASELINES = [
 
 
 def test_baseline_column_is_the_name_s_collection(tmp_path):
-    """The class ID's last three digits (olci-format.md §1) are the processing baseline:
+    """The class ID's last three digits (ESA's OLCI naming convention) are the baseline:
     002 and 004 here, nothing for a GeoTIFF; written as text (leading zeros kept)."""
     path = tmp_path / "m.csv"
     write_manifest(path, BASELINES)

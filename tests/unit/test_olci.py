@@ -144,7 +144,7 @@ def test_lonlat_and_tie_grid(product):
     np.testing.assert_allclose(lat, oracle(product / "geo_coordinates.nc", "latitude", WINDOW))
     tie_lon, tie_lat, step = reader.read_tie_lonlat(product)
     assert step == 64 and tie_lon.shape == tie_lat.shape == (120, 5)
-    # Tie column j is image column 64 j (olci-format.md §4).
+    # Tie column j is image column 64 j (``columnsPerTiePoint`` 64 in the real manifests).
     full_lon, _ = reader.read_lonlat(product, reader.Window(0, 120, 0, 257))
     np.testing.assert_array_equal(tie_lon, full_lon[:, ::64])
     assert reader.tie_geometry(product) == (120, 5, 64)
@@ -152,7 +152,7 @@ def test_lonlat_and_tie_grid(product):
 
 # --- Collection 4 (baseline 004) -------------------------------------------------------
 
-# The generator's (unverified, olci-format.md §2) variables of the three new 004 files.
+# The generator's (unverified) variables of the three new 004 files.
 COLLECTION4 = [
     ("chlor_a.nc", "chlor_a", "mg.m-3"),
     ("iop_lsd.nc", "ADG443_LSD", "m-1"),
@@ -174,7 +174,7 @@ def test_collection4_variables_are_found_by_name_and_decoded(
 ):
     """Variables the reader has never heard of are found by reading each file's variable
     names, and decoded with their own attributes: 10 ** value where the units say
-    lg(re X) (olci-format.md §6), as netCDF4's own decoding."""
+    lg(re X), as netCDF4's own decoding."""
     assert variable not in layout.VARIABLE_FILES
     path = reader.variable_file(product_004, variable)
     assert path == product_004 / filename
@@ -192,9 +192,9 @@ def test_collection4_variables_are_found_by_name_and_decoded(
 
 
 def test_chl_oc4me_on_a_collection4_product_names_its_replacement(product_004):
-    """Collection 4 has no chl_oc4me.nc: chlor_a.nc replaced it (olci-format.md §2). The
-    error names the product, its baseline and what chlor_a.nc holds (read here with
-    netCDF4)."""
+    """Collection 4 has no chl_oc4me.nc: chlor_a.nc replaced it (the real 004 manifest in
+    stactools-packages/sentinel3). The error names the product, its baseline and what
+    chlor_a.nc holds (read here with netCDF4)."""
     with netCDF4.Dataset(product_004 / "chlor_a.nc") as ds:
         held = ", ".join(ds.variables)
     assert held == "chlor_a, chlor_a_err"

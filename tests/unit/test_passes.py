@@ -1,6 +1,6 @@
-"""Frames of one pass: grouped from their names (olci-format.md §1: mission, cycle,
-relative orbit; ~3-minute frames), and a feature split between two consecutive frames
-counted once, with its statistics over both frames' pixels."""
+"""Frames of one pass: grouped from their names (ESA's OLCI naming convention: mission,
+cycle, relative orbit; ~3-minute frames), and a feature split between two consecutive
+frames counted once, with its statistics over both frames' pixels."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Per-variable quality masks against SNAP's recommended masks, written out here as bit
 logic from the s3tbx source (``OlciLevel2WProductFactory``: the ``WQSF_<product>_RECOM``
-expressions, olci-format.md §7.3) and the bit numbers of olci-format.md §7.2, independent
-of the file's attributes and of eotrend.sentinel3.quality."""
+expressions, github.com/senbox-org/s3tbx) and the bit numbers of both WQSF layouts (below),
+independent of the file's attributes and of eotrend.sentinel3.quality."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from eotrend.sentinel3.reader import Window, open_product
 from eotrend.synthetic.olci import decimal_year, water_truth
 from scenes import WHEN, small_scene, write_polygons
 
-# olci-format.md §7.2: bit numbers of both WQSF layouts; RWNEG_O1..O12, O16, O17, O18,
-# O21 on bits 40-55 in that order.
+# Bit numbers of both WQSF layouts (classic: sen3r's commons.py; shifted: satpy's
+# test_olci_nc.py); RWNEG_O1..O12, O16, O17, O18, O21 on bits 40-55 in that order.
 RWNEG = [f"RWNEG_O{b}" for b in (*range(1, 13), 16, 17, 18, 21)]
 CLASSIC = {
     "INVALID": 0, "WATER": 1, "LAND": 2, "CLOUD": 3, "SNOW_ICE": 4, "INLAND_WATER": 5,

@@ -1,11 +1,11 @@
 """Reading a product's netCDF files from the object store gives what netCDF4 gives on disk.
 
-The fact: OLCI L2 files are netCDF-4 (deflated, chunked HDF5, olci-format.md §3) whose
-readers need the stored values never cast (WQSF is uint64, §7.1) and the attributes as
-stored (``flag_masks`` uint64, ``_FillValue``, ``scale_factor``, ``valid_min``/``max``,
-``units``). The oracle: netCDF4 on the same bytes on disk. The store is a real S3 server
-on loopback (moto, tests/s3_server.py); the remote side is h5netcdf over s3fs
-(eotrend.sentinel3.remote.open_dataset).
+The fact: OLCI L2 files are netCDF-4 (deflated, chunked HDF5; ESA's OLCI Level-2 data
+formats page) whose readers need the stored values never cast (WQSF is uint64) and the
+attributes as stored (``flag_masks`` uint64, ``_FillValue``, ``scale_factor``,
+``valid_min``/``max``, ``units``). The oracle: netCDF4 on the same bytes on disk. The
+store is a real S3 server on loopback (moto, tests/s3_server.py); the remote side is
+h5netcdf over s3fs (eotrend.sentinel3.remote.open_dataset).
 """
 
 from __future__ import annotations

@@ -384,7 +384,7 @@ def spec(when, mission, **kwargs) -> SceneSpec:
 
 
 def name_start(folder) -> str:
-    """The sensing start in a product name (olci-format.md §1, chars 16-30, rounded to
+    """The sensing start in a product name (chars 16-30, rounded to
     the second), as ISO 8601 UTC: the independent label of the scene."""
     field = folder.name[16:31]
     return f"{field[:4]}-{field[4:6]}-{field[6:8]}T{field[9:11]}:{field[11:13]}:{field[13:]}Z"
@@ -407,7 +407,7 @@ def same_day(tmp_path):
 def test_same_day_s3a_and_s3b_scenes_are_two_bands(tmp_path, same_day):
     """Two scenes of one UTC day (S3B, then S3A 39 min later) stay two bands, ordered by
     sensing time (not by name), each labelled by its sensing start to the second as the
-    product name has it (olci-format.md §1: rounded to the nearest second) in the band
+    product name has it (rounded to the nearest second) in the band
     description, PERIOD, DATE and the band table; the trend's time axis reads the full
     timestamps (decimal years 39 min apart). Oracles: the product names' start fields,
     the hand-rounded times, and numpy on the written arrays."""
@@ -475,8 +475,8 @@ def test_daily_composite_merges_the_scenes_of_a_day(tmp_path, same_day, reducer)
 
 
 def test_two_frames_of_one_pass_are_two_acquisitions_merged_by_daily(tmp_path):
-    """An AOI straddling two adjacent frames of one S3A pass (frame duration 179 s,
-    olci-format.md §1; consecutive frame numbers, same orbit): each frame's grid holds its
+    """An AOI straddling two adjacent frames of one S3A pass (frame duration 179 s
+    in the name; consecutive frame numbers, same orbit): each frame's grid holds its
     part of the AOI. Without a composite they are two bands 3 minutes apart; the daily
     composite is their mosaic (reducer first: the earlier frame where both have a value).
     Oracle: numpy on the two halves."""
@@ -503,9 +503,9 @@ def test_two_frames_of_one_pass_are_two_acquisitions_merged_by_daily(tmp_path):
 
 
 def test_one_acquisition_twice_is_an_error(tmp_path):
-    """The NR and NT copies of one acquisition (same sensing start, olci-format.md §1
-    Duplicates) are one acquisition: two grids with one time to the second are an error
-    naming the second one, unless a daily composite combines them."""
+    """The NR and NT copies of one acquisition (same sensing start, timeliness
+    NR vs NT in the name) are one acquisition: two grids with one time to the second are
+    an error naming the second one, unless a daily composite combines them."""
     when = datetime(2021, 6, 4, 10, 5, 0, 300000, tzinfo=UTC)
     nr = scene_grid(tmp_path, spec(when, "S3A", timeliness="NR"), np.zeros((3, 3)))
     nt = scene_grid(tmp_path, spec(when + timedelta(microseconds=1000), "S3A"), np.ones((3, 3)))

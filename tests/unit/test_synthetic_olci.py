@@ -1,6 +1,10 @@
 """Tests of the synthetic Sentinel-3 OLCI L2 WFR generator against independent oracles.
 
-Oracles: the regex and tables of reference/olci-format.md (copied here by hand), a
+Oracles, typed here by hand from public sources: a product-name regex (the fields of ESA's
+OLCI naming convention, sentinel.esa.int, at their fixed positions), the two WQSF layouts
+in the order real files list them (sen3r's ``commons.py``, github.com/hybam-dev/sen3r;
+satpy's ``test_olci_nc.py``), variable names and log10 units (satpy's ``olci_l2.yaml``,
+SNAP/s3tbx), the real Collection-4 manifest (stactools-packages/sentinel3); a
 haversine distance, NOAA's solar-position formulas, hashlib, zipfile and ElementTree, and
 hand decoding of the raw integers with the files' own attributes.
 """
@@ -35,14 +39,14 @@ from eotrend.synthetic.olci import (
     write_product,
 )
 
-# §1, verbatim.
+# The naming convention's fields at their fixed positions.
 NAME_RE = re.compile(
     r"^(?P<mission>S3[AB_])_OL_(?P<level>2)_(?P<type>[A-Z]{3}_[A-Z_]{2})_(?P<start>\d{8}T\d{6})"
     r"_(?P<stop>\d{8}T\d{6})_(?P<created>\d{8}T\d{6})_(?P<instance>\d{4}_\d{3}_\d{3}_"
     r"(?:\d{4}|_{4}))_(?P<centre>[A-Z0-9]{3})_(?P<platform>[ORFD])_(?P<timeliness>NR|ST|NT)_"
     r"(?P<baseline>\d{3})\.SEN3$"
 )
-# §7.2 "exact attribute order", typed from the document.
+# flag_meanings/flag_masks in file order: classic (sen3r), shifted (satpy's tests).
 _ANNOT = "ANNOT_ANGSTROM ANNOT_AERO_B ANNOT_ABSO_D ANNOT_ACLIM ANNOT_ABSOA ANNOT_MIXR1 ANNOT_DROUT"
 _RWNEG = " ".join(f"RWNEG_O{n}" for n in (*range(1, 13), 16, 17, 18, 21))
 CLASSIC_MEANINGS = (
@@ -67,23 +71,23 @@ SHIFTED_MASKS = [
     16384, 32768, 65536, 131072, 262144, 524288, 1048576, 2097152, 33554432, 67108864,
     134217728, 268435456, 536870912, *(2**k for k in range(32, 56)),
 ]  # fmt: skip
-# §2 variable names per file.
+# Variable names per file (satpy's olci_l2.yaml).
 PRODUCT_VARIABLES = {
     "chl_nn.nc": ["CHL_NN"], "chl_oc4me.nc": ["CHL_OC4ME"], "tsm_nn.nc": ["TSM_NN"],
     "iop_nn.nc": ["ADG443_NN"], "trsp.nc": ["KD490_M07"], "par.nc": ["PAR"],
     "w_aer.nc": ["T865", "A865"], "iwv.nc": ["IWV"],
 }  # fmt: skip
-LOG10_UNITS = {  # §5/§6
+LOG10_UNITS = {  # units lg(re X): satpy's olci_l2.yaml
     "CHL_OC4ME": "mg.m-3", "CHL_NN": "mg.m-3", "TSM_NN": "g.m-3", "ADG443_NN": "m-1",
     "KD490_M07": "m-1",
 }  # fmt: skip
-LG_RE = re.compile(r"lg\s*\(\s*re:?\s*(.*)\)")  # SNAP's regex (§6)
+LG_RE = re.compile(r"lg\s*\(\s*re:?\s*(.*)\)")  # SNAP's regex (s3tbx OlciProductFactory)
 WHEN = datetime(2019, 11, 4, 13, 50, 1, 880000, tzinfo=UTC)
 R_EARTH = 6371008.8
 
 
 def small_spec(**kw) -> SceneSpec:
-    """A 200 x 257 scene over the Amazon (the §1 example acquisition)."""
+    """A 200 x 257 scene over the Amazon (the acquisition of a real name in sen3r's notebooks)."""
     base = {"centre_lon": -60.0, "centre_lat": -3.0, "sensing_start": WHEN, "rows": 200,
             "columns": 257, "seed": 1}  # fmt: skip
     return SceneSpec(**{**base, **kw})
@@ -107,7 +111,7 @@ def raw(path: Path, var: str) -> tuple[np.ndarray, dict]:
 
 
 def flags(product: Path) -> tuple[np.ndarray, dict[str, np.uint64]]:
-    """WQSF (uint64) and name -> mask from the file's own attributes (§7.1)."""
+    """WQSF (uint64) and name -> mask from the file's own attributes."""
     bits, attrs = raw(product / "wqsf.nc", "WQSF")
     masks = np.asarray(attrs["flag_masks"], dtype=np.uint64)
     return bits, dict(zip(attrs["flag_meanings"].split(), masks, strict=True))
@@ -142,7 +146,7 @@ def md5(path: Path) -> str:
 def test_name_is_the_documented_example_with_our_creation_time():
     spec = small_spec(rows=4091, columns=4865, baseline="002")
     name = product_name(spec)
-    # §1 example; our creation time is deterministic: sensing start + 20 days.
+    # That real name; our creation time is deterministic: sensing start + 20 days.
     assert name == (
         "S3A_OL_2_WFR____20191104T135002_20191104T135302_20191124T135002_0179_051_124_3060"
         "_MAR_O_NT_002.SEN3"
@@ -170,7 +174,7 @@ def test_name_fields_parse_back():
 
 def test_nr_and_nt_twins_differ_only_in_timeliness():
     a, b = product_name(small_spec(timeliness="NR")), product_name(small_spec(timeliness="NT"))
-    assert a[88:90] == "NR" and b[88:90] == "NT"  # §1: class ID at 86-93, XX at 88-89
+    assert a[88:90] == "NR" and b[88:90] == "NT"  # class ID at 86-93, XX at 88-89
     assert a[:88] == b[:88] and a[90:] == b[90:]
 
 
@@ -188,7 +192,7 @@ def test_spec_rejects_bad_values(bad):
 
 def test_collection4_needs_the_shifted_layout():
     """IOP_LSD_FAIL (bit 29), which pairs with Collection 4's iop_lsd.nc, exists only in
-    the shifted WQSF layout (olci-format.md §7.2)."""
+    the shifted WQSF layout (as in satpy's tests)."""
     with pytest.raises(ValueError, match=r"baseline 004 needs layout='shifted'.*IOP_LSD_FAIL"):
         small_spec(baseline="004")
 
@@ -739,7 +743,7 @@ def test_write_is_atomic_and_replaces(tmp_path, monkeypatch):
 # --- Collection 4 (baseline 004) -------------------------------------------------------
 
 # The netCDF files of the real 004 product S3B_OL_2_WFR____20260301T234556_..._MAR_O_NT_004
-# (its xfdumanifest.xml dataObjectSection, stactools, olci-format.md §2), typed by hand:
+# (its xfdumanifest.xml dataObjectSection, stactools-packages/sentinel3), typed by hand:
 # 33 files; the generator leaves out tie_meteo.nc and instrument_data.nc (documented).
 REAL_004_FILES = [
     *(f"Oa{b}_reflectance.nc" for b in ("01", "02", "03", "04", "05", "06", "07", "08", "09",
@@ -768,8 +772,8 @@ def product_004(tmp_path_factory) -> Path:
 def test_collection4_has_the_004_file_set_listed_in_its_manifest(product_004):
     """The real 004 manifest's file set (no chl_oc4me.nc; chlor_a.nc, fluorescence.nc,
     iop_lsd.nc with its IDs and texts), each file listed with its real size and MD5
-    (hashlib), baselineCollection 004, processingBaseline and IPF-OL-2 08.00 (§2, §8)."""
-    assert len(REAL_004_FILES) == 33  # olci-format.md §2
+    (hashlib), baselineCollection 004, processingBaseline and IPF-OL-2 08.00."""
+    assert len(REAL_004_FILES) == 33  # as that manifest lists
     expected = sorted(set(REAL_004_FILES) - {"tie_meteo.nc", "instrument_data.nc"})
     on_disk = sorted(p.name for p in product_004.glob("*.nc"))
     assert on_disk == expected and "chl_oc4me.nc" not in on_disk
@@ -799,7 +803,7 @@ def test_collection4_has_the_004_file_set_listed_in_its_manifest(product_004):
 
 
 def test_collection4_wqsf_is_shifted_and_flags_iop_lsd_failures(product_004):
-    """Collection 4 carries IOP_LSD_FAIL (shifted layout, §7.2, typed above): set on some
+    """Collection 4 carries IOP_LSD_FAIL (shifted layout, typed above): set on some
     water pixels, where ADG443_LSD is fill; chlor_a fails with OC4ME_FAIL instead."""
     _, attrs = raw(product_004 / "wqsf.nc", "WQSF")
     assert attrs["flag_meanings"].split() == SHIFTED_MEANINGS
@@ -847,7 +851,7 @@ def test_collection4_variables_decode_to_the_truth(product_004):
 
 
 def test_each_baseline_writes_only_its_own_files(tmp_path):
-    """chlor_a.nc exists only from baseline 004 on, chl_oc4me.nc only before (§2)."""
+    """chlor_a.nc exists only from baseline 004 on, chl_oc4me.nc only before."""
     with pytest.raises(ValueError, match=r"chlor_a\.nc.*baseline 003"):
         write_product(small_spec(), tmp_path, files={"chlor_a.nc"})
     spec = small_spec(baseline="004", layout="shifted")

@@ -1,6 +1,7 @@
 """Copernicus Data Space credentials: from environment variables or a netrc file.
 
-Looked up in this order (cdse-api.md §5, §8):
+Looked up in this order (the password grant with optional ``totp``: CDSE's "Access token"
+page, https://documentation.dataspace.copernicus.eu/APIs/Token.html):
 
 1. ``CDSE_USERNAME`` and ``CDSE_PASSWORD`` (and ``CDSE_TOTP``, the current six-digit code,
    for accounts with two-factor authentication: a code is valid for seconds, so such runs

@@ -6,7 +6,7 @@ or with a strptime pattern (e.g. ``%Y%m%d``) searched anywhere in the name.
 
 Each reader also says whether its source carries a time of day ("timed"): a pattern
 with %H/%M/%S, a metadata item with a time (Sentinel-3 scene grids carry the manifest's
-sensing start, olci-format.md §1). Without a composite, a timed input is one acquisition,
+sensing start). Without a composite, a timed input is one acquisition,
 labelled by its sensing time to the second (``2021-06-04T00:10:16Z``), so the scenes of
 one day (S3A and S3B, adjacent frames of one pass) stay apart; an untimed input is
 labelled by its date (``2019-07-02``), and two on one date need a composite.
@@ -171,7 +171,7 @@ def date_from_metadata(tags: dict[str, str], source: str | Path | None = None) -
 
 def round_to_second(moment: datetime) -> datetime:
     """``moment`` rounded to the nearest second, as product names round the sensing start
-    (olci-format.md §1: 00:10:15.87 -> 00:10:16)."""
+    (tests/data/real-manifests: startTime 00:10:15.867265 -> 001016 in the name)."""
     return (moment + timedelta(microseconds=500_000)).replace(microsecond=0)
 
 

@@ -3,7 +3,9 @@
 Earth Engine splits an export that does not fit one file into tiles named
 ``<prefix>-<row offset>-<column offset>.tif``: two 10-digit, zero-padded pixel offsets of
 the tile's upper-left corner in the whole export, row (y) first; an unsplit export is
-``<prefix>.tif`` (see reference/cdse-api.md, "Google Earth Engine exports").
+``<prefix>.tif`` (splitting: ``fileDimensions`` in the Earth Engine docs,
+https://developers.google.com/earth-engine/apidocs/export-image-todrive; the tile names and
+their row-first order are not documented there but seen in public projects' exports).
 :func:`group_tiles` gathers the tiles of one export into a :class:`Source` named
 ``<prefix>.tif``, and :func:`build_mosaic` joins them into a GDAL VRT that is then read
 like one file. The mosaic is placed by the tiles' georeferencing (the names only group

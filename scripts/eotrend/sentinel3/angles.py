@@ -1,8 +1,10 @@
-"""Sun and viewing angles at full resolution from the tie-point grid (olci-format.md §4).
+"""Sun and viewing angles at full resolution from the tie-point grid.
 
 ``tie_geometries.nc`` holds SZA, SAA, OZA and OAA on every row and every 64th column:
 tie column j sits exactly on image column ``64 j`` (``ac_subsampling_factor``), and
-``al_subsampling_factor`` is 1, so only the column direction is interpolated.
+``al_subsampling_factor`` is 1, so only the column direction is interpolated (the
+manifests in tests/data/real-manifests: ``columnsPerTiePoint`` 64, ``rowsPerTiePoint`` 1;
+satpy's ``readers/olci_nc.py`` places tie points the same way).
 
 Each (zenith, azimuth) pair is interpolated as the 3-D direction it describes,
 ``(sin z sin a, sin z cos a, cos z)``, linearly between the two tie columns around the

@@ -5,8 +5,8 @@ from the observed part only; the fraction observed tells such scenes apart. It i
 product of two exact parts:
 
 * the swath part: area(feature inside the swath) / area(feature), the swath being the
-  polygon of the tie-point grid's outer rows and columns (image columns 0 and 64 j_max,
-  olci-format.md §4) widened by half a pixel to the outer pixels' edges, both projected to a
+  polygon of the tie-point grid's outer rows and columns (image columns 0 and 64 j_max)
+  widened by half a pixel to the outer pixels' edges, both projected to a
   Lambert azimuthal equal-area plane centred on the feature (areas exact, any latitude,
   across the antimeridian and around the poles);
 * the observed part: the fraction of the feature's pixels inside the swath that are not

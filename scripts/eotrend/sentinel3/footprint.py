@@ -1,7 +1,8 @@
 """A product's footprint, from its manifest, and whether it reaches an AOI.
 
 The manifest's ``gml:posList`` is a closed ring of "lat lon" pairs along the swath edges
-(olci-format.md §8). Used to mark scenes that miss the AOI before any pixel is read.
+(seen in the real manifests in tests/data/real-manifests). Used to mark scenes that miss
+the AOI before any pixel is read.
 
 The ring's edges are taken as great-circle arcs (the footprint is a region on the
 sphere); AOI features, as everywhere in eotrend, are polygons in lon/lat. The test is

@@ -1,11 +1,11 @@
 """Frames of one satellite pass.
 
 OLCI products are cut into frames of about 3 minutes along the track (``0179`` s in the
-name, olci-format.md §1): an AOI can straddle two consecutive frames of one pass, each
-observing part of it. Frames of one pass share the mission, the cycle and the relative
-orbit in their names, and follow each other within minutes; the next pass of the same
-satellite over a place is on another relative orbit, and the other satellite's pass has
-another mission (both at least tens of minutes apart).
+name, ESA's OLCI naming convention): an AOI can straddle two consecutive frames of one
+pass, each observing part of it. Frames of one pass share the mission, the cycle and the
+relative orbit in their names, and follow each other within minutes; the next pass of the
+same satellite over a place is on another relative orbit, and the other satellite's pass
+has another mission (both at least tens of minutes apart).
 """
 
 from __future__ import annotations

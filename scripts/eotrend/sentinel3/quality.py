@@ -1,11 +1,11 @@
 """Which pixels of a scene are valid, per variable, from the product's quality flags.
 
-Flags are always decoded through the file's own ``flag_masks``/``flag_meanings``
-(olci-format.md §7.1). A dataset's ``quality`` setting is a preset or an explicit rule.
+Flags are always decoded through the file's own ``flag_masks``/``flag_meanings`` (two WQSF
+bit layouts exist). A dataset's ``quality`` setting is a preset or an explicit rule.
 
 Presets follow SNAP's recommended per-product masks (``WQSF_<product>_RECOM`` of s3tbx
-``OlciLevel2WProductFactory``, olci-format.md §7.3), so that each variable is judged by
-the flags that concern its own retrieval:
+``OlciLevel2WProductFactory``, github.com/senbox-org/s3tbx), so that each variable is
+judged by the flags that concern its own retrieval:
 
 * reflectances, T865/A865 (W_AER), and variables without a mask of their own: the
   ocean-colour part (WATER or INLAND_WATER; none of CLOUD, CLOUD_AMBIGUOUS,
@@ -48,7 +48,8 @@ OCEAN_COLOUR_EXCLUDE = (
 )
 OPEN_WATER_EXCLUDE = ("AC_FAIL", "WHITECAPS", "ADJAC", *(f"RWNEG_O{b}" for b in range(2, 9)))
 WATER_SURFACE = ("WATER", "INLAND_WATER")
-# A product's own failure flags (s3tbx masks; LFR olci-format.md §7.4).
+# A product's own failure flags (s3tbx masks; LFR: ESA's OLCI land flags page,
+# sentinel.esa.int).
 PRODUCT_FLAGS: dict[str, tuple[str, ...]] = {
     "CHL_OC4ME": ("OC4ME_FAIL",),
     "CHL_NN": ("OCNN_FAIL",),
@@ -60,9 +61,9 @@ PRODUCT_FLAGS: dict[str, tuple[str, ...]] = {
     "OGVI": ("OGVI_FAIL",),
     "GIFAPAR": ("GIFAPAR_FAIL",),
     "OTCI": ("OTCI_FAIL",),
-    # Collection 4 (olci-format.md §2, §7.2): the variable names are the synthetic
-    # generator's (unverified); chlor_a.nc is the OC4Me chlorophyll, iop_lsd.nc pairs
-    # with IOP_LSD_FAIL.
+    # Collection 4 (files of the real 004 manifest in stactools-packages/sentinel3): the
+    # variable names are the synthetic generator's (unverified); chlor_a.nc is the OC4Me
+    # chlorophyll, iop_lsd.nc pairs with IOP_LSD_FAIL (inferred).
     "chlor_a": ("OC4ME_FAIL",),
     "ADG443_LSD": ("IOP_LSD_FAIL",),
 }

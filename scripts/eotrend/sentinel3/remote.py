@@ -13,12 +13,13 @@ The reader (:mod:`eotrend.sentinel3.reader`) asks here instead of the file syste
 * :func:`open_dataset` - ``netCDF4.Dataset`` for a file on disk; otherwise h5netcdf (its
   netCDF4-like legacy API on h5py) over an s3fs file. The file is read in byte ranges
   through a block cache, so a windowed read costs the HDF5 metadata it walks and the
-  chunks the window touches, not the file (olci-format.md §3: deflated, chunked HDF5).
+  chunks the window touches, not the file (netCDF-4, i.e. HDF5, per ESA's OLCI Level-2
+  data formats page on sentinel.esa.int; deflated, hence chunked).
 
 Why h5netcdf over fsspec/s3fs and not GDAL's ``/vsis3/``: the reader needs the variables'
 own attributes exactly as netCDF4 gives them (``flag_masks`` as uint64, ``_FillValue``,
 ``valid_min``/``max``, ``scale_factor``, ``units``) and stored values never cast (uint64
-WQSF, olci-format.md §7.1); h5netcdf returns those (tests/unit/test_remote_reads.py
+WQSF); h5netcdf returns those (tests/unit/test_remote_reads.py
 checks every variable against netCDF4), while GDAL's netCDF/HDF5 drivers would be a
 second reader with its own attribute and dtype mapping (and GDAL 3.6's HDF5 driver does
 not read /vsis3/).

@@ -31,7 +31,7 @@ class Entry:
     (the catalogue's zip MD5 for cdse; "" when unknown); ``source_id`` the source's
     identifier (the catalogue Id for cdse); ``path`` where the product is ("" when it is
     not there, e.g. failed). ``baseline`` is the processing baseline collection, taken
-    from the product name (olci-format.md §1, e.g. ``004`` for Collection 4; "" for
+    from the product name (its last three digits, e.g. ``004`` for Collection 4; "" for
     names that are not Sentinel-3 OLCI product names, such as the files of a GeoTIFF
     series): always derived, never given, so it cannot disagree with the name.
     ``fetch`` is how the cdse source fetched the product (``zip``, ``files``,

@@ -1,6 +1,6 @@
 """The product cache: one ``<name>.SEN3`` folder per product, verified against the
-product's own ``xfdumanifest.xml`` (sizes and MD5s, olci-format.md §8; reference/cdse-api.md
-§7), a lock per product, and safe unzipping.
+product's own ``xfdumanifest.xml`` (sizes and MD5s, as in tests/data/real-manifests), a
+lock per product, and safe unzipping.
 
 A product folder under its final name holds only verified files; everything partial lives
 in ``<cache>/.partial``.
@@ -59,8 +59,8 @@ def check_product(
     """What is wrong with a product folder, or None when it is complete.
 
     Checks the required files and every file its ``xfdumanifest.xml`` lists, with the
-    listed size, and with ``md5`` also the listed MD5 (``checksum checksumName="MD5"``,
-    olci-format.md §8; reads every byte). With ``require_md5`` (implies ``md5``) a listed
+    listed size, and with ``md5`` also the listed MD5 (``checksum checksumName="MD5"``;
+    reads every byte). With ``require_md5`` (implies ``md5``) a listed
     file without an MD5 is a problem too: nothing listed goes unverified. With ``complete``
     false, listed files may be missing (users delete the bands they do not need), but
     those present must still have their listed size (a truncated copy fails). With

@@ -1,14 +1,16 @@
-"""The OData catalogue search (reference/cdse-api.md §2, §3) and the choice of one product
-per sensing period (§4).
+"""The OData catalogue search and the choice of one product per sensing period.
+
+Sources: CDSE's OData page, https://documentation.dataspace.copernicus.eu/APIs/OData.html, and its
+release notes, https://documentation.dataspace.copernicus.eu/APIs/Others/ReleaseNotes.html.
 
 Search: ``Products`` with the collection, product type, AOI intersection and
 sensing-start clauses, ``$orderby=ContentDate/Start asc`` (the server then orders ties by
 Id, so pages neither lose nor repeat products), ``$top`` <= 1000, one query per calendar
 year, ``@odata.nextLink`` followed verbatim, duplicates by Id dropped. The service pages no
-deeper than ``$skip`` 10,000 (§2): a window that reaches that limit is searched again
+deeper than ``$skip`` 10,000: a window that reaches that limit is searched again
 month by month, then day by day, and a day still over it is an error (never a silent
 cut). An AOI split at the antimeridian is searched one side at a time. :func:`select`
-keeps one product per sensing period (§4).
+keeps one product per sensing period.
 """
 
 from __future__ import annotations
@@ -37,14 +39,14 @@ from eotrend.sources.cdse.settings import MAX_PAGE, CdseError, Settings
 
 log = logging.getLogger(__name__)
 
-MAX_SKIP = 10_000  # the largest $skip the catalogue accepts since 2024-11-12 (§2)
+MAX_SKIP = 10_000  # the largest $skip the catalogue accepts since 2024-11-12
 MAX_WKT_CHARS = 2000  # longer AOI polygons are simplified (the filter travels in the URL)
-TIMELINESS_RANK = {"NT": 0, "ST": 1, "NR": 2}  # §4: prefer the final product
+TIMELINESS_RANK = {"NT": 0, "ST": 1, "NR": 2}  # prefer the final (non-time-critical) product
 
 
 @dataclass(frozen=True)
 class Product:
-    """One catalogue product (§3).
+    """One catalogue product.
 
     Attributes:
         id: the catalogue's UUID. name: the product name without ``.SEN3``.
@@ -104,7 +106,7 @@ def _utc(text: str) -> datetime:
 
 
 def _iso(moment: datetime) -> str:
-    """OData datetime literal, UTC with ``Z`` (no ``+``, which would need escaping, §2)."""
+    """OData datetime literal, UTC with ``Z`` (no ``+``, which would need escaping)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
@@ -166,7 +168,7 @@ def search_polygons(geometries: list, max_chars: int = MAX_WKT_CHARS) -> list[sh
 
 def year_windows(start: date, end: date) -> list[tuple[datetime, datetime]]:
     """The days ``start..end`` (inclusive) as half-open UTC intervals, split at each
-    1 January (long searches go year by year, §2)."""
+    1 January (long searches go year by year)."""
     first = datetime(start.year, start.month, start.day, tzinfo=UTC)
     stop = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
     windows = []
@@ -278,8 +280,8 @@ def _search_window(
     """Add the products of one window [begin, stop) to ``found`` (by Id); False when the
     catalogue stopped paging at its limit, i.e. the window may be incomplete.
 
-    The service omits ``@odata.nextLink`` when the next ``$skip`` would pass 10,000 (§2,
-    release notes 2024-11-12), whether or not more products exist. So a window whose last
+    The service omits ``@odata.nextLink`` when the next ``$skip`` would pass 10,000 (CDSE
+    release notes, 2024-11-12), whether or not more products exist. So a window whose last
     page is full and whose next page would start past that (more than 10,000 received) may
     have been cut. When exactly that many products exist it is complete: searching it
     again in parts then costs a few queries and loses nothing.
@@ -309,7 +311,7 @@ def _search_window(
 
 
 def product_by_id(settings: Settings, product_id: str) -> Product:
-    """One catalogue record by its Id (``Products(<Id>)``, the bare entity, §2).
+    """One catalogue record by its Id (``Products(<Id>)``, the bare entity).
 
     Raises:
         CdseError: refused (e.g. an Id the catalogue no longer has) or malformed.
@@ -368,7 +370,7 @@ def _overlap(a: Product, b: Product) -> bool:
 
 def select(products: list[Product]) -> tuple[list[Product], dict[str, str]]:
     """Keep one product per sensing period and platform (the NR, ST and NT copies and the
-    baselines of one acquisition, §4).
+    baselines of one acquisition).
 
     Names must match :data:`eotrend.sentinel3.layout.PRODUCT_NAME`. Returns the kept products in
     sensing order and, by name, why each other one was dropped.

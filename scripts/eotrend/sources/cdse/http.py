@@ -1,10 +1,12 @@
-"""One HTTP request to the CDSE services, and retrying (reference/cdse-api.md §6, §8).
+"""One HTTP request to the CDSE services, and retrying.
+
+The services: CDSE's OData page, https://documentation.dataspace.copernicus.eu/APIs/OData.html.
 
 Redirects are followed by hand: ``http.client`` follows none, and a library that does
-drops or leaks the ``Authorization`` header (§6: the catalogue's ``$value`` redirects to
-the download host). The token goes only to the configured services' hosts and their
-sibling hosts. 429/5xx and dropped connections are retried with back-off, ``Retry-After``
-honoured.
+drops or leaks the ``Authorization`` header (the catalogue's ``$value`` redirects to the
+download host; github.com/allenai/rslearn/issues/143). The token goes only to the
+configured services' hosts and their sibling hosts. 429/5xx and dropped connections are
+retried with back-off, ``Retry-After`` honoured.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ def request(
 
 
 def describe(response: http.client.HTTPResponse) -> str:
-    """``HTTP <status> <reason>`` plus the error body's code and message (§6)."""
+    """``HTTP <status> <reason>`` plus the error body's code and message."""
     head = f"HTTP {response.status} {response.reason}".strip()
     text = response.read(4096)
     try:

@@ -1,10 +1,12 @@
-"""Per-file downloads through the OData Nodes API (reference/cdse-api.md §2 "Nodes").
+"""Per-file downloads through the OData Nodes API.
+
+The API: CDSE's OData page, https://documentation.dataspace.copernicus.eu/APIs/OData.html.
 
 ``<download_url>/Products(<Id>)/Nodes(<Name>.SEN3)/Nodes`` lists the files of the product
 folder, ``{"result": [{"Id", "Name", "ContentLength", "ChildrenNumber", "Nodes": {"uri"}},
-...]}`` (no login needed, §2); ``.../Nodes(<Name>.SEN3)/Nodes(<file>)/$value`` streams one
+...]}`` (no login needed); ``.../Nodes(<Name>.SEN3)/Nodes(<file>)/$value`` streams one
 file (sent with the Bearer token, like the product's ``$value``). Node names are sent
-unquoted (a quoted name is ``DAT-ZIP-104`` "Malformed OData request path", §6).
+unquoted (a quoted name is ``DAT-ZIP-104`` "Malformed OData request path").
 
 Whether a file's ``$value`` honours ``Range`` is unverified: a 206 from the right offset is
 appended, a 200 restarts the file (:func:`eotrend.sources.cdse.resumable.get_rest`). What to

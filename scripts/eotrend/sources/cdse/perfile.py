@@ -3,11 +3,11 @@
 The product's ``xfdumanifest.xml`` comes first (checked against the store's size and
 parsed); then each file the dataset needs (:func:`eotrend.sentinel3.layout.needed_files`)
 that the cache lacks: streamed to ``<cache>/.partial/<name>.SEN3/<file>.part``, checked
-against the size and MD5 the manifest lists (olci-format.md §8; reference/cdse-api.md §7:
-available even when the catalogue lists no checksum) and renamed into
-``<cache>/<name>.SEN3/`` in one step. Every file under a product's final name is thus
-verified; the folder may hold only some of the product's files (a partial product), and a
-later run that needs another variable fetches just that file.
+against the size and MD5 the manifest lists (as the real manifests in
+tests/data/real-manifests do; available even when the catalogue lists no checksum) and
+renamed into ``<cache>/<name>.SEN3/`` in one step. Every file under a product's final name
+is thus verified; the folder may hold only some of the product's files (a partial
+product), and a later run that needs another variable fetches just that file.
 
 A file that fails its MD5 is fetched again once (the transfer may have damaged it); the
 same bytes twice end it (the store's copy is bad). A file the manifest lists that the

@@ -42,8 +42,9 @@ T = TypeVar("T")
 def with_token(call: Callable[[str], T], tokens: TokenClient, settings: Settings, what: str) -> T:
     """``call(token)``, retried: a current token is taken before every attempt (one taken
     before a back-off of minutes may have expired meanwhile: access tokens live 10 min,
-    §5); a 401 (:class:`RefusedError`) renews it once; :class:`TransientError` backs off
-    (an attempt that made progress does not use up a retry).
+    CDSE's Quotas page); a 401 (:class:`RefusedError`) renews it once;
+    :class:`TransientError` backs off (an attempt that made progress does not use up a
+    retry).
 
     Raises:
         CredentialsError: a renewed token was refused too (or 403, from ``call``).

@@ -1,5 +1,8 @@
-"""The CDSE object store as a source (reference/cdse-api.md §1: ``eodata`` bucket at
-``https://eodata.dataspace.copernicus.eu``, S3 keys; the catalogue's ``S3Path``, §3).
+"""The CDSE object store as a source.
+
+The ``eodata`` bucket at ``https://eodata.dataspace.copernicus.eu``, read with S3 keys:
+https://documentation.dataspace.copernicus.eu/APIs/S3.html; the catalogue's ``S3Path``:
+https://documentation.dataspace.copernicus.eu/APIs/OData.html.
 
 ``fetch: s3_files`` puts the files the dataset needs into the cache like the Nodes mode
 (:mod:`eotrend.sources.cdse.perfile`: manifest first, each file checked against its manifest

@@ -1,5 +1,6 @@
 """The ``source.cdse`` settings (schemas/config.schema.yaml) and the real services' URLs
-(reference/cdse-api.md §1). No secrets: credentials come from eotrend.core.credentials."""
+(CDSE docs, documentation.dataspace.copernicus.eu: APIs/OData, APIs/Token, APIs/S3). No
+secrets: credentials come from eotrend.core.credentials."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ DOWNLOAD_URL = "https://download.dataspace.copernicus.eu/odata/v1"
 TOKEN_URL = (
     "https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/openid-connect/token"
 )
-S3_ENDPOINT = "https://eodata.dataspace.copernicus.eu"  # bucket eodata (§1, APIs/S3.qmd)
-MAX_PAGE = 1000  # the service's largest $top (§2)
+S3_ENDPOINT = "https://eodata.dataspace.copernicus.eu"  # bucket eodata (CDSE docs, APIs/S3)
+MAX_PAGE = 1000  # the service's largest $top (CDSE docs, APIs/OData)
 FETCH_MODES = ("files", "zip", "s3_files", "s3_windows")
 """How a product's bytes are fetched: ``files`` = the files the dataset needs, over the
 OData Nodes API; ``zip`` = the whole product zip over OData; ``s3_files`` = the files the

@@ -1,4 +1,7 @@
-"""Keycloak tokens for one run (reference/cdse-api.md §5, §8).
+"""Keycloak tokens for one run.
+
+Sources: the token requests, https://documentation.dataspace.copernicus.eu/APIs/Token.html;
+lifetimes and login cap: https://documentation.dataspace.copernicus.eu/Quotas.html.
 
 One :class:`TokenManager` per run logs in once (password grant), refreshes before the
 access token expires and logs in again only when the refresh token has expired or is
@@ -37,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 def _margin(lifetime: float) -> float:
-    """Seconds before expiry at which a token counts as expired (§8: >= 60 s when it can)."""
+    """Seconds before expiry at which a token counts as expired (>= 60 s when it can)."""
     return min(60.0, lifetime / 4)
 
 

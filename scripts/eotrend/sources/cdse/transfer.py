@@ -42,9 +42,9 @@ def fetch_all(
     mem_mb: float | None = None,
 ) -> list[FetchResult]:
     """Fetch ``jobs``, at most ``settings.max_concurrent`` at a time (the service's quota,
-    §6): the OData modes (``zip``, ``files``) on the shared engine with one login for all
-    of them (``credentials``; None when every job reads the object store), the object-
-    store modes on threads of this process. Results in job order.
+    CDSE's Quotas page): the OData modes (``zip``, ``files``) on the shared engine with one
+    login for all of them (``credentials``; None when every job reads the object store),
+    the object-store modes on threads of this process. Results in job order.
 
     Raises:
         CredentialsError: credentials refused (the run stops: every product would fail).

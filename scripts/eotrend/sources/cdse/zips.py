@@ -36,7 +36,7 @@ def fetch(job: FetchJob, tokens: TokenClient, settings: Settings) -> FetchResult
     every zip member's CRC-32 and every MD5 its own ``xfdumanifest.xml`` lists verify, it
     is installed and the disagreement returned as a warning. Whether the catalogue's MD5
     describes the zip the service builds for a ``.SEN3`` product (stored unzipped) is
-    unverified (cdse-api.md §7, §13): if it does not, rejecting the zip would download the
+    unverified: if it does not, rejecting the zip would download the
     same bytes again and again. A file that fails its own checks is downloaded again,
     unless the service sent exactly the same bytes last time (retrying will not help).
 
