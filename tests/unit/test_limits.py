@@ -137,6 +137,13 @@ BINDING = [
     ),
     ("tiny memory still gives one worker", {}, {"threads": 8, "mem_mb": 10}, 1, "memory"),
     ("tie: the first factor in order is named", {"affinity": 4}, {"threads": 4}, 4, "threads"),
+    (
+        "network-bound tasks ignore the CPU limits",
+        {"affinity": 2, "environ": {"SLURM_CPUS_PER_TASK": "1"}},
+        {"threads": 4, "network_bound": True},
+        4,
+        "threads",
+    ),
 ]
 
 

@@ -101,3 +101,5 @@ def test_no_scene_covering_the_aoi_is_said_at_the_checkpoint(tmp_path):
     assert f"2 scenes found (2 skipped: {reason})" in message
     assert "manifest.csv" in message
     check_some_scene("lake", settings, [*entries, name_entry(names[0], "ok", "")])  # one is enough
+    # A failed product is source.on_failure's business, not this check's.
+    check_some_scene("lake", settings, [*entries, name_entry(names[0], "failed", "HTTP 500")])

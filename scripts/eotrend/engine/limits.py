@@ -129,6 +129,7 @@ def plan_workers(
     mem_mb: float | None = None,
     task_mem_mb: float = 256,
     host: Host | None = None,
+    network_bound: bool = False,
 ) -> WorkerPlan:
     """Choose the number of worker processes for ``n_tasks`` tasks.
 
@@ -143,6 +144,8 @@ def plan_workers(
         mem_mb: the rule's memory for the whole job, MB (MiB); None = not given.
         task_mem_mb: estimated peak memory of one task in a worker, MB (MiB).
         host: where limits are read from; None = this machine.
+        network_bound: the tasks wait on the network, not the CPU (downloads): the CPU
+            limits (affinity, cgroup quota, SLURM_CPUS_PER_TASK) do not bound them.
 
     Raises:
         InputError: ``threads`` below 1 or ``mem_mb`` not positive.
@@ -160,13 +163,13 @@ def plan_workers(
     per_task = math.ceil(task_mem_mb)
     limits: dict[str, int | None] = {
         "threads": threads,
-        **cpu_limits(host),
+        **({} if network_bound else cpu_limits(host)),
         "tasks": n_tasks,
         "memory": None if budget is None else budget // per_task,
         **memory,
         "task_mem_mb": per_task,
     }
-    bounds = [(limits[k], k) for k in _WORKER_FACTORS if limits[k] is not None]
+    bounds = [(limits[k], k) for k in _WORKER_FACTORS if limits.get(k) is not None]
     smallest = min(v for v, _ in bounds)
     limited_by = next(k for v, k in bounds if v == smallest)
     return WorkerPlan(max(1, smallest), limited_by, budget, limits)

@@ -86,7 +86,7 @@ def frozen_products(
         log.info("frozen manifest: %d product(s) not in the cache, fetching them", len(jobs))
         odata = any(job.fetch in ("zip", "files") for job in jobs)
         credentials = find_credentials(settings.token_url) if odata else None
-        results = fetch_all(jobs, settings, credentials, threads=threads, mem_mb=mem_mb)
+        results = fetch_all(jobs, settings, credentials, mem_mb=mem_mb)
         for entry, result in zip(missing, results, strict=True):
             if result.ok:
                 entries.append(replace(entry, path=str(product_path(cache, entry.name))))

@@ -56,10 +56,12 @@ def run(
 
 
 def check_some_scene(dataset: str, settings: dict, entries: list) -> None:
-    """InputError, at the checkpoint, when a sentinel3 dataset has no usable scene: the
-    AOI's bounds, the dates, how many scenes were found and why each was left out (the
-    scene list, already written, says it per scene)."""
-    if settings["kind"] != "sentinel3" or any(e.status == "ok" for e in entries):
+    """InputError, at the checkpoint, when every scene a sentinel3 dataset's source found
+    was left out (or none was found): the AOI's bounds, the dates, how many scenes were
+    found and why they were left out (the scene list, already written, says it per
+    scene). Failed products are not this check's business: ``source.on_failure`` decides
+    about them (:func:`~eotrend.sources.collect.check_failures`)."""
+    if settings["kind"] != "sentinel3" or any(e.status in ("ok", "failed") for e in entries):
         return
     west, south, east, north = shapely.union_all(
         [f.geometry for f in read_aoi(settings["aoi"])]

@@ -129,7 +129,7 @@ def cdse_products(
             for p in todo
         ]
         credentials = find_credentials(settings.token_url) if settings.uses_odata else None
-        fetched = fetch_all(jobs, settings, credentials, threads=threads, mem_mb=mem_mb)
+        fetched = fetch_all(jobs, settings, credentials, mem_mb=mem_mb)
         results = {r.name: r for r in fetched}
     for product in kept:
         result = results.get(product.name)

@@ -38,11 +38,11 @@ def fetch_all(
     settings: Settings,
     credentials: Credentials | None,
     *,
-    threads: int | None = None,
     mem_mb: float | None = None,
 ) -> list[FetchResult]:
     """Fetch ``jobs``, at most ``settings.max_concurrent`` at a time (the service's quota,
-    CDSE's Quotas page): the OData modes (``zip``, ``files``) on the shared engine with one
+    CDSE's Quotas page; the job's CPUs do not lower it, its memory ``mem_mb`` can): the
+    OData modes (``zip``, ``files``) on the shared engine with one
     login for all of them (``credentials``; None when every job reads the object store),
     the object-store modes on threads of this process. Results in job order.
 
@@ -53,9 +53,9 @@ def fetch_all(
     if unknown:
         raise ValueError(f"unknown fetch mode(s) {unknown}")
     manager = TokenManager(credentials, settings) if credentials is not None else None
-    requested = (
-        settings.max_concurrent if threads is None else min(threads, settings.max_concurrent)
-    )
+    # Transfers wait on the network: the service's quota (max_concurrent), not the job's
+    # CPUs, bounds them (memory still does).
+    requested = settings.max_concurrent
     results: list[FetchResult] = [FetchResult(j.name, False, "not attempted") for j in jobs]
     odata = [i for i, job in enumerate(jobs) if job.fetch in ("zip", "files")]
     store = [i for i, job in enumerate(jobs) if i not in set(odata)]
@@ -64,7 +64,11 @@ def fetch_all(
             client = service.client if service else None
             tasks = [Task(jobs[i].name, (jobs[i], client, settings)) for i in odata]
             plan = plan_workers(
-                len(tasks), threads=requested, mem_mb=mem_mb, task_mem_mb=TASK_MEM_MB
+                len(tasks),
+                threads=requested,
+                mem_mb=mem_mb,
+                task_mem_mb=TASK_MEM_MB,
+                network_bound=True,
             )
             # One download needs no pool: it is network-bound and safe to run here.
             done = iter_tasks(_task, tasks, plan, label="downloads", logger=log, inline_single=True)
