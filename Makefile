@@ -32,11 +32,7 @@ $(STAMP): envs/requirements.txt envs/requirements-dev.txt
 	# their numpy part is silently missing (checked on the next line).
 	$(BIN)/python -m pip install -q --no-build-isolation "gdal[numpy]==$$(gdal-config --version)"
 	$(BIN)/python -c "from osgeo import gdal_array"
-	# `python -m eotrend <stage>` from the virtualenv, wherever it runs: the library's folder
-	# on its path (rule scripts find it by their own location).
-	$(BIN)/python -c "import site; print(site.getsitepackages()[0])" \
-		| xargs -I{} sh -c 'echo "$(CURDIR)/scripts" > {}/eotrend.pth'
-	$(BIN)/python -m eotrend --help >/dev/null
+	PYTHONPATH=scripts $(BIN)/python -m eotrend --help >/dev/null
 	touch $@
 
 demo: install

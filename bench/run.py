@@ -21,6 +21,7 @@ BENCHMARKS = {
     "mask": "mask_bench",
     "fetch": "fetch_bench",
     "scale": "scale_bench",
+    "demo": "demo_bench",
 }
 
 if __name__ == "__main__":
