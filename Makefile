@@ -10,8 +10,17 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Snakemake runs `script:` rules with the python it finds first on PATH.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
+# Tests run on one pytest-xdist worker per CPU this process may use (its affinity mask,
+# cgroup quota and Slurm allocation, counted as the engine counts them); TEST_WORKERS=0
+# runs them in one process. Each test file runs on one worker (--dist loadfile): a module's
+# shared set-up (a workflow run, a server) is made once, and the Slurm tests run one at a
+# time; on 2 cores this was also faster than spreading single tests (--dist loadgroup).
+TEST_WORKERS ?= $(shell PYTHONPATH=scripts $(BIN)/python -c 'from eotrend.engine.limits \
+	import Host, cpu_limits; print(min(n for n in cpu_limits(Host()).values() if n))' \
+	2>/dev/null || echo 2)
+PYTEST := $(RUN) python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: install demo test lint bench docs clean
+.PHONY: install demo test test-quick lint bench docs clean
 
 install: $(STAMP)
 
@@ -43,7 +52,12 @@ demo: install
 	@echo "Logs: logs/, timings: benchmarks/. Report: snakemake --report report.html"
 
 test: install
-	$(RUN) python -m pytest
+	$(PYTEST)
+
+# The inner loop: the tests without the slow, workflow and slurm markers (about 3 minutes
+# on 2 cores).
+test-quick: install
+	$(PYTEST) -m "not slow and not workflow and not slurm"
 
 lint: install
 	$(RUN) ruff check scripts tests bench
@@ -51,8 +65,12 @@ lint: install
 	$(RUN) snakefmt --check Snakefile rules
 	$(RUN) snakemake --lint --cores 1
 
+# The generated parts of docs/: the configuration reference (from the schema) and the rule
+# graph (snakemake --rulegraph of the demo; rendering it needs graphviz's `dot`).
 docs: install
-	PYTHONPATH=scripts $(BIN)/python -m eotrend.core.schema_doc schemas/config.schema.yaml --write README.md
+	PYTHONPATH=scripts $(BIN)/python -m eotrend.core.schema_doc schemas/config.schema.yaml \
+		--write docs/configuration.md
+	$(RUN) python tests/test_docs.py --write
 
 bench: install
 	$(RUN) python bench/run.py

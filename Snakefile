@@ -1,5 +1,5 @@
 # eotrend: polygon extractions and per-pixel trends from satellite image time series.
-# The chain and its contracts are described in README.md; rules live in rules/.
+# What it does: README.md; the rules and their contracts: docs/CONTRIBUTING.md; rules/.
 
 
 from snakemake.utils import min_version

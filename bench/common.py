@@ -42,7 +42,8 @@ def full_scene(real_bytes: bool = False) -> Path:
 
     import shapely
 
-    from eotrend.synthetic.olci import SceneSpec, product_name, write_product
+    from eotrend.synthetic.product import write_product
+    from eotrend.synthetic.spec import SceneSpec, product_name
 
     spec = SceneSpec(
         centre_lon=-60.9,

@@ -1,6 +1,6 @@
 """Bytes and wall time per scene of the fetch modes, side by side in one run, against the
-loopback services: the catalogue/OData service of tests/cdse_server.py and a real S3
-server (moto, tests/s3_server.py).
+loopback services: the catalogue/OData service of tests/support/fake_cdse.py and a real S3
+server (moto, tests/support/local_s3.py).
 
 One full-size synthetic OLCI WFR product (4091 x 4865, every file of the real product's
 set but tie_meteo.nc and instrument_data.nc (18.5 MB in a real product, not generated: the
@@ -19,7 +19,7 @@ says. The pixel tables of all modes must be equal (checked before the table is p
   object store (h5netcdf over s3fs, in 64 KiB blocks, the source.cdse default, and in
   256 KiB blocks: fewer requests, more bytes).
 
-The synthetic generator's chunking (scripts/eotrend/synthetic/olci.py): 64 rows x 512
+The synthetic generator's chunking (scripts/eotrend/synthetic/netcdf.py): 64 rows x 512
 columns per chunk, deflate level 4 with shuffle (real products' chunking is unverified).
 Why: 64 KiB of uint16 per chunk, so a window of a few hundred pixels touches a handful of
 chunks and a chunk is about one 64 KiB read block; 512 columns keep the chunk index small
@@ -107,11 +107,11 @@ def locate_and_extract(product: Path, out: Path, env: dict) -> tuple[float, obje
 def main() -> str:
     import shapely
 
-    from cdse_server import FakeCdse, FakeProduct
     from eotrend.sentinel3.footprint import read_footprint
     from eotrend.sentinel3.reader import open_product
     from eotrend.sources.collect import collect
-    from s3_server import LocalS3
+    from support.fake_cdse import FakeCdse, FakeProduct
+    from support.local_s3 import LocalS3
 
     product = full_scene(real_bytes=True)
     meta = open_product(product)

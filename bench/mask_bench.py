@@ -24,7 +24,9 @@ from eotrend.geo.aoi import read_aoi
 from eotrend.sentinel3.extract import extract_scene, feature_statistics, value_column
 from eotrend.sentinel3.quality import preset_rule
 from eotrend.sentinel3.reader import Window, open_product
-from eotrend.synthetic.olci import SceneSpec, decimal_year, water_truth, write_product
+from eotrend.synthetic.fields import water_truth
+from eotrend.synthetic.product import write_product
+from eotrend.synthetic.spec import SceneSpec, decimal_year
 
 LON, LAT = -60.9, -3.4
 

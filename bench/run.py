@@ -22,6 +22,7 @@ BENCHMARKS = {
     "fetch": "fetch_bench",
     "scale": "scale_bench",
     "demo": "demo_bench",
+    "equivalence": "equivalence",  # old vs new code, every output compared (a few minutes)
 }
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Deterministic: scene ``i`` of a set is always the same bytes, whatever else was made.
 
 * small: synthetic OLCI WFR products of 128 x 129 pixels (written by
-  ``eotrend.synthetic.olci.write_product``), one a day from 2018-01-01 13:50 UTC,
+  ``eotrend.synthetic.product.write_product``), one a day from 2018-01-01 13:50 UTC,
   alternating S3A/S3B, centred on one lake (within 0.02 deg of its centre, from a
   per-scene seed) that is their inland water; the lake, a 16-vertex polygon about 6 km
   across, is the AOI (``lake.geojson``).
@@ -78,7 +78,7 @@ def small_spec(index: int):
     """The SceneSpec of small scene ``index`` (128 x 129 pixels, day ``index``)."""
     import numpy as np
 
-    from eotrend.synthetic.olci import SceneSpec
+    from eotrend.synthetic.spec import SceneSpec
 
     rng = np.random.default_rng([16, index])
     return SceneSpec(
@@ -99,7 +99,8 @@ def small_scenes(count: int) -> tuple[int, float]:
     import time
 
     from eotrend.geo.aoi import read_aoi
-    from eotrend.synthetic.olci import product_name, write_product
+    from eotrend.synthetic.product import write_product
+    from eotrend.synthetic.spec import product_name
 
     water = read_aoi(write_lake())[0].geometry
     start, made = time.perf_counter(), 0

@@ -1,17 +1,17 @@
-"""Shared fixtures: paths of the repository and a runner for the real snakemake command."""
+"""Fixtures and the test session's set-up; the helpers tests import are in ``support``."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+# REPO and command_env are also imported from here by a few modules (re-exported).
+from support.commands import REPO as REPO
+from support.commands import command_env as command_env
+
 # Commands run as `python -m eotrend <stage>`: every subprocess finds the package.
 os.environ["PYTHONPATH"] = os.pathsep.join(
     filter(None, [str(REPO / "scripts"), os.environ.get("PYTHONPATH")])
@@ -23,42 +23,6 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 settings.register_profile("ci", derandomize=True, database=None, deadline=None)
 settings.register_profile("explore", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-
-def command_env() -> dict[str, str]:
-    """Environment for subprocesses: this virtualenv first on PATH (snakemake runs its
-    `script:` rules with the python it finds there)."""
-    env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
-def run(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run a command, capture its output; the caller checks the return code."""
-    return subprocess.run(
-        args,
-        cwd=cwd,
-        env=command_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def snakemake(workdir: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """The real snakemake command on this repository's Snakefile, run in ``workdir``
-    (which holds its own config.yaml, as a user's project folder would)."""
-    command = [
-        str(BIN / "snakemake"),
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "2",
-    ]
-    return run([*command, *args], cwd=workdir, timeout=timeout)
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
-"""Self-test of the headless-browser helper (tests/browser.py) on two small pages."""
+"""Self-test of the headless-browser helper (tests/support/browser.py) on two small pages."""
 
 from __future__ import annotations
 
 import pytest
 
-import browser
+from support import browser
 
 DRAWING = """<!doctype html>
 <html><body>

@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO
+from support.commands import REPO
 
 NOTES = (
     "olci-format.md",

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, run
+from support.commands import REPO, run
 
 STAGES = [
     "download", "scenes", "locate", "extract", "timeseries", "stack", "trend", "report", "summary",
@@ -51,6 +51,7 @@ def test_bad_input_gives_one_clear_line(tmp_path):
     assert not (tmp_path / "v.csv").exists()
 
 
+@pytest.mark.slow  # 5 to 9 s: not in make test-quick
 def test_stack_and_trend_commands_on_a_series(tmp_path):
     """synthetic -> stack -> trend as plain commands; the trend has the 7 named bands."""
     from eotrend.geo import raster

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import BIN, REPO, run
+from support.commands import BIN, REPO, run
 
 
 def test_snakemake_lint_is_clean():

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, command_env
+from support.commands import REPO, command_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 

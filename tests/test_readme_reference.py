@@ -1,4 +1,5 @@
-"""The README's configuration reference is the one generated from the config schema."""
+"""docs/configuration.md, the configuration reference, is the one generated from the config
+schema (the README links to it)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,21 @@ import re
 
 import yaml
 
-from conftest import REPO
 from eotrend.core.schema_doc import reference, section
+from support.commands import REPO
 
 SCHEMA = REPO / "schemas" / "config.schema.yaml"
-REGENERATE = "python -m eotrend.core.schema_doc schemas/config.schema.yaml --write README.md"
+REFERENCE = REPO / "docs" / "configuration.md"
+REGENERATE = "make docs"
 
 
-def readme_section() -> str:
-    return section((REPO / "README.md").read_text(encoding="utf-8"))
+def reference_section() -> str:
+    return section(REFERENCE.read_text(encoding="utf-8"))
 
 
-def test_readme_reference_matches_schema():
-    assert readme_section().strip() == reference(SCHEMA).strip(), (
-        f"README.md's configuration reference is out of date: run `PYTHONPATH=scripts {REGENERATE}`"
+def test_reference_matches_schema():
+    assert reference_section().strip() == reference(SCHEMA).strip(), (
+        f"docs/configuration.md is out of date: run `{REGENERATE}`"
     )
 
 
@@ -56,10 +58,10 @@ def schema_keys() -> dict[str, dict[str, list]]:
 
 
 def documented_rows() -> dict[str, dict[str, str]]:
-    """The README's tables: heading path -> key -> the row's text."""
+    """The reference's tables: heading path -> key -> the row's text."""
     tables: dict[str, dict[str, str]] = {}
     rows: dict[str, str] = {}
-    for line in readme_section().splitlines():
+    for line in reference_section().splitlines():
         if line.startswith("### "):
             heading = line.removeprefix("### ").strip()
             rows = tables.setdefault("" if heading == "Top level" else heading.strip("`"), {})
@@ -72,7 +74,7 @@ def test_every_schema_key_is_documented():
     documented = documented_rows()
     for path, keys in schema_keys().items():
         where = f"table of `{path or 'Top level'}`"
-        assert path in documented, f"no {where} in README.md: run `PYTHONPATH=scripts {REGENERATE}`"
+        assert path in documented, f"no {where} in docs/configuration.md: run `{REGENERATE}`"
         missing, extra = set(keys) - set(documented[path]), set(documented[path]) - set(keys)
         assert not missing and not extra, (
             f"{where}: missing {sorted(missing)}, extra {sorted(extra)}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -549,7 +550,8 @@ def _synthetic(args: argparse.Namespace) -> None:
         import shapely
 
         from eotrend.geo.aoi import read_aoi
-        from eotrend.synthetic.olci import SceneSpec, write_product
+        from eotrend.synthetic.product import write_product
+        from eotrend.synthetic.spec import SceneSpec
 
         water = (
             shapely.union_all([f.geometry for f in read_aoi(args.water)]) if args.water else None
@@ -645,8 +647,10 @@ COMMANDS: dict[str, tuple[Callable, Callable, str, str]] = {
 }
 
 
-def parser() -> argparse.ArgumentParser:
-    """The command line: one subcommand per stage, each with its own ``--help``."""
+def parser(stage: str | None = None) -> argparse.ArgumentParser:
+    """The command line: one subcommand per stage, each with its own ``--help``. With
+    ``stage``, only that stage's options are built (they import its modules, matplotlib
+    for a figure: the other stages' are not paid for)."""
     top = argparse.ArgumentParser(
         prog=PROG,
         description="eotrend: polygon extractions and per-pixel trends from satellite time "
@@ -660,7 +664,8 @@ def parser() -> argparse.ArgumentParser:
             description=f"{summary}.\n\n  {example}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        arguments(sub)
+        if stage in (None, name):
+            arguments(sub)
         sub.set_defaults(call=call)
     return top
 
@@ -668,7 +673,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     """Parse ``argv`` (default: ``sys.argv[1:]``), set up logging to stderr and run the
     stage; a user error ends with one ``error:`` line and exit status 1."""
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser(argv[0] if argv and argv[0] in COMMANDS else "").parse_args(argv)
     setup_logging(verbose=getattr(args, "verbose", False))
     with user_errors():
         args.call(args)

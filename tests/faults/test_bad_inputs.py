@@ -25,15 +25,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from faultlib import error_line, stage, warnings_of
 
-from conftest import snakemake
 from eotrend.geo import raster
 from eotrend.sentinel3 import locate as locating
 from eotrend.stats import regression
-from eotrend.synthetic.olci import SceneSpec, write_product
+from eotrend.synthetic.product import write_product
 from eotrend.synthetic.series import write_yearly_series
-from scenes import WHEN, small_scene, write_polygons
+from eotrend.synthetic.spec import SceneSpec
+from support.commands import snakemake
+from support.configs import base_dataset
+from support.scenes import WHEN, small_scene, write_polygons
+from support.stages import error_line, stage, warnings_of
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -364,18 +366,15 @@ def local_source(damage: Callable[[Base, Path], str], on_failure: str = "fail"):
         archive.mkdir()
         shutil.copytree(base.product, archive / base.product.name)
         reason = damage(base, archive)
-        dataset = {
-            "kind": "sentinel3",
-            "aoi": str(base.aoi),
-            "start": "2020-01-01",
-            "end": "2020-12-31",
-            "source": {
-                "type": "local",
+        dataset = base_dataset(
+            "sentinel3_local",
+            aoi=str(base.aoi),
+            source={
                 "local": {"path": str(archive)},
                 "cache": str(folder / "cache"),
                 "on_failure": on_failure,
             },
-        }
+        )
         args = [config(folder, dataset), "river", "-o", folder / "manifest.csv"]
         (folder / "reason").write_text(reason)
         needles = (
@@ -611,7 +610,10 @@ CASES = [
         "config with an unknown key",
         config_case(
             "datasets:\n  river:\n    kind: sentinel3\n    aoi: AOI\n    variabels: [TSM_NN]\n",
-            ["datasets.river: Additional properties are not allowed ('variabels' was unexpected)"],
+            [
+                "datasets.river: 'variabels' is not a setting here (did you mean 'variables'?)",
+                "valid: kind, start, end, aoi,",
+            ],
         ),
     ),
     Case(
@@ -721,13 +723,9 @@ def test_a_damaged_local_product_outside_the_period_is_only_skipped(base, tmp_pa
     shutil.copytree(base.product, tmp_path / "archive" / base.product.name)
     old = write_product(spec, tmp_path / "archive")
     truncate(old / "xfdumanifest.xml")
-    dataset = {
-        "kind": "sentinel3",
-        "aoi": str(base.aoi),
-        "start": "2020-01-01",
-        "end": "2020-12-31",
-        "source": {"type": "local", "local": {"path": str(tmp_path / "archive")}},
-    }
+    dataset = base_dataset(
+        "sentinel3_local", aoi=str(base.aoi), source={"local": {"path": str(tmp_path / "archive")}}
+    )
     path = config(tmp_path, dataset)
     result = stage("download", path, "river", "-o", tmp_path / "m.csv", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

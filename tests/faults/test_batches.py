@@ -23,10 +23,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from faultlib import assert_same_raster, assert_same_table, stage
-from killer import run_killing
 
-from conftest import BIN, REPO, command_env, snakemake
+from support.commands import BIN, REPO, command_env, snakemake
+from support.compare import assert_same_raster, assert_same_table
+from support.configs import base_dataset
+from support.stages import stage
+from support.worker_killer import run_killing
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -34,22 +36,11 @@ RECOVERED = ("a worker process died", "killed its worker when run alone")
 DATASET = "lake"
 CONFIG = {
     "datasets": {
-        DATASET: {
-            "kind": "sentinel3",
-            "aoi": "aoi.geojson",
-            "source": {
-                "type": "synthetic",
-                "synthetic": {
-                    "seed": 11,
-                    "years": [2019, 2021],
-                    "scenes_per_year": 2,
-                    "rows": 300,
-                    "columns": 257,
-                },
-            },
-            "variables": ["Oa08_reflectance", "TSM_NN"],
-            "scenes_per_job": 4,
-        }
+        DATASET: base_dataset(
+            "sentinel3_synthetic",
+            source={"synthetic": {"seed": 11, "rows": 300, "columns": 257}},
+            scenes_per_job=4,
+        )
     }
 }
 TARGETS = [f"results/{DATASET}/timeseries.csv", f"results/{DATASET}/stack/TSM_NN.tif"]

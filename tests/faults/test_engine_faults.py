@@ -10,11 +10,11 @@ another task fails.
 
 from __future__ import annotations
 
-import fault_tasks
 import numpy as np
 import pytest
 
 from eotrend.engine.pool import Task, TaskError, run_tasks
+from support import fault_tasks
 
 # A hang must fail the run, not stall it: the thread method ends the whole process.
 pytestmark = pytest.mark.timeout(120, method="thread")

@@ -12,10 +12,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from faultlib import error_line, stage
 
 from eotrend.synthetic.series import write_yearly_series
-from scenes import small_scene, write_polygons
+from support.scenes import small_scene, write_polygons
+from support.stages import error_line, stage
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -14,13 +14,15 @@ import pandas as pd
 import pytest
 import shapely
 import yaml
-from faultlib import error_line, stage
 
-from cdse_server import FakeCdse, products_from_specs
-from conftest import REPO, snakemake
-from eotrend.synthetic.olci import SceneSpec, write_product
+from eotrend.synthetic.product import write_product
 from eotrend.synthetic.series import write_yearly_series
-from scenes import write_polygons
+from eotrend.synthetic.spec import SceneSpec
+from support.commands import REPO, snakemake
+from support.configs import DROP, base_config, base_dataset
+from support.fake_cdse import FakeCdse, products_from_specs
+from support.scenes import write_polygons
+from support.stages import error_line, stage
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -52,24 +54,24 @@ def test_hostile_file_and_feature_names_pass_through_the_workflow(tmp_path):
         [[[(-60.95, -3.45), (-60.85, -3.45), (-60.85, -3.35), (-60.95, -3.35)]]],
         [f"lake {HOSTILE}"],
     )
-    config = {
-        "datasets": {
-            "series": {
-                "kind": "geotiff",
-                "variable": "ndvi",
-                "source": {"type": "local"},
-                "files": f"{folder.name}/*.tif",
+    config = base_config(
+        "geotiff_local",
+        "sentinel3_synthetic",
+        series={"variable": "ndvi", "files": f"{folder.name}/*.tif"},
+        river={
+            "aoi": aoi.name,
+            "source": {
+                "synthetic": {
+                    "years": [2020, 2020],
+                    "rows": 240,
+                    "columns": 257,
+                    "seed": DROP,  # the schema's defaults
+                    "scenes_per_year": DROP,
+                }
             },
-            "river": {
-                "kind": "sentinel3",
-                "aoi": aoi.name,
-                "source": {
-                    "type": "synthetic",
-                    "synthetic": {"years": [2020, 2020], "rows": 240, "columns": 257},
-                },
-            },
-        }
-    }
+            "variables": DROP,
+        },
+    )
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(workdir, "results/series/trend/ndvi.tif", "results/river/timeseries.csv")
     assert result.returncode == 0, result.stderr[-5000:]
@@ -122,18 +124,15 @@ def test_product_archives_cannot_write_outside_their_folder(tmp_path):
         [[[(-60.95, -3.45), (-60.85, -3.45), (-60.85, -3.35), (-60.95, -3.35)]]],
     )
     cache = tmp_path / "work" / "cache"
-    dataset = {
-        "kind": "sentinel3",
-        "aoi": str(aoi),
-        "start": "2020-01-01",
-        "end": "2020-12-31",
-        "source": {
-            "type": "local",
+    dataset = base_dataset(
+        "sentinel3_local",
+        aoi=str(aoi),
+        source={
             "local": {"path": str(tmp_path / "archive")},
             "cache": str(cache),
             "on_failure": "skip",
         },
-    }
+    )
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"datasets": {"river": dataset}}))
     result = stage(
         "download", tmp_path / "config.yaml", "river", "-o", tmp_path / "m.csv", cwd=tmp_path
@@ -199,13 +198,12 @@ def test_refused_credentials_are_never_shown(tmp_path):
     products = products_from_specs(tmp_path / "src", [spec], water=shapely.Polygon(ring))
     with FakeCdse(USERNAME, PASSWORD) as fake:
         fake.add(*products)
-        dataset = {
-            "kind": "sentinel3",
-            "aoi": str(aoi),
-            "start": "2020-01-01",
-            "end": "2020-12-31",
-            "source": {"type": "cdse", "cdse": fake.settings(retries=0), "cache": "cache"},
-        }
+        dataset = base_dataset(
+            "sentinel3_cdse",
+            aoi=str(aoi),
+            end="2020-12-31",
+            source={"cdse": fake.settings(retries=0), "cache": "cache"},
+        )
         (tmp_path / "config.yaml").write_text(yaml.safe_dump({"datasets": {"lake": dataset}}))
         result = stage(
             "download",

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from conftest import REPO
 from eotrend.core.atomic import atomic_path
 from eotrend.core.errors import InputError, OutputError
+from support.commands import REPO
 
 pytestmark = pytest.mark.timeout(120)
 

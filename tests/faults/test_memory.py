@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from faultlib import assert_same_raster, stage, warnings_of
 
 from eotrend.synthetic.series import write_yearly_series
+from support.compare import assert_same_raster
+from support.stages import stage, warnings_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

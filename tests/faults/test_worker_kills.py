@@ -16,19 +16,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from faultlib import (
-    assert_same_raster,
-    assert_same_table,
-    assert_same_tree,
-    error_line,
-    stage,
-    stage_args,
-)
-from killer import run_killing
 
-from conftest import REPO, command_env, run
 from eotrend.synthetic.series import write_yearly_series
-from scenes import small_scene, write_polygons
+from support.commands import REPO, command_env, run
+from support.compare import assert_same_raster, assert_same_table, assert_same_tree
+from support.configs import DROP, base_config
+from support.scenes import small_scene, write_polygons
+from support.stages import error_line, stage, stage_args
+from support.worker_killer import run_killing
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -70,18 +65,15 @@ def inputs(tmp_path_factory) -> Inputs:
     stacked = stage("stack", *series, "-o", root / "stack.tif", cwd=root)
     assert stacked.returncode == 0, stacked.stderr
     shutil.copy(REPO / "data" / "demo" / "aoi.geojson", root / "aoi.geojson")
-    config = {
-        "datasets": {
-            "river": {
-                "kind": "sentinel3",
-                "aoi": str(root / "aoi.geojson"),
-                "source": {
-                    "type": "synthetic",
-                    "synthetic": {"seed": 3, "years": [2019, 2020], "scenes_per_year": 2},
-                },
-            }
-        }
-    }
+    # The schema's default scene size and variables.
+    config = base_config(
+        "sentinel3_synthetic",
+        river={
+            "aoi": str(root / "aoi.geojson"),
+            "source": {"synthetic": {"years": [2019, 2020], "rows": DROP, "columns": DROP}},
+            "variables": DROP,
+        },
+    )
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     return Inputs(scene, many, large, window, series, root / "stack.tif", root / "config.yaml")
 

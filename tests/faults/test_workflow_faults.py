@@ -27,42 +27,23 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from faultlib import assert_same_raster
 
-from conftest import BIN, REPO, command_env, snakemake
 from eotrend.geo import raster
 from eotrend.synthetic.series import write_yearly_series
+from support.commands import BIN, REPO, command_env, snakemake
+from support.compare import assert_same_raster
+from support.configs import base_config
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.timeout(600)]
 
-CONFIG = {
-    "datasets": {
-        "river": {
-            "kind": "sentinel3",
-            "aoi": "aoi.geojson",
-            "source": {
-                "type": "synthetic",
-                "synthetic": {
-                    "seed": 3,
-                    "years": [2019, 2020],
-                    "scenes_per_year": 2,
-                    "rows": 420,
-                    "columns": 385,
-                },
-            },
-            "variables": ["Oa08_reflectance", "TSM_NN"],
-            "scenes_per_job": 2,  # two batches: the kill lands in one of them
-        },
-        "ndvi": {
-            "kind": "geotiff",
-            "variable": "ndvi_max",
-            "source": {
-                "type": "synthetic",
-                "synthetic": {"seed": 5, "years": [2001, 2010], "width": 60, "height": 40},
-            },
-        },
-    }
-}
+CONFIG = base_config(
+    "sentinel3_synthetic",
+    "geotiff_synthetic",
+    river={
+        "source": {"synthetic": {"years": [2019, 2020]}},
+        "scenes_per_job": 2,  # two batches: the kill lands in one of them
+    },
+)
 # The data products (the figures are left out: they are drawn from these).
 TARGETS = [
     "results/river/trend/Oa08_reflectance.tif",
@@ -239,16 +220,7 @@ def test_rules_given_little_memory_adapt_and_write_the_same(tmp_path):
     work smaller (the stack into row blocks on one worker) and write what a run with the
     default resources writes."""
     inputs = write_yearly_series(tmp_path / "in", years=range(2001, 2013), width=1000, height=700)
-    config = {
-        "datasets": {
-            "series": {
-                "kind": "geotiff",
-                "variable": "ndvi_max",
-                "source": {"type": "local"},
-                "files": str(inputs[0].parent / "*.tif"),
-            }
-        }
-    }
+    config = base_config("geotiff_local", series={"files": str(inputs[0].parent / "*.tif")})
     runs = {}
     for name, extra in (
         ("default", []),

@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import BIN, REPO, command_env, snakemake
 from eotrend.geo import raster
+from support.commands import BIN, REPO, command_env, snakemake
+from support.configs import base_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(1500)]
 
@@ -35,33 +36,15 @@ def slurm_available() -> str:
 if reason := slurm_available():
     pytestmark.append(pytest.mark.skip(reason=reason))
 
-CONFIG = {
-    "datasets": {
-        "river": {
-            "kind": "sentinel3",
-            "aoi": "aoi.geojson",
-            "source": {
-                "type": "synthetic",
-                "synthetic": {
-                    "seed": 4,
-                    "years": [2019, 2020],
-                    "scenes_per_year": 2,
-                    "rows": 300,
-                    "columns": 257,
-                },
-            },
-            "variables": ["Oa08_reflectance"],
-        },
-        "ndvi": {
-            "kind": "geotiff",
-            "variable": "ndvi_max",
-            "source": {
-                "type": "synthetic",
-                "synthetic": {"seed": 5, "years": [2001, 2008], "width": 50, "height": 30},
-            },
-        },
-    }
-}
+CONFIG = base_config(
+    "sentinel3_synthetic",
+    "geotiff_synthetic",
+    river={
+        "source": {"synthetic": {"seed": 4, "years": [2019, 2020], "rows": 300, "columns": 257}},
+        "variables": ["Oa08_reflectance"],
+    },
+    ndvi={"source": {"synthetic": {"years": [2001, 2008], "width": 50, "height": 30}}},
+)
 PROFILES = [
     "--profile",
     str(REPO / "profiles" / "slurm"),

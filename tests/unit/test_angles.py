@@ -8,8 +8,9 @@ import pytest
 
 from eotrend.sentinel3 import angles
 from eotrend.sentinel3.reader import Window
-from eotrend.synthetic.olci import SceneSpec, angles_truth
-from scenes import WHEN, small_scene
+from eotrend.synthetic.geometry import angles_truth
+from eotrend.synthetic.spec import SceneSpec
+from support.scenes import WHEN, small_scene
 
 
 def tie_angles(product):

@@ -25,7 +25,6 @@ import pytest
 import shapely
 import yaml
 
-from conftest import run
 from eotrend.core.errors import InputError
 from eotrend.geo.aoi import read_aoi
 from eotrend.sentinel3.extract import extract_scene, value_column
@@ -33,8 +32,11 @@ from eotrend.sentinel3.locate import window_for
 from eotrend.sources.baselines import check_scenes
 from eotrend.sources.entries import product_entry
 from eotrend.sources.local import local_products
-from eotrend.synthetic.olci import SceneSpec, write_product
-from scenes import WHEN, write_polygons
+from eotrend.synthetic.product import write_product
+from eotrend.synthetic.spec import SceneSpec
+from support.commands import run
+from support.configs import base_dataset
+from support.scenes import WHEN, write_polygons
 
 LAKE = [(-60.05, -3.05), (-59.95, -3.05), (-59.95, -2.95), (-60.05, -2.95)]
 WHEN_004 = datetime(2026, 3, 1, 13, 50, tzinfo=UTC)
@@ -69,16 +71,15 @@ def archive(tmp_path_factory):
 
 def dataset(folder: Path, aoi: Path, variables: list[str], quality="water") -> dict:
     """A local-source dataset over the 003 and 004 scenes (schema defaults spelled out)."""
-    return {
-        "kind": "sentinel3",
-        "aoi": str(aoi),
-        "start": "2020-01-01",
-        "end": "2026-12-31",
-        "variables": variables,
-        "quality": quality,
-        "product_masks": True,
-        "source": {"type": "local", "local": {"path": str(folder)}, "on_failure": "fail"},
-    }
+    return base_dataset(
+        "sentinel3_local",
+        aoi=str(aoi),
+        end="2026-12-31",
+        variables=variables,
+        quality=quality,
+        product_masks=True,
+        source={"local": {"path": str(folder)}, "on_failure": "fail"},
+    )
 
 
 def entries_of(folder: Path, aoi: Path) -> list:

@@ -1,4 +1,4 @@
-"""The CDSE client against the loopback service (tests/cdse_server.py), one fault at a time.
+"""The CDSE client against the loopback service (tests/support/fake_cdse.py), one fault at a time.
 
 Every test that talks to the service ends with two checks (in the ``fake`` fixture): no
 credential or token appears in any file under the test's folder or in any log record, and
@@ -22,13 +22,9 @@ import zipfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import shapely
-import yaml
 
-from cdse_server import FakeCdse, FakeProduct, Fault, products_from_specs
-from eotrend.core.config import load_dataset
 from eotrend.core.credentials import Credentials, CredentialsError, find_credentials, machine_names
 from eotrend.core.errors import InputError
 from eotrend.sources.cdse.cache import PARTIAL, ProductError, check_product
@@ -38,13 +34,20 @@ from eotrend.sources.cdse.settings import CdseError, Settings
 from eotrend.sources.cdse.tokens import TokenManager, TokenService
 from eotrend.sources.collect import DownloadError
 from eotrend.sources.local import local_products
-from eotrend.sources.scenelist import read_entries
-from eotrend.stages.download import run as download
-from eotrend.synthetic.olci import SceneSpec
-from scenes import write_polygons
+from eotrend.synthetic.spec import SceneSpec
+from support.cdse import (
+    PASSWORD,
+    USERNAME,
+    assert_cache_sound,
+    checked_fake,
+    dataset,
+    run,
+    stem,
+    table,
+)
+from support.fake_cdse import FakeCdse, FakeProduct, Fault, products_from_specs
+from support.scenes import write_polygons
 
-USERNAME = "eotrend-user-7f3a9c"
-PASSWORD = "pw-S3cret-93xQ!"
 LAKE = (-60.9, -3.4)
 
 
@@ -88,77 +91,8 @@ def aoi(tmp_path_factory) -> Path:
 def fake(tmp_path, caplog, monkeypatch):
     """The loopback service with one account, credentials in the environment; afterwards
     no secret anywhere and a sound cache."""
-    caplog.set_level(logging.DEBUG)
-    monkeypatch.setenv("CDSE_USERNAME", USERNAME)
-    monkeypatch.setenv("CDSE_PASSWORD", PASSWORD)
-    monkeypatch.delenv("CDSE_TOTP", raising=False)
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
-    with FakeCdse(USERNAME, PASSWORD) as server:
+    with checked_fake(tmp_path, caplog, monkeypatch) as server:
         yield server
-    assert_no_secrets(tmp_path, caplog.text, server)
-    assert_cache_sound(tmp_path / "cache")
-
-
-def assert_no_secrets(folder: Path, log_text: str, server: FakeCdse) -> None:
-    secrets = [USERNAME, PASSWORD, *server.issued]
-    for path in [p for p in folder.rglob("*") if p.is_file()]:
-        data = path.read_bytes()
-        leaked = [s for s in secrets if s.encode() in data]
-        assert not leaked, f"secret in {path}"
-    assert not [s for s in secrets if s in log_text], "secret in a log record"
-
-
-def assert_cache_sound(cache: Path) -> None:
-    """Final names hold only verified files (every file a product folder holds matches its
-    manifest's size and MD5; per-file fetches leave partial products); unfinished data
-    only in .partial."""
-    if not cache.exists():
-        return
-    for path in cache.iterdir():
-        if path.name == PARTIAL:
-            continue
-        assert path.name.endswith(".SEN3") and path.is_dir(), path
-        assert check_product(path, md5=True, needs=()) is None, path
-
-
-def dataset(
-    tmp_path: Path, fake: FakeCdse, aoi: Path, *, on_failure="fail", fetch="zip", **settings
-) -> dict:
-    """The validated config of a cdse dataset pointed at ``fake`` (whole zips unless told)."""
-    config = {
-        "datasets": {
-            "lake": {
-                "kind": "sentinel3",
-                "aoi": str(aoi),
-                "start": "2020-01-01",
-                "end": "2021-12-31",
-                "source": {
-                    "type": "cdse",
-                    "cache": str(tmp_path / "cache"),
-                    "on_failure": on_failure,
-                    "cdse": fake.settings(fetch=fetch, **settings),
-                },
-            }
-        }
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return load_dataset(path, "lake")
-
-
-def run(tmp_path: Path, cfg: dict) -> pd.DataFrame:
-    """The download stage's command (manifest written even when it then fails)."""
-    manifest = tmp_path / "manifest.csv"
-    download(dataset="lake", settings=cfg, manifest=str(manifest), threads=2)
-    return table(manifest)
-
-
-def table(manifest: Path) -> pd.DataFrame:
-    return pd.DataFrame([dataclasses.asdict(e) for e in read_entries(manifest)]).set_index("name")
-
-
-def stem(product: FakeProduct) -> str:
-    return product.name.removesuffix(".SEN3")
 
 
 def serve(fake: FakeCdse, catalogue: dict, *keys: str, **changes) -> list[FakeProduct]:

@@ -19,14 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import test_cdse
-from test_cdse import dataset, run, stem
 
-from cdse_server import FakeCdse, FakeProduct, Fault, products_from_specs
 from eotrend.sentinel3.layout import listed_files, needed_files
 from eotrend.sources.cdse.cache import PARTIAL, check_product
-from eotrend.synthetic.olci import SceneSpec
-from scenes import write_polygons
+from eotrend.synthetic.spec import SceneSpec
+from support.cdse import checked_fake, dataset, run, stem
+from support.fake_cdse import FakeCdse, FakeProduct, Fault, products_from_specs
+from support.scenes import write_polygons
 
 LAKE = (-60.9, -3.4)
 FILES = {"wqsf.nc", "Oa08_reflectance.nc", "Oa01_reflectance.nc", "tsm_nn.nc", "tie_geometries.nc"}
@@ -39,7 +38,12 @@ NEEDED = [
     "Oa08_reflectance.nc",
 ]
 
-fake = test_cdse.fake  # the loopback service fixture, as there
+
+@pytest.fixture
+def fake(tmp_path, caplog, monkeypatch):
+    """The loopback service, checked afterwards as in test_cdse.py."""
+    with checked_fake(tmp_path, caplog, monkeypatch) as server:
+        yield server
 
 
 def spec(month: int, **fields) -> SceneSpec:

@@ -1,5 +1,5 @@
 """The CDSE object store as a source, against a real S3 server on loopback (moto in server
-mode, tests/s3_server.py) and the loopback catalogue (tests/cdse_server.py).
+mode, tests/support/local_s3.py) and the loopback catalogue (tests/support/fake_cdse.py).
 
 The facts: the catalogue's ``S3Path`` names the product folder in the ``eodata`` bucket
 (CDSE docs, documentation.dataspace.copernicus.eu: APIs/S3, APIs/OData); the store needs S3
@@ -19,15 +19,23 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_cdse import PASSWORD, USERNAME, assert_cache_sound, assert_no_secrets, dataset, run, stem
 
-from cdse_server import FakeCdse, FakeProduct, products_from_specs
 from eotrend.core.credentials import CredentialsError
 from eotrend.sentinel3.remote import REMOTE_MARKER
 from eotrend.sources.cdse.cache import install_zip
-from eotrend.synthetic.olci import SceneSpec
-from s3_server import LocalS3
-from scenes import write_polygons
+from eotrend.synthetic.spec import SceneSpec
+from support.cdse import (
+    PASSWORD,
+    USERNAME,
+    assert_cache_sound,
+    assert_no_secrets,
+    dataset,
+    run,
+    stem,
+)
+from support.fake_cdse import FakeCdse, FakeProduct, products_from_specs
+from support.local_s3 import LocalS3
+from support.scenes import write_polygons
 
 REPO = Path(__file__).resolve().parents[2]
 LAKE = (-60.9, -3.4)
@@ -122,6 +130,7 @@ def test_s3_files_fetches_the_needed_files_with_s3_keys_only(tmp_path, fake, s3,
     assert sorted(objects_read(s3)) == sorted(wanted * 2)
 
 
+@pytest.mark.slow  # about 15 s: not in make test-quick
 def test_s3_windows_outputs_equal_whole_copies_and_read_only_the_window(
     tmp_path, fake, s3, products, aoi
 ):

@@ -4,8 +4,8 @@ The fact (CDSE's API release notes, 2024-11-12,
 https://documentation.dataspace.copernicus.eu/APIs/Others/ReleaseNotes.html): ``$skip`` may
 not pass 10,000 (``$skip=10001`` is a 422) and ``@odata.nextLink`` is omitted when the next
 ``$skip`` would pass 10,000, so one query yields at most 10,000 + one page of products and
-then ends as if complete. tests/cdse_server.py pages exactly so; its product lists (records
-without bytes, :func:`cdse_server.bulk_products`) are the oracle.
+then ends as if complete. tests/support/fake_cdse.py pages exactly so; its product lists (records
+without bytes, :func:`fake_cdse.bulk_products`) are the oracle.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ import pytest
 import shapely
 import yaml
 
-from cdse_server import FakeCdse, FakeProduct, bulk_products
 from eotrend.core.config import load_dataset
 from eotrend.core.errors import InputError
 from eotrend.sources.cdse.catalogue import aoi_polygon, search, search_polygons, search_url
 from eotrend.sources.cdse.settings import CdseError, Settings
 from eotrend.sources.scenelist import read_entries
 from eotrend.stages.download import run as download
+from support.configs import base_dataset
+from support.fake_cdse import FakeCdse, FakeProduct, bulk_products
 
 LAKE = shapely.box(-61.0, -3.5, -60.8, -3.3)
 OVER_LAKE = shapely.box(-63.0, -6.0, -58.0, -1.0)  # a footprint reaching the lake
@@ -81,6 +82,7 @@ def test_fake_pages_like_the_service(fake):
     )
 
 
+@pytest.mark.slow  # about 6 s: not in make test-quick
 def test_year_over_the_limit_is_split_and_complete(fake):
     """A year with 11,515 products over the AOI (more than one query can page through) is
     searched again by month, and its June (11,500) by day: every product exactly once,
@@ -199,21 +201,14 @@ def test_antimeridian_aoi_is_searched_per_side(tmp_path, fake):
     aoi.write_text(
         json.dumps({"type": "FeatureCollection", "features": [feature | {"geometry": geometry}]})
     )
-    config = {
-        "datasets": {
-            "fiji": {
-                "kind": "sentinel3",
-                "aoi": str(aoi),
-                "start": "2020-06-01",
-                "end": "2020-06-30",
-                "source": {
-                    "type": "cdse",
-                    "cache": str(tmp_path / "cache"),
-                    "cdse": fake.settings(),
-                },
-            }
-        }
-    }
+    fiji = base_dataset(
+        "sentinel3_cdse",
+        aoi=str(aoi),
+        start="2020-06-01",
+        end="2020-06-30",
+        source={"cache": str(tmp_path / "cache"), "cdse": fake.settings()},
+    )
+    config = {"datasets": {"fiji": fiji}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     manifest = tmp_path / "manifest.csv"
     settings = load_dataset(tmp_path / "config.yaml", "fiji")

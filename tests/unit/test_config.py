@@ -9,7 +9,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from conftest import REPO
+from support.commands import REPO
 
 SCHEMA = str(REPO / "schemas" / "config.schema.yaml")
 

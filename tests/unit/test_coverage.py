@@ -16,7 +16,7 @@ from eotrend.geo.aoi import read_aoi
 from eotrend.sentinel3.extract import extract_scene, feature_statistics
 from eotrend.sentinel3.locate import window_for
 from eotrend.stages.timeseries import collect_statistics
-from scenes import full_lonlat, small_scene, write_polygons
+from support.scenes import full_lonlat, small_scene, write_polygons
 
 
 def full_swath_outline(lon, lat):

@@ -6,7 +6,7 @@ import re
 
 import yaml
 
-from conftest import REPO
+from support.commands import REPO
 
 # pip name -> conda-forge name, where they differ.
 CONDA_NAMES = {

@@ -15,7 +15,6 @@ import pyarrow.parquet as pq
 import pytest
 import shapely
 
-from conftest import run
 from eotrend.core.errors import InputError
 from eotrend.geo import raster
 from eotrend.geo.aoi import Feature, read_aoi
@@ -30,8 +29,11 @@ from eotrend.sentinel3.extract import (
 from eotrend.sentinel3.locate import window_for
 from eotrend.sentinel3.quality import LAND_EXCLUDE, preset_rule
 from eotrend.sentinel3.reader import Window, open_product
-from eotrend.synthetic.olci import SceneSpec, angles_truth, decimal_year, water_truth
-from scenes import WHEN, full_lonlat, small_scene, write_polygons
+from eotrend.synthetic.fields import water_truth
+from eotrend.synthetic.geometry import angles_truth
+from eotrend.synthetic.spec import SceneSpec, decimal_year
+from support.commands import run
+from support.scenes import WHEN, full_lonlat, small_scene, write_polygons
 
 # Bit numbers, written out independently of any file: WQSF classic (sen3r's commons.py),
 # shifted (satpy's test_olci_nc.py); LQSF (the LFR mapping of CSC-DPR/eopf-cpm).

@@ -14,7 +14,7 @@ from eotrend.geo import raster
 from eotrend.geo.aoi import Feature, mean_lon
 from eotrend.geo.grids import Grid, cell_centres_lonlat, dataset_grid, nearest_fill
 from eotrend.sentinel3.extract import extract_to_files
-from scenes import small_scene, write_polygons
+from support.scenes import small_scene, write_polygons
 
 
 def wkt(epsg):

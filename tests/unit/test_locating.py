@@ -12,11 +12,11 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import run
 from eotrend.geo.aoi import read_aoi
 from eotrend.geo.geometry import great_circle_m, unwrap_lon
 from eotrend.sentinel3.locate import COLUMNS, extraction_window, locate, vertex_table
-from scenes import full_lonlat, small_scene, write_polygons
+from support.commands import run
+from support.scenes import full_lonlat, small_scene, write_polygons
 
 # (centre lon, centre lat, heading): equator, 60 N, across the antimeridian, near the pole
 SCENES = {

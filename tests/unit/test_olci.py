@@ -12,7 +12,7 @@ import pytest
 
 from eotrend.core.errors import InputError
 from eotrend.sentinel3 import layout, reader
-from scenes import small_scene
+from support.scenes import small_scene
 
 WINDOW = reader.Window(30, 90, 40, 200)
 # (file, variable) of every image variable the generator writes, log10 ones marked.

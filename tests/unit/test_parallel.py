@@ -1,6 +1,6 @@
 """The process-pool engine: results against a serial run, crash recovery, errors, progress.
 
-Task functions live in ``tests/pool_tasks.py`` (workers import them by name). Crashes are
+Task functions live in ``tests/support/pool_tasks.py`` (workers import them by name). Crashes are
 real: workers call ``os._exit`` or SIGKILL themselves; marker files in ``tmp_path`` make a
 task crash on its first call only and count its calls.
 """
@@ -17,11 +17,11 @@ import weakref
 import numpy as np
 import pytest
 
-import pool_tasks
 from eotrend.core.errors import InputError
 from eotrend.engine.limits import Host, plan_workers
 from eotrend.engine.pool import Task, TaskError, WorkerCrashError, iter_tasks, run_tasks
 from eotrend.engine.progress import Progress
+from support import pool_tasks
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -18,8 +18,9 @@ from eotrend.sentinel3.locate import window_for
 from eotrend.sentinel3.passes import pass_coverage, pass_groups
 from eotrend.stages.stack import covered_inputs
 from eotrend.stages.timeseries import collect_statistics
-from eotrend.synthetic.olci import SceneSpec, product_name, write_product
-from scenes import write_polygons
+from eotrend.synthetic.product import write_product
+from eotrend.synthetic.spec import SceneSpec, product_name
+from support.scenes import write_polygons
 
 T0 = datetime(2021, 6, 4, 0, 10, 16, tzinfo=UTC)
 DAY = datetime(2021, 6, 4, 10, 10, 16, tzinfo=UTC)  # the Sun up over the lake

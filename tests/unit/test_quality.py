@@ -18,8 +18,9 @@ from eotrend.geo.aoi import read_aoi
 from eotrend.sentinel3.extract import extract_scene, feature_statistics, value_column
 from eotrend.sentinel3.quality import preset_rule, variable_rule
 from eotrend.sentinel3.reader import Window, open_product
-from eotrend.synthetic.olci import decimal_year, water_truth
-from scenes import WHEN, small_scene, write_polygons
+from eotrend.synthetic.fields import water_truth
+from eotrend.synthetic.spec import decimal_year
+from support.scenes import WHEN, small_scene, write_polygons
 
 # Bit numbers of both WQSF layouts (classic: sen3r's commons.py; shifted: satpy's
 # test_olci_nc.py); RWNEG_O1..O12, O16, O17, O18, O21 on bits 40-55 in that order.
@@ -237,7 +238,8 @@ def test_the_tsm_trend_matches_the_truth_only_with_the_per_product_mask(tmp_path
 
     from scipy.stats import linregress
 
-    from eotrend.synthetic.olci import SceneSpec, write_product
+    from eotrend.synthetic.product import write_product
+    from eotrend.synthetic.spec import SceneSpec
 
     lon, lat = -60.9, -3.4
     lake = shapely.box(lon - 0.3, lat - 0.3, lon + 0.3, lat + 0.3)

@@ -21,24 +21,10 @@ from eotrend.stats.regression import (
     student_t_pvalue,
     theil_sen_mann_kendall,
 )
+from support.oracles import linregress_per_pixel, mann_kendall_oracle, robust_per_pixel
 
 RTOL = 1e-9
 P_ATOL = 1e-12
-
-
-def linregress_per_pixel(t: np.ndarray, y: np.ndarray, min_obs: int) -> dict[str, np.ndarray]:
-    """The oracle: scipy.stats.linregress on each pixel's valid values (a loop over pixels)."""
-    out = {name: np.full(y.shape[1], np.nan) for name in STAT_NAMES}
-    for j in range(y.shape[1]):
-        valid = ~np.isnan(y[:, j])
-        out["nobs"][j] = valid.sum()
-        tv, yv = t[valid], y[valid, j]
-        if valid.sum() < min_obs or tv.max() == tv.min():
-            continue  # scipy raises on identical times; ols gives NaN
-        res = stats.linregress(tv, yv)
-        for name in STAT_NAMES[:-1]:
-            out[name][j] = getattr(res, name)
-    return out
 
 
 def assert_matches_scipy(t: np.ndarray, y: np.ndarray, min_obs: int = 3) -> dict:
@@ -270,33 +256,6 @@ def test_student_t_pvalue_equals_scipy() -> None:
 
 
 # -- Theil-Sen and Mann-Kendall -----------------------------------------------------------
-
-
-def mann_kendall_oracle(y: np.ndarray) -> tuple[float, float]:
-    """Mann-Kendall tau and two-sided p of a series in time order: the textbook double loop
-    (Hipel and McLeod 1994; pymannkendall's original_test), ties in y corrected."""
-    n = len(y)
-    s = sum(np.sign(y[j] - y[i]) for i in range(n) for j in range(i + 1, n))
-    _, counts = np.unique(y, return_counts=True)
-    var_s = (n * (n - 1) * (2 * n + 5) - sum(c * (c - 1) * (2 * c + 5) for c in counts)) / 18
-    z = 0.0 if s == 0 else (s - np.sign(s)) / np.sqrt(var_s)
-    return s / (n * (n - 1) / 2), 2.0 * stats.norm.sf(abs(z))
-
-
-def robust_per_pixel(t: np.ndarray, y: np.ndarray, min_obs: int) -> dict[str, np.ndarray]:
-    """The oracle: scipy.stats.theilslopes and the double loop on each pixel's valid values."""
-    out = {name: np.full(y.shape[1], np.nan) for name in ROBUST_NAMES}
-    order = np.argsort(t, kind="stable")
-    for j in range(y.shape[1]):
-        tv, yv = t[order], y[order, j]
-        valid = ~np.isnan(yv)
-        tv, yv = tv[valid], yv[valid]
-        if valid.sum() < min_obs or tv.max() == tv.min():
-            continue  # theilslopes has no pair with different times
-        res = stats.theilslopes(yv, tv)
-        out["sen_slope"][j], out["sen_intercept"][j] = res.slope, res.intercept
-        out["mk_tau"][j], out["mk_pvalue"][j] = mann_kendall_oracle(yv)
-    return out
 
 
 def assert_robust_matches(t: np.ndarray, y: np.ndarray, min_obs: int = 3) -> dict:

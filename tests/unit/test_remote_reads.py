@@ -4,7 +4,7 @@ The fact: OLCI L2 files are netCDF-4 (deflated, chunked HDF5; ESA's OLCI Level-2
 formats page) whose readers need the stored values never cast (WQSF is uint64) and the
 attributes as stored (``flag_masks`` uint64, ``_FillValue``, ``scale_factor``,
 ``valid_min``/``max``, ``units``). The oracle: netCDF4 on the same bytes on disk. The
-store is a real S3 server on loopback (moto, tests/s3_server.py); the remote side is
+store is a real S3 server on loopback (moto, tests/support/local_s3.py); the remote side is
 h5netcdf over s3fs (eotrend.sentinel3.remote.open_dataset).
 """
 
@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 from eotrend.sentinel3 import remote
-from eotrend.synthetic.olci import SceneSpec, write_product
-from s3_server import LocalS3
+from eotrend.synthetic.product import write_product
+from eotrend.synthetic.spec import SceneSpec
+from support.local_s3 import LocalS3
 
 KEY = "Sentinel-3/OLCI/OL_2_WFR___/2020/06/01"
 

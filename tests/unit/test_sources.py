@@ -9,7 +9,7 @@ from eotrend.core.errors import InputError
 from eotrend.geo.aoi import read_aoi
 from eotrend.sentinel3.footprint import read_footprint
 from eotrend.sources.local import local_products
-from scenes import full_lonlat, small_scene, write_polygons
+from support.scenes import full_lonlat, small_scene, write_polygons
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run
 from eotrend.core.errors import InputError
 from eotrend.geo import raster
 from eotrend.stages import stack as stacking
 from eotrend.stages import trend as trending
 from eotrend.stats import pixelwise
-from eotrend.synthetic.olci import SceneSpec, product_name
 from eotrend.synthetic.series import write_yearly_series
+from eotrend.synthetic.spec import SceneSpec, product_name
+from support.commands import run
 
 TRANSFORM = (500000.0, 30.0, 0.0, 9600000.0, 0.0, -30.0)
 
@@ -327,6 +327,7 @@ def test_a_block_waits_for_the_writer(tmp_path):
         stacking._wait_for_written(str(count), 4, gone.pid)
 
 
+@pytest.mark.slow  # 5 to 7 s: not in make test-quick
 def test_command_line(tmp_path, dated_files):
     """The command: options reach the stage; a user error is one line, exit status 1."""
     paths, arrays, _ = dated_files

@@ -9,8 +9,9 @@ from eotrend.geo.aoi import read_aoi
 from eotrend.sentinel3.extract import extract_scene, feature_statistics
 from eotrend.sentinel3.locate import window_for
 from eotrend.sources.synthetic import synthetic_scene_specs
-from eotrend.synthetic.olci import product_name, write_product
-from scenes import write_polygons
+from eotrend.synthetic.product import write_product
+from eotrend.synthetic.spec import product_name
+from support.scenes import write_polygons
 
 SETTINGS = {
     "seed": 3, "years": [2020, 2021], "scenes_per_year": 2, "rows": 240, "columns": 257,

@@ -27,17 +27,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import binary_dilation
 
-from eotrend.synthetic import olci
-from eotrend.synthetic.olci import (
-    WFR_FILES,
-    SceneSpec,
-    angles_truth,
-    product_name,
-    swath_lonlat,
-    trend_truth,
-    water_truth,
-    write_product,
-)
+from eotrend.synthetic import product as synthetic_product
+from eotrend.synthetic.fields import trend_truth, water_truth
+from eotrend.synthetic.geometry import angles_truth, swath_lonlat
+from eotrend.synthetic.product import write_product
+from eotrend.synthetic.spec import SceneSpec, product_name
+from eotrend.synthetic.wfr_format import WFR_FILES
 
 # The naming convention's fields at their fixed positions.
 NAME_RE = re.compile(
@@ -729,7 +724,7 @@ def test_write_is_atomic_and_replaces(tmp_path, monkeypatch):
         raise RuntimeError("disk full")
 
     with monkeypatch.context() as m:
-        m.setattr(olci, "_write_tie_geo", broken)
+        m.setattr(synthetic_product, "_write_tie_geo", broken)
         with pytest.raises(RuntimeError):
             write_product(spec, tmp_path, files=())
     assert list(tmp_path.iterdir()) == []

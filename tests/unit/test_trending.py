@@ -21,7 +21,7 @@ from eotrend.core.errors import InputError
 from eotrend.geo import raster
 from eotrend.stages import trend as trending
 from eotrend.stats import pixelwise, regression
-from unit.test_regression import linregress_per_pixel, robust_per_pixel
+from support.oracles import linregress_per_pixel, robust_per_pixel
 
 gdal.UseExceptions()
 

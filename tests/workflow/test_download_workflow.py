@@ -1,4 +1,4 @@
-"""The real snakemake on a cdse dataset served by the loopback service (tests/cdse_server.py).
+"""The real snakemake on a cdse dataset served by the loopback service (tests/support/fake_cdse.py).
 
 The first run is interrupted: the service stops answering after one product and part of
 the next, so the download checkpoint fails. The rerun completes the whole chain, fetches
@@ -16,11 +16,12 @@ import pytest
 import shapely
 import yaml
 
-from cdse_server import FakeCdse, products_from_specs
-from conftest import snakemake
 from eotrend.sources.cdse.cache import PARTIAL, check_product
-from eotrend.synthetic.olci import SceneSpec
-from scenes import write_polygons
+from eotrend.synthetic.spec import SceneSpec
+from support.commands import snakemake
+from support.configs import base_config
+from support.fake_cdse import FakeCdse, products_from_specs
+from support.scenes import write_polygons
 
 pytestmark = pytest.mark.workflow
 
@@ -46,21 +47,14 @@ def test_interrupted_cdse_run_resumes_and_completes(tmp_path, monkeypatch):
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     with FakeCdse(USERNAME, PASSWORD) as fake:
         fake.add(*products)
-        config = {
-            "datasets": {
-                "lake": {
-                    "kind": "sentinel3",
-                    "aoi": "aoi.geojson",
-                    "start": "2020-01-01",
-                    "end": "2022-12-31",
-                    "source": {
-                        "type": "cdse",
-                        "cdse": fake.settings(max_concurrent=1, retries=1, fetch="zip"),
-                    },
-                    "variables": ["Oa08_reflectance"],
-                }
-            }
-        }
+        config = base_config(
+            "sentinel3_cdse",
+            lake={
+                "end": "2022-12-31",
+                "source": {"cdse": fake.settings(max_concurrent=1, retries=1, fetch="zip")},
+                "variables": ["Oa08_reflectance"],
+            },
+        )
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
         cache = workdir / "resources" / "products"
         first, second, third = products

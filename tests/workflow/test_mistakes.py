@@ -15,10 +15,10 @@ import pytest
 import shapely
 import yaml
 
-from conftest import REPO, snakemake
 from eotrend.core.errors import InputError
 from eotrend.sources.entries import name_entry
 from eotrend.stages.download import check_some_scene
+from support.commands import REPO, snakemake
 
 pytestmark = pytest.mark.workflow
 

@@ -16,34 +16,18 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, snakemake
 from eotrend.core import provenance
+from support.commands import REPO, snakemake
+from support.configs import base_config
 
 pytestmark = pytest.mark.workflow
 
 FIGURES = {"plot_trend", "plot_significance", "plot_timeseries", "plot_coverage", "quicklooks"}
 TREND = {"trend_tile", "trend"}
 
-BASE = {
-    "datasets": {
-        "lake": {
-            "kind": "sentinel3",
-            "aoi": "aoi.geojson",
-            "source": {
-                "type": "synthetic",
-                "synthetic": {
-                    "seed": 11,
-                    "years": [2019, 2021],
-                    "scenes_per_year": 2,
-                    "rows": 420,
-                    "columns": 385,
-                },
-            },
-            "variables": ["Oa08_reflectance"],
-            "quicklooks": 1,
-        }
-    }
-}
+BASE = base_config(
+    "sentinel3_synthetic", river={"variables": ["Oa08_reflectance"], "quicklooks": 1}
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +42,9 @@ def finished(tmp_path_factory) -> Path:
 
 
 def edited(workdir: Path, name: str, **changes) -> Path:
-    """BASE with the lake dataset's keys changed, written as ``<name>.yaml``."""
+    """BASE with the river dataset's keys changed, written as ``<name>.yaml``."""
     config = yaml.safe_load(yaml.safe_dump(BASE))
-    config["datasets"]["lake"].update(changes)
+    config["datasets"]["river"].update(changes)
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -116,11 +100,11 @@ def test_a_quality_key_reruns_every_scene_and_what_follows(finished, tmp_path):
     workdir = tmp_path / "copy"
     shutil.copytree(finished, workdir, symlinks=True)
     config = edited(workdir, "quality", quality="land")
-    trend = workdir / "results/lake/trend/Oa08_reflectance.tif"
+    trend = workdir / "results/river/trend/Oa08_reflectance.tif"
     before = trend.stat().st_mtime_ns
     result = snakemake(workdir, "--configfile", str(config))
     assert result.returncode == 0, result.stderr[-5000:]
-    batches = pd.concat(pd.read_csv(p) for p in (workdir / "results/lake/batches").glob("*.csv"))
+    batches = pd.concat(pd.read_csv(p) for p in (workdir / "results/river/batches").glob("*.csv"))
     assert len(batches) == 6 and set(batches["status"]) == {"done"}, batches
     assert trend.stat().st_mtime_ns > before
 

@@ -20,11 +20,13 @@ import shapely
 import yaml
 from scipy import stats as sps
 
-from conftest import run, snakemake
 from eotrend.geo import raster
 from eotrend.stats import regression
-from eotrend.synthetic.olci import SceneSpec, product_name, write_product
-from scenes import write_polygons
+from eotrend.synthetic.product import write_product
+from eotrend.synthetic.spec import SceneSpec, product_name
+from support.commands import run, snakemake
+from support.configs import base_dataset
+from support.scenes import write_polygons
 
 pytestmark = pytest.mark.workflow
 
@@ -59,18 +61,10 @@ def same_day_run(tmp_path_factory):
         )
         write_product(spec, workdir / "archive", water=shapely.Polygon(ring))
         names.append(product_name(spec).removesuffix(".SEN3"))
-    config = {
-        "datasets": {
-            "lake": {
-                "kind": "sentinel3",
-                "aoi": "aoi.geojson",
-                "start": "2019-01-01",
-                "end": "2021-12-31",
-                "source": {"type": "local", "local": {"path": "archive"}},
-                "variables": [VARIABLE],
-            }
-        }
-    }
+    lake = base_dataset(
+        "sentinel3_local", start="2019-01-01", end="2021-12-31", variables=[VARIABLE]
+    )
+    config = {"datasets": {"lake": lake}}
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     targets = [f"results/lake/trend/{VARIABLE}.tif", "results/lake/timeseries.csv"]
     result = snakemake(workdir, *targets)

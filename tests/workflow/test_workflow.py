@@ -11,43 +11,21 @@ import pytest
 import yaml
 from scipy import stats as sps
 
-from conftest import REPO, snakemake
 from eotrend.geo import raster
 from eotrend.geo.grids import cell_centres_lonlat
 from eotrend.stats import regression
-from eotrend.synthetic.olci import water_truth
+from eotrend.synthetic.fields import water_truth
 from eotrend.synthetic.series import series_truth
+from support.commands import REPO, snakemake
+from support.configs import base_config
 
 pytestmark = pytest.mark.workflow
 
-SMALL = {
-    "datasets": {
-        "river": {
-            "kind": "sentinel3",
-            "aoi": "aoi.geojson",
-            "source": {
-                "type": "synthetic",
-                "synthetic": {
-                    "seed": 3,
-                    "years": [2019, 2021],
-                    "scenes_per_year": 2,
-                    "rows": 420,
-                    "columns": 385,
-                    "cloud_fraction": 0.1,
-                },
-            },
-            "variables": ["Oa08_reflectance", "TSM_NN"],
-        },
-        "ndvi": {
-            "kind": "geotiff",
-            "variable": "ndvi_max",
-            "source": {
-                "type": "synthetic",
-                "synthetic": {"seed": 5, "years": [2001, 2010], "width": 60, "height": 40},
-            },
-        },
-    }
-}
+SMALL = base_config(
+    "sentinel3_synthetic",
+    "geotiff_synthetic",
+    river={"source": {"synthetic": {"cloud_fraction": 0.1}}},
+)
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +220,7 @@ def test_trend_tiles_gather_to_the_single_job_result(small_run, tiles, tmp_path)
 
 def test_report_renders_in_a_browser(small_run, tmp_path):
     """The report opens in headless Chromium with no console errors and shows figures."""
-    from browser import ensure_chromium, is_blank, screenshot, unavailable_reason
+    from support.browser import ensure_chromium, is_blank, screenshot, unavailable_reason
 
     if ensure_chromium() is None:
         pytest.skip(unavailable_reason())

@@ -1,6 +1,6 @@
 """The configuration reference: Markdown tables generated from the config schema.
 
-The README's reference section is this module's output, so the documentation of every
+docs/configuration.md's reference section is this module's output, so the documentation of every
 key, its allowed values and default cannot drift from the schema that validates configs
 (tests/test_readme_reference.py fails when it does). Regenerate it with::
 
@@ -45,8 +45,9 @@ def reference(schema_path: str | os.PathLike[str]) -> str:
     parts = [
         "Generated from `schemas/config.schema.yaml`: edit the schema, then run "
         "`PYTHONPATH=scripts python -m eotrend.core.schema_doc schemas/config.schema.yaml "
-        "--write README.md`. A path such as `datasets.<name>.source.cdse` is a nested "
-        f"mapping in config.yaml; `{MAP_ENTRY}` is a dataset's name.\n"
+        "--write docs/configuration.md` (or `make docs`). A path such as "
+        f"`datasets.<name>.source.cdse` is a nested mapping in config.yaml; `{MAP_ENTRY}` is "
+        "a dataset's name.\n"
     ]
     for table in walker.tables:
         parts.append(f"### {f'`{table.path}`' if table.path else 'Top level'}\n")
@@ -259,20 +260,22 @@ def _text(text: str) -> str:
 
 
 def section(text: str) -> str:
-    """The generated section of a README: the text between the two markers."""
+    """The generated section of a file: the text between the two markers."""
     start, end = text.find(START), text.find(END)
     if start < 0 or end < start:
-        raise ValueError(f"the README has no section between {START} and {END}")
+        raise ValueError(f"the file has no section between {START} and {END}")
     return text[start + len(START) : end]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the reference, or write it into a README between the markers."""
+    """Print the reference, or write it into a file between the markers."""
     parser = argparse.ArgumentParser(
         prog="python -m eotrend.core.schema_doc", description=__doc__.splitlines()[0]
     )
     parser.add_argument("schema", help="the config schema (schemas/config.schema.yaml)")
-    parser.add_argument("--write", metavar="README", help="replace the README's section")
+    parser.add_argument(
+        "--write", metavar="FILE", help="replace the section of FILE (docs/configuration.md)"
+    )
     args = parser.parse_args(argv)
     text = reference(args.schema)
     if not args.write:

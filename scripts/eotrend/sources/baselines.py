@@ -18,9 +18,8 @@ the flag definitions are those of the baseline:
   baseline replaced its file (CHL_OC4ME in 004), is an InputError naming the dataset,
   the baseline, how many scenes have it, the variable and what to use instead (for
   CHL_OC4ME on 004: the variables of chlor_a.nc; else the variables that baseline's
-  files offer). One that no baseline's product has, for no known reason (the wrong
-  product type, or test products written with a few files), is a warning: it is not a
-  matter of baselines, and the extract stage names the file each scene lacks;
+  files offer). One that no baseline's product has (a misspelling, the wrong product
+  type) is the same error, with the closest name the files offer;
 * the dataset's quality setting is resolved per variable against that product's flag
   masks (:func:`eotrend.sentinel3.quality.variable_rule`): preset flags the baseline's WQSF does
   not define are logged once per dataset (they are left out of the preset); a flag of

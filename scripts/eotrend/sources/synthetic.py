@@ -30,7 +30,7 @@ def synthetic_scene_specs(settings: dict, aoi_path: str | Path) -> list:
     shifted east across track by half the swath width, so that the swath's west edge
     runs through the AOI's centre.
     """
-    from eotrend.synthetic.olci import SceneSpec
+    from eotrend.synthetic.spec import SceneSpec
 
     features = read_aoi(aoi_path)
     centre = shapely.union_all([f.geometry for f in features]).envelope.centroid
@@ -75,7 +75,7 @@ def synthetic_scene_specs(settings: dict, aoi_path: str | Path) -> list:
 
 def make_scene_task(spec, water_wkb: bytes, cache: str) -> str:
     """Worker task: write one synthetic product into the cache; returns its path."""
-    from eotrend.synthetic.olci import write_product
+    from eotrend.synthetic.product import write_product
 
     return str(write_product(spec, cache, water=shapely.from_wkb(water_wkb)))
 
@@ -91,7 +91,7 @@ def synthetic_products(
     mem_mb: float | None = None,
 ) -> list[Entry]:
     """Make (or reuse from the cache) the synthetic products; water where the AOI is."""
-    from eotrend.synthetic.olci import product_name
+    from eotrend.synthetic.spec import product_name
 
     cache = Path(cache)
     specs = [

@@ -9,7 +9,8 @@ from pathlib import Path
 import netCDF4
 import numpy as np
 
-from eotrend.synthetic.olci import SceneSpec, write_product
+from eotrend.synthetic.product import write_product
+from eotrend.synthetic.spec import SceneSpec
 
 WHEN = datetime(2020, 6, 1, 13, 50, tzinfo=UTC)
 

@@ -1,6 +1,8 @@
 """A real S3 server on loopback for the object-store tests and the bench: moto in server
 mode (its werkzeug WSGI application, the same one ``moto_server`` runs), in a child
-process on 127.0.0.1 and a free port, started and stopped by :class:`LocalS3`.
+process on 127.0.0.1 and a free port (its own: the server binds port 0 and says which it
+got, so that servers started at once by parallel tests never race for a port), started and
+stopped by :class:`LocalS3`.
 
 Access keys are checked for real: moto's IAM authentication is switched on after the first
 requests (``INITIAL_NO_AUTH_ACTION_COUNT``), which create one IAM user with an access key
@@ -10,7 +12,7 @@ records every request (method, path, ``Range``, status, body bytes sent: the ora
 what a client read) and can answer the next N S3 requests with 503 ``SlowDown`` (the S3
 throttling answer).
 
-    python tests/s3_server.py PORT    # what LocalS3 runs
+    python tests/support/local_s3.py    # what LocalS3 runs: prints the port, then serves
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
+import select
 import subprocess
 import sys
 import threading
@@ -34,20 +36,14 @@ SLOW_DOWN = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class LocalS3:
     """The server (a context manager). After entering: :attr:`endpoint`, the keys of its
     one user (:attr:`access`, :attr:`secret`) and the bucket ``eodata``."""
 
     def __init__(self, bucket: str = "eodata") -> None:
         self.bucket = bucket
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.port = 0
+        self.endpoint = ""
         self.access = self.secret = ""
         self._process: subprocess.Popen | None = None
 
@@ -56,12 +52,21 @@ class LocalS3:
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
             env.pop(name, None)
         self._process = subprocess.Popen(
-            [sys.executable, __file__, str(self.port)],
+            [sys.executable, __file__],
             env=env,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            text=True,
         )
         deadline = time.monotonic() + 30
+        with self._process.stdout as announced:
+            ready, _, _ = select.select([announced], [], [], 30)
+            line = announced.readline() if ready else ""
+        if not line.strip().isdigit():
+            self.__exit__()
+            raise RuntimeError("the local S3 server did not start (no port announced)")
+        self.port = int(line)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
         while True:
             with contextlib.suppress(OSError):
                 self._control("GET", "ping")
@@ -216,13 +221,18 @@ class _Recorder:
         return [data]
 
 
-def serve(port: int) -> None:
+def serve() -> None:
+    """Bind a free port of 127.0.0.1, print it on a line of its own, then serve."""
     from moto.server import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
     app = _Recorder(DomainDispatcherApplication(create_backend_app))
-    make_server("127.0.0.1", port, app, threaded=True).serve_forever()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    print(server.port, flush=True)
+    # Nothing more on stdout: the parent stops reading it once it has the port.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    server.serve_forever()
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]))
+    serve()

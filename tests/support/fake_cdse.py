@@ -58,7 +58,7 @@ import shapely.geometry
 
 from eotrend.sentinel3.footprint import read_footprint
 from eotrend.sentinel3.reader import open_product
-from eotrend.synthetic.olci import write_product
+from eotrend.synthetic.product import write_product
 
 TOKEN_PATH = "/auth/realms/CDSE/protocol/openid-connect/token"
 CLIENT_ID = "cdse-public"

@@ -1,0 +1,48 @@
+"""The repository's paths, and commands run as a user would: any command, and the real
+snakemake on this repository's Snakefile."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def command_env() -> dict[str, str]:
+    """Environment for subprocesses: this virtualenv first on PATH (snakemake runs its
+    `script:` rules with the python it finds there)."""
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def run(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run a command, capture its output; the caller checks the return code."""
+    return subprocess.run(
+        args,
+        cwd=cwd,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def snakemake(workdir: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """The real snakemake command on this repository's Snakefile, run in ``workdir``
+    (which holds its own config.yaml, as a user's project folder would)."""
+    command = [
+        str(BIN / "snakemake"),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+    ]
+    return run([*command, *args], cwd=workdir, timeout=timeout)
