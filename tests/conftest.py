@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-# REPO and command_env are also imported from here by a few modules (re-exported).
-from support.commands import REPO as REPO
-from support.commands import command_env as command_env
+from support.commands import REPO
 
 # Commands run as `python -m eotrend <stage>`: every subprocess finds the package.
 os.environ["PYTHONPATH"] = os.pathsep.join(

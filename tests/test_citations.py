@@ -10,24 +10,16 @@ outside docs/ and README.md (which are checked on their own) is searched.
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 
 import pytest
 
+from support.citations import FORBIDDEN
 from support.commands import REPO
 
-NOTES = (
-    "olci-format.md",
-    "cdse-api.md",
-    "sen3r-notes.md",
-    "snakemake-conventions.md",
-    "slurm-local.md",
-)
-FORBIDDEN = re.compile("|".join(re.escape(s) for s in (*NOTES, "../shared")))
 SKIPPED = ("docs/",)
-SKIPPED_FILES = ("README.md", "tests/test_citations.py")
+SKIPPED_FILES = ("README.md", "tests/support/citations.py", "tests/test_citations.py")
 
 
 def tracked_files() -> list[str]:

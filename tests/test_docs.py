@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from support.citations import FORBIDDEN
 from support.commands import BIN, REPO, command_env
 
 DOCS = REPO / "docs"
@@ -191,8 +192,6 @@ def test_relative_links_point_to_files(page):
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
 def test_pages_cite_public_sources(page):
-    from test_citations import FORBIDDEN
-
     found = [
         f"{page.relative_to(REPO)}:{number}: {line.strip()}"
         for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)

@@ -1,10 +1,10 @@
 """Pool workers killed with SIGKILL at random moments, in every stage that uses the engine.
 
 Each stage runs as a command twice on the same inputs: once undisturbed, once while a
-:class:`killer.WorkerKiller` kills busy workers from outside (as the OOM killer would).
-The disturbed run must finish with outputs identical to the clean run's (arrays, tables,
-bytes). A run whose every worker is killed must stop with one message naming the task
-that killed its worker, and leave nothing under the output's name.
+:class:`support.worker_killer.WorkerKiller` kills busy workers from outside (as the OOM
+killer would). The disturbed run must finish with outputs identical to the clean run's
+(arrays, tables, bytes). A run whose every worker is killed must stop with one message
+naming the task that killed its worker, and leave nothing under the output's name.
 """
 
 from __future__ import annotations

@@ -324,7 +324,14 @@ def _isolated(run: _Run, indices: list[int]) -> Iterator[tuple[int, Any]]:
             for attempt in (1, 2):
                 if pool is None:
                     pool = ProcessPoolExecutor(max_workers=1, mp_context=run.context)
-                future = run.submit(pool, i)
+                try:
+                    future = run.submit(pool, i)
+                except (BrokenProcessPool, OSError):
+                    # The worker died after the previous task, before this one reached it:
+                    # not this task's doing, so a fresh pool and the same attempt.
+                    _stop(pool)
+                    pool = ProcessPoolExecutor(max_workers=1, mp_context=run.context)
+                    future = run.submit(pool, i)
                 wait([future])
                 try:
                     result = _result(future, task, run.label)
