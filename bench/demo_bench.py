@@ -14,15 +14,14 @@ from __future__ import annotations
 import argparse
 import collections
 import csv
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from common import REPO, load_average, table
+from equivalence import Tree, run, worktree
 
 OLD_REV = "9aae0f8"
 FIGURES = ("plot", "quicklook", "summary")  # rule name prefixes of figure and report jobs
@@ -35,30 +34,16 @@ def rule_of(benchmark: Path, root: Path) -> str:
     return "scenes" if rule == "batches" else rule
 
 
-def run_demo(tree: Path, workdir: Path) -> tuple[float, dict[str, float], dict[str, int]]:
-    """(wall seconds, rule -> CPU seconds, rule -> jobs) of the demo of ``tree`` run in
+def run_demo(tree: Tree, workdir: Path) -> tuple[float, dict[str, float], dict[str, int]]:
+    """(wall seconds, rule -> CPU seconds, rule -> jobs) of ``tree``'s demo run in
     ``workdir`` from nothing (its products made too)."""
-    shutil.copy(tree / "config.yaml", workdir / "config.yaml")
-    shutil.copytree(tree / "data", workdir / "data")
-    command = [
-        str(Path(sys.executable).parent / "snakemake"),
-        "--snakefile",
-        str(tree / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "2",
-        "--quiet",
-    ]
-    # Snakemake runs rule scripts with the first python on PATH: this virtualenv's; each
-    # tree's rule scripts find their own library (no PYTHONPATH pointing at this one).
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    shutil.copy(tree.root / "config.yaml", workdir / "config.yaml")
+    shutil.copytree(tree.root / "data", workdir / "data")
+    snakemake = Path(sys.executable).parent / "snakemake"
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+    run([snakemake, "--snakefile", tree.root / "Snakefile", "--cores", "2", "--quiet"],
+        cwd=workdir, env=tree.env())  # fmt: skip
     wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"the demo of {tree} failed:\n{done.stderr[-3000:]}")
     cpu: dict[str, float] = collections.Counter()
     jobs: dict[str, int] = collections.Counter()
     root = workdir / "benchmarks"
@@ -79,24 +64,13 @@ def figure_share(cpu: dict[str, float]) -> float:
 def main(old_rev: str = OLD_REV) -> str:
     with tempfile.TemporaryDirectory(prefix="eotrend-demo-") as scratch:
         scratch = Path(scratch)
-        old = scratch / "old"
-        subprocess.run(
-            ["git", "-C", str(REPO), "worktree", "add", "--detach", str(old), old_rev],
-            check=True,
-            capture_output=True,
-        )
-        try:
-            runs = {}
-            for label, tree in ((f"before ({old_rev})", old), ("after (this tree)", REPO)):
+        new = Tree("new", REPO, "this tree")
+        runs = {}
+        with worktree("old", old_rev, scratch / "old") as old:
+            for label, tree in ((f"before ({old_rev})", old), ("after (this tree)", new)):
                 workdir = scratch / label.split()[0]
                 workdir.mkdir()
                 runs[label] = run_demo(tree, workdir)
-        finally:
-            subprocess.run(
-                ["git", "-C", str(REPO), "worktree", "remove", "--force", str(old)],
-                check=False,
-                capture_output=True,
-            )
     rules = sorted({r for _, cpu, _ in runs.values() for r in cpu})
     rows = []
     for rule in rules:

@@ -648,9 +648,9 @@ COMMANDS: dict[str, tuple[Callable, Callable, str, str]] = {
 
 
 def parser(stage: str | None = None) -> argparse.ArgumentParser:
-    """The command line: one subcommand per stage, each with its own ``--help``. With
-    ``stage``, only that stage's options are built (they import its modules, matplotlib
-    for a figure: the other stages' are not paid for)."""
+    """The command line: one subcommand per stage, each with its own ``--help``. ``stage``
+    None builds every stage's options; a stage's name only that stage's, and "" none (its
+    options import its modules, matplotlib for a figure: the others are not paid for)."""
     top = argparse.ArgumentParser(
         prog=PROG,
         description="eotrend: polygon extractions and per-pixel trends from satellite time "

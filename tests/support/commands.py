@@ -46,3 +46,17 @@ def snakemake(workdir: Path, *args: str, timeout: float = 900) -> subprocess.Com
         "2",
     ]
     return run([*command, *args], cwd=workdir, timeout=timeout)
+
+
+def finished_run(workdir: Path, config: dict) -> Path:
+    """``workdir`` as a user's project folder (``config`` as its config.yaml, the demo's
+    AOI as aoi.geojson) after a successful snakemake run of it."""
+    import shutil
+
+    import yaml
+
+    shutil.copy(REPO / "data" / "demo" / "aoi.geojson", workdir / "aoi.geojson")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir

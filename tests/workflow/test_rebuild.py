@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from eotrend.core import provenance
-from support.commands import REPO, snakemake
+from support.commands import finished_run, snakemake
 from support.configs import base_config
 
 pytestmark = pytest.mark.workflow
@@ -33,12 +33,7 @@ BASE = base_config(
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
     """A finished run of BASE (once for the module)."""
-    workdir = tmp_path_factory.mktemp("rebuild")
-    shutil.copy(REPO / "data" / "demo" / "aoi.geojson", workdir / "aoi.geojson")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(BASE))
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stderr[-5000:]
-    return workdir
+    return finished_run(tmp_path_factory.mktemp("rebuild"), BASE)
 
 
 def edited(workdir: Path, name: str, **changes) -> Path:

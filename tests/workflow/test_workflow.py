@@ -16,7 +16,7 @@ from eotrend.geo.grids import cell_centres_lonlat
 from eotrend.stats import regression
 from eotrend.synthetic.fields import water_truth
 from eotrend.synthetic.series import series_truth
-from support.commands import REPO, snakemake
+from support.commands import REPO, finished_run, snakemake
 from support.configs import base_config
 
 pytestmark = pytest.mark.workflow
@@ -31,12 +31,7 @@ SMALL = base_config(
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory) -> Path:
     """A finished run of the small config (once for the module)."""
-    workdir = tmp_path_factory.mktemp("run")
-    shutil.copy(REPO / "data" / "demo" / "aoi.geojson", workdir / "aoi.geojson")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(SMALL))
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stderr[-5000:]
-    return workdir
+    return finished_run(tmp_path_factory.mktemp("run"), SMALL)
 
 
 def test_every_final_output_exists(small_run):

@@ -323,14 +323,14 @@ def _isolated(run: _Run, indices: list[int]) -> Iterator[tuple[int, Any]]:
             task = run.tasks[i]
             for attempt in (1, 2):
                 if pool is None:
-                    pool = ProcessPoolExecutor(max_workers=1, mp_context=run.context)
+                    pool = _one_worker(run)
                 try:
                     future = run.submit(pool, i)
                 except (BrokenProcessPool, OSError):
                     # The worker died after the previous task, before this one reached it:
                     # not this task's doing, so a fresh pool and the same attempt.
                     _stop(pool)
-                    pool = ProcessPoolExecutor(max_workers=1, mp_context=run.context)
+                    pool = _one_worker(run)
                     future = run.submit(pool, i)
                 wait([future])
                 try:
@@ -384,6 +384,11 @@ def _pool(workers: int, context: BaseContext) -> Iterator[ProcessPoolExecutor]:
         _stop(pool)
         raise
     pool.shutdown(wait=True)
+
+
+def _one_worker(run: _Run) -> ProcessPoolExecutor:
+    """A pool of one worker process for :func:`_isolated`."""
+    return ProcessPoolExecutor(max_workers=1, mp_context=run.context)
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
