@@ -79,32 +79,21 @@ def aoi_input(wildcards):
 _MANIFESTS = {}
 
 
-def _manifest(dataset):
-    """(ok rows, scene name -> product path) of the dataset's manifest, available once
-    the download checkpoint ran; read once per manifest version (input functions ask for
+def manifest_rows(dataset):
+    """Usable (ok) rows of the dataset's manifest, in sensing order; available once the
+    download checkpoint ran, and read once per manifest version (input functions ask for
     every job, and a manifest can list thousands of scenes)."""
     manifest = checkpoints.download.get(dataset=dataset).output.manifest
     key = (manifest, os.stat(manifest).st_mtime_ns)
     if key not in _MANIFESTS:
         with open(manifest, newline="") as handle:
-            rows = [row for row in csv.DictReader(handle) if row["status"] == "ok"]
-        _MANIFESTS[key] = rows, {row["name"]: row["path"] for row in rows}
+            _MANIFESTS[key] = [row for row in csv.DictReader(handle) if row["status"] == "ok"]
     return _MANIFESTS[key]
-
-
-def manifest_rows(dataset):
-    """Usable (ok) rows of the dataset's manifest, in sensing order."""
-    return _manifest(dataset)[0]
 
 
 def scenes(dataset):
     """Usable scene names of a sentinel3 dataset, in sensing order."""
     return [row["name"] for row in manifest_rows(dataset)]
-
-
-def scene_outputs(dataset, leaf):
-    """results/{dataset}/scenes/{scene}/{leaf} of every usable scene, in sensing order."""
-    return [f"results/{dataset}/scenes/{scene}/{leaf}" for scene in scenes(dataset)]
 
 
 def batch_ids(dataset):
@@ -114,8 +103,14 @@ def batch_ids(dataset):
     return [f"{k:04d}" for k in range((len(scenes(dataset)) + size - 1) // size)]
 
 
+# Each scene is worked on in its own folder here, a cache outside the rule outputs (as the
+# products are): a failed batch's finished scenes survive Snakemake's deletion of its
+# outputs, and a rerun redoes only the scenes whose stamp is not current.
+SCENE_WORK = "resources/scenes"
+
+
 def batch_scenes(wildcards):
-    """The scenes of one batch: name, product, output folder and log of each."""
+    """The scenes of one batch: name, product and work folder of each."""
     size = DATASETS[wildcards.dataset]["scenes_per_job"]
     first = int(wildcards.batch) * size
     rows = manifest_rows(wildcards.dataset)[first : first + size]
@@ -125,29 +120,33 @@ def batch_scenes(wildcards):
         {
             "name": row["name"],
             "product": row["path"],
-            "folder": f"results/{wildcards.dataset}/scenes/{row['name']}",
-            "log": f"logs/{wildcards.dataset}/scenes/{row['name']}.log",
+            "folder": f"{SCENE_WORK}/{wildcards.dataset}/{row['name']}",
         }
         for row in rows
     ]
 
 
-def batch_tables(wildcards):
-    """The batch tables of a sentinel3 dataset (none for geotiff datasets): every
-    per-scene output exists once they do."""
-    if dataset_config(wildcards)["kind"] != "sentinel3":
-        return []
-    return expand(
-        "results/{dataset}/batches/{batch}.csv",
-        dataset=wildcards.dataset,
-        batch=batch_ids(wildcards.dataset),
-    )
+def batch_files(leaf):
+    """An input function: the file ``leaf`` of every batch of a sentinel3 dataset
+    (results/{dataset}/batches/{batch}/{leaf}); none for geotiff datasets."""
+
+    def files(wildcards):
+        if dataset_config(wildcards)["kind"] != "sentinel3":
+            return []
+        return expand(
+            "results/{dataset}/batches/{batch}/{leaf}",
+            dataset=wildcards.dataset,
+            batch=batch_ids(wildcards.dataset),
+            leaf=leaf,
+        )
+
+    return files
 
 
 def stack_inputs(wildcards):
     """The files a geotiff dataset's stack is built from: the manifest's files (synthetic
     source) or the files matching the dataset's glob (local source); none for sentinel3,
-    whose scene grids come with the batches (scene_grids)."""
+    whose scene grids are the batches' grids.tif)."""
     cfg = dataset_config(wildcards)
     if cfg["kind"] == "sentinel3":
         return []
@@ -156,27 +155,10 @@ def stack_inputs(wildcards):
     return [row["path"] for row in manifest_rows(wildcards.dataset)]
 
 
-def scene_grids(wildcards):
-    """The per-scene grid folders of a sentinel3 dataset (none for geotiff datasets)."""
-    if dataset_config(wildcards)["kind"] != "sentinel3":
-        return []
-    return scene_outputs(wildcards.dataset, "grid")
-
-
 def align_reference(wildcards):
     """The raster a geotiff dataset's inputs are warped onto (none when they align)."""
     reference = dataset_config(wildcards)["align"]["reference"]
     return [reference] if reference else []
-
-
-def scene_stats(wildcards):
-    """Per-scene statistics tables of a sentinel3 dataset."""
-    return scene_outputs(wildcards.dataset, "stats.csv")
-
-
-def scene_pixels(wildcards):
-    """Per-scene pixel tables of a sentinel3 dataset."""
-    return scene_outputs(wildcards.dataset, "pixels.parquet")
 
 
 def quicklook_scenes(dataset):
@@ -192,19 +174,9 @@ def quicklook_scenes(dataset):
     return [names[k] for k in picks]
 
 
-def quicklook_jobs(wildcards):
-    """What each quicklook of a dataset is drawn from: the scene's product (in the cache),
-    its extraction window and its pixel table."""
-    products = _manifest(wildcards.dataset)[1]
-    return [
-        {
-            "name": scene,
-            "product": products[scene],
-            "window": f"results/{wildcards.dataset}/scenes/{scene}/window.json",
-            "pixels": f"results/{wildcards.dataset}/scenes/{scene}/pixels.parquet",
-        }
-        for scene in quicklook_scenes(wildcards.dataset)
-    ]
+def quicklook_names(wildcards):
+    """A params function: the scenes of the wildcard's dataset that get a quicklook."""
+    return quicklook_scenes(wildcards.dataset)
 
 
 def canonical(value):
@@ -244,10 +216,16 @@ def stack_min_coverage(wildcards):
     return cfg["min_coverage"] if cfg["kind"] == "sentinel3" else 0.0
 
 
+# A batch's files; the table is results/{dataset}/batches/{batch}.csv.
+BATCH_FILES = ("stats.csv", "pixels.parquet", "windows.json", "grids.tif")
+
+
 def final_outputs(wildcards):
     """The final targets: per dataset and variable the trend, its maps and (sentinel3)
-    time series; per sentinel3 dataset the coverage chart, the run summary and the
-    quicklooks folder (quicklook_scenes)."""
+    time series; per sentinel3 dataset the coverage chart, the run summary, the
+    quicklooks folder (quicklook_scenes) and every batch's files. The batches are asked
+    for because Snakemake leaves a deleted intermediate file missing while what was made
+    from it is up to date; a batch's statistics and pixels are results users read."""
     targets = []
     for name, cfg in DATASETS.items():
         for variable in dataset_variables(name):
@@ -260,6 +238,9 @@ def final_outputs(wildcards):
             targets.append(f"results/{name}/plots/coverage.png")
             targets.append(f"results/{name}/summary.csv")
             targets.append(f"results/{name}/quicklooks")
+            for batch in batch_ids(name):
+                targets.append(f"results/{name}/batches/{batch}.csv")
+                targets += [f"results/{name}/batches/{batch}/{leaf}" for leaf in BATCH_FILES]
     return targets
 
 

@@ -129,7 +129,8 @@ rule quicklooks:
     input:
         manifest="results/{dataset}/manifest.csv",
         aoi=aoi_input,
-        batches=batch_tables,
+        windows=batch_files("windows.json"),
+        pixels=batch_files("pixels.parquet"),
     output:
         quicklooks=report(
             directory("results/{dataset}/quicklooks"),
@@ -150,7 +151,7 @@ rule quicklooks:
         mem_mb=mem_mb_light,
         runtime=runtime_min,
     params:
-        scenes=quicklook_jobs,
+        scenes=quicklook_names,
     script:
         "../scripts/quicklooks.py"
 

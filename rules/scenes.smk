@@ -1,10 +1,11 @@
 # scenes: per batch of scenes (source order, `scenes_per_job` each), locate every AOI
 # vertex on each scene's pixel grid, extract the pixels inside the AOI with their
-# statistics, and grid the scene onto the dataset's regular grid (one GeoTIFF per
-# variable). One job per batch, the scenes being the tasks of its process pool: a job per
-# scene would cost more in start-up than its reads (eotrend/stages/scenes.py). Per-scene
-# outputs stay in results/{dataset}/scenes/{scene}/ and per-scene logs in
-# logs/{dataset}/scenes/; a rerun redoes only the scenes not done with the same inputs.
+# statistics, and grid the scene onto the dataset's regular grid. One job per batch, the
+# scenes being the tasks of its process pool: a job per scene would cost more in start-up
+# than its reads (eotrend/stages/scenes.py). Each scene is worked on in its own folder of
+# the scene cache (SCENE_WORK, outside the outputs), so a rerun redoes only the scenes not
+# done with the same inputs; what later rules read are the batch's declared files
+# (eotrend/sentinel3/batches.py), and each scene's log is copied into the batch's log.
 
 
 rule scenes:
@@ -13,6 +14,10 @@ rule scenes:
         aoi=aoi_input,
     output:
         table="results/{dataset}/batches/{batch}.csv",
+        stats="results/{dataset}/batches/{batch}/stats.csv",
+        pixels="results/{dataset}/batches/{batch}/pixels.parquet",
+        windows="results/{dataset}/batches/{batch}/windows.json",
+        grids="results/{dataset}/batches/{batch}/grids.tif",
     log:
         "logs/{dataset}/batches/{batch}.log",
     benchmark:

@@ -1,13 +1,13 @@
 # stack: per variable, the dated rasters of a dataset in time order as one multi-band
 # GeoTIFF, one band per acquisition (sentinel3: per scene, dated by the sensing start in
 # each grid's metadata, so same-day scenes stay apart) or per period with a composite
-# (daily, year, ...); and the per-scene statistics as one table (every scene).
+# (daily, year, ...); and the batches' statistics as one table (every scene).
 
 
 rule stack:
     input:
         rasters=stack_inputs,
-        batches=batch_tables,
+        grids=batch_files("grids.tif"),
         reference=align_reference,
     output:
         raster="results/{dataset}/stack/{variable}.tif",
@@ -23,7 +23,6 @@ rule stack:
         mem_mb=mem_mb_raster,
         runtime=runtime_min,
     params:
-        grids=scene_grids,
         dates_from=stack_dates_from,
         regex=dataset_setting("dates.regex"),
         date_format=dataset_setting("dates.format"),
@@ -39,7 +38,8 @@ rule stack:
 
 rule timeseries:
     input:
-        batches=batch_tables,
+        stats=batch_files("stats.csv"),
+        pixels=batch_files("pixels.parquet"),
     output:
         table="results/{dataset}/timeseries.csv",
     log:
@@ -53,8 +53,6 @@ rule timeseries:
         mem_mb=mem_mb_light,
         runtime=runtime_min,
     params:
-        stats=scene_stats,
-        pixels=scene_pixels,
         min_coverage=dataset_setting("min_coverage"),
     script:
         "../scripts/timeseries.py"

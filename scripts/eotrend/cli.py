@@ -146,12 +146,15 @@ def _download(args: argparse.Namespace) -> None:
 def _scenes_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifest", help="scene list of the download stage (CSV)")
     parser.add_argument("aoi", help="polygon vector file (GeoJSON, GeoPackage, Shapefile, KML)")
-    parser.add_argument("-o", "--output", required=True, help="batch table to write (CSV)")
     parser.add_argument(
-        "--scenes-dir", required=True, help="folder of the per-scene outputs (<dir>/<scene>/)"
+        "-o",
+        "--output",
+        required=True,
+        help="batch table to write (CSV); the batch's other outputs go to the folder of the "
+        "same name without .csv (stats.csv, pixels.parquet, windows.json, grids.tif)",
     )
     parser.add_argument(
-        "--logs-dir", help="folder of the per-scene logs (default: the scenes folder)"
+        "--scenes-dir", required=True, help="work folder of each scene (<dir>/<scene>/)"
     )
     _extraction(parser)
     _workers(parser)
@@ -164,9 +167,8 @@ def _scenes(args: argparse.Namespace) -> None:
     scenes.run(
         aoi=args.aoi,
         table=args.output,
-        scenes=scenes.jobs_from_manifest(
-            args.manifest, args.scenes_dir, args.logs_dir or args.scenes_dir
-        ),
+        **scenes.batch_outputs(args.output),
+        scenes=scenes.jobs_from_manifest(args.manifest, args.scenes_dir),
         threads=args.workers,
         mem_mb=args.mem_mb,
         **settings,

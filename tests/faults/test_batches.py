@@ -4,7 +4,8 @@ What a user relied on with one job per scene, and what is checked here:
 
 * the outputs are those of the per-scene commands (python -m eotrend locate and extract, run
   on one scene each, as the workflow did before batches) and do not depend on the batch
-  size (tables equal, arrays equal);
+  size (tables equal, arrays equal); the batches' declared files hold exactly the scenes'
+  own files (support.batches reads them with pandas and GDAL);
 * a rerun redoes only the scenes not done, or done with other inputs (their batch table
   says which: done = made now, kept = left as it was; kept files keep their mtime);
 * a corrupt scene inside a batch fails the batch naming that scene and why, after the
@@ -24,6 +25,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from support.batches import assert_batches_hold_the_scenes, scene_cache
 from support.commands import BIN, REPO, command_env, snakemake
 from support.compare import assert_same_raster, assert_same_table
 from support.configs import base_dataset
@@ -63,7 +65,7 @@ def run_ok(workdir: Path, *args: str) -> None:
 
 
 def scene_dirs(workdir: Path) -> list[Path]:
-    return sorted((workdir / f"results/{DATASET}/scenes").iterdir())
+    return sorted(scene_cache(workdir, DATASET).iterdir())
 
 
 def statuses(workdir: Path) -> dict[str, str]:
@@ -89,10 +91,12 @@ def assert_same_outputs(a: Path, b: Path) -> None:
     assert names == [d.name for d in scene_dirs(b)] and len(names) == 6
     for name in names:
         for leaf in SCENE_FILES:
-            assert_same_file(a / f"results/{DATASET}/scenes/{name}/{leaf}",
-                             b / f"results/{DATASET}/scenes/{name}/{leaf}")  # fmt: skip
-        for grid in sorted((a / f"results/{DATASET}/scenes/{name}/grid").glob("*.tif")):
+            assert_same_file(scene_cache(a, DATASET) / name / leaf,
+                             scene_cache(b, DATASET) / name / leaf)  # fmt: skip
+        for grid in sorted((scene_cache(a, DATASET) / name / "grid").glob("*.tif")):
             assert_same_raster(grid, b / grid.relative_to(a))
+    for workdir in (a, b):
+        assert_batches_hold_the_scenes(workdir, DATASET, ["Oa08_reflectance", "TSM_NN"])
     assert_same_table(a / TARGETS[0], b / TARGETS[0])
     assert_same_raster(a / TARGETS[1], b / TARGETS[1])
 
@@ -138,11 +142,12 @@ def test_a_rerun_redoes_only_unfinished_or_changed_scenes(batched, tmp_path):
     shutil.copytree(batched, workdir, symlinks=True)
     first, *rest = scene_dirs(workdir)
     mtimes = {p: p.stat().st_mtime_ns for d in rest for p in d.rglob("*") if p.is_file()}
-    # Unfinished: what a run killed inside the scene leaves: no stamp, no batch table, no
-    # series yet.
+    # Unfinished: what a run killed inside the scene leaves: no stamp, none of the batch's
+    # outputs (Snakemake removes a killed job's), no series yet.
     (first / "done.json").unlink()
     for name in (f"results/{DATASET}/batches/0000.csv", *TARGETS):
         (workdir / name).unlink()
+    shutil.rmtree(workdir / f"results/{DATASET}/batches/0000")
     other_batch = workdir / f"results/{DATASET}/batches/0001.csv"
     other_mtime = other_batch.stat().st_mtime_ns
     run_ok(workdir)
@@ -168,11 +173,12 @@ def test_a_corrupt_scene_fails_its_batch_naming_it_and_the_rest_is_kept(batched,
     workdir = tmp_path / "corrupt"
     shutil.copytree(batched, workdir, symlinks=True)
     shutil.rmtree(workdir / "results")
+    shutil.rmtree(scene_cache(workdir, DATASET))
     victim = scene_dirs(batched)[1].name
     band = workdir / f"resources/products/{DATASET}/{victim}.SEN3/Oa08_reflectance.nc"
     original = band.read_bytes()
     band.write_bytes(original[: len(original) // 2])
-    failed = snakemake(workdir, *TARGETS)
+    failed = snakemake(workdir, *TARGETS, "--keep-going")  # the other batch runs too
     assert failed.returncode != 0
     log = (workdir / f"logs/{DATASET}/batches/0000.log").read_text()
     error = next(line for line in log.splitlines() if line.startswith("error: "))

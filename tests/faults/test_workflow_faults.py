@@ -173,7 +173,7 @@ def test_killed_run_reruns_only_unfinished_jobs(clean_run, tmp_path):
             assert_complete(results / name)
 
     # Scenes a batch finished before the kill (stamped) are not redone by the rerun.
-    stamped = [p.parent for p in results.glob("river/scenes/*/done.json")]
+    stamped = [p.parent for p in (workdir / "resources/scenes").glob("river/*/done.json")]
     kept = {p: p.stat().st_mtime_ns for d in stamped for p in d.rglob("*") if p.is_file()}
 
     refused = snakemake(workdir, *TARGETS)

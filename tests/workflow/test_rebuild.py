@@ -4,7 +4,9 @@ run, an edit plans exactly the rules that read the edited key.
 The oracle is Snakemake itself (`snakemake -n` of the edited config) against the rules
 each key belongs to, worked out by hand from the rules: a figure key (`quicklooks`)
 plans figure jobs only, a trend key the trend and its figures, a key written out with
-its schema default nothing at all; an extraction key (`quality`) reruns the scenes.
+its schema default nothing at all; an extraction key (`quality`) reruns the scenes; a
+deleted batch file its batch. Every file under results/ is a declared output: Snakemake's
+own `--delete-all-output` lists it.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ pytestmark = pytest.mark.workflow
 FIGURES = {"plot_trend", "plot_significance", "plot_timeseries", "plot_coverage", "quicklooks"}
 TREND = {"trend_tile", "trend"}
 
+# Two batches of three scenes, so that a batch's rerun can be told from the dataset's.
 BASE = base_config(
-    "sentinel3_synthetic", river={"variables": ["Oa08_reflectance"], "quicklooks": 1}
+    "sentinel3_synthetic",
+    river={"variables": ["Oa08_reflectance"], "quicklooks": 1, "scenes_per_job": 3},
 )
 
 
@@ -70,7 +74,6 @@ def test_a_key_written_with_its_default_changes_nothing(finished):
         quality="water",
         quicklooks=1,
         min_coverage=0.9,
-        scenes_per_job=50,
         product_masks=True,
         grid={"crs": "EPSG:4326", "resolution": 0.003, "max_distance_m": 400, "margin": 2},
         trend={"min_obs": 3, "robust": False, "time_unit": "year"},
@@ -112,3 +115,37 @@ def test_the_scene_stamp_covers_the_extraction_path_only():
         assert needed in closure
     for other in ("eotrend.stages.report", "eotrend.stages.trend", "eotrend.stats.regression"):
         assert other not in closure
+
+
+def test_a_deleted_batch_file_reruns_only_its_batch_and_comes_back(finished, tmp_path):
+    """The second batch's pixel table deleted: the plan holds that batch alone (and what
+    reads it), the run redoes none of its scenes (the scene cache holds them: all kept)
+    and writes the same table again; the first batch is not touched."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(finished, workdir, symlinks=True)
+    batches = workdir / "results/river/batches"
+    deleted = batches / "0001/pixels.parquet"
+    before = pd.read_parquet(deleted)
+    untouched = {p: p.stat().st_mtime_ns for p in (batches / "0000").iterdir()}
+    deleted.unlink()
+    jobs = planned(workdir, workdir / "config.yaml")
+    assert jobs.get("scenes") == 1 and "download" not in jobs, jobs
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    pd.testing.assert_frame_equal(pd.read_parquet(deleted), before)
+    assert set(pd.read_csv(batches / "0001.csv")["status"]) == {"kept"}
+    assert {p: p.stat().st_mtime_ns for p in untouched} == untouched
+
+
+def test_every_file_under_results_is_a_declared_output(finished):
+    """Snakemake's dry run of --delete-all-output names every file the run left under
+    results/ (a quicklook through its folder, a directory() output)."""
+    result = snakemake(finished, "--delete-all-output", "--dry-run")
+    assert result.returncode == 0, result.stderr[-5000:]
+    listed = result.stdout + result.stderr
+    files = [p for p in (finished / "results").rglob("*") if p.is_file()]
+    assert len(files) > 20
+    for path in files:
+        name = path.relative_to(finished)
+        declared = name.parent if name.parent.name == "quicklooks" else name
+        assert str(declared) in listed, f"{name} is not a declared output"

@@ -86,7 +86,11 @@ def test_same_day_scenes_are_two_bands_of_the_stack(same_day_run):
     assert [m["DATE"] for m in info.band_metadata] == [name_time(n).isoformat() for n in names]
     dates = pd.read_csv(workdir / f"results/lake/stack/{VARIABLE}_dates.csv")
     assert dates["label"].tolist() == labels
-    assert [s.split("/")[-3] for s in dates["sources"]] == names
+    # Each band's source is a band of a batch's grids: that band's SCENE is the scene.
+    sources = [source.split("#") for source in dates["sources"]]
+    scenes = [raster.read_info(workdir / f).band_metadata[int(k) - 1]["SCENE"] for f, k in sources]
+    assert scenes == names
+    assert [m["SOURCES"] for m in info.band_metadata] == names
 
 
 def test_trend_fits_all_four_acquisitions(same_day_run):
@@ -122,10 +126,10 @@ def test_time_series_keeps_both_same_day_scenes(same_day_run):
 
 
 def test_daily_composite_of_the_scene_grids(same_day_run, tmp_path):
-    """The stack command with --period daily on the run's scene grids: three bands, the
+    """The stack command with --period daily on the run's batch grids: three bands, the
     same-day one the NaN-aware mean of the two same-day bands of the run's stack (numpy)."""
-    workdir, names = same_day_run
-    grids = [str(workdir / f"results/lake/scenes/{n}/grid") for n in names]
+    workdir, _ = same_day_run
+    grids = [str(p) for p in sorted(workdir.glob("results/lake/batches/*/grids.tif"))]
     out = tmp_path / "daily.tif"
     command = ["-m", "eotrend", "stack", *grids, "--variable", VARIABLE]
     options = ["--dates-from", "metadata", "--period", "daily", "--reducer", "mean"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -150,7 +151,7 @@ def test_plots_render_without_warnings(small_run, tmp_path):
     from eotrend.stages import report as plotting
 
     river = small_run / "results" / "river"
-    scene = sorted((river / "scenes").iterdir())[0]
+    scene = sorted((small_run / "resources/scenes/river").iterdir())[0]
     product = small_run / "resources" / "products" / "river" / f"{scene.name}.SEN3"
     aoi = small_run / "aoi.geojson"
     with warnings.catch_warnings():
@@ -166,8 +167,8 @@ def test_plots_render_without_warnings(small_run, tmp_path):
         plotting.quicklook(
             product,
             aoi,
-            scene / "window.json",
-            scene / "pixels.parquet",
+            json.loads((scene / "window.json").read_text()),
+            pd.read_parquet(scene / "pixels.parquet"),
             tmp_path / "e.png",
             title="t",
         )

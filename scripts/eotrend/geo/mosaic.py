@@ -199,6 +199,15 @@ def build_mosaic(source: Source, dest: Path, nodata: float | None = None) -> Pat
     return dest
 
 
+def band_vrt(path: str | Path, band: int, dest: Path, tags: dict[str, str]) -> Path:
+    """Write a one-band VRT of band ``band`` of ``path`` to ``dest``, with dataset metadata
+    ``tags``, and return ``dest`` (a band of a multi-band file read as a file of its own)."""
+    ds = gdal.Translate(str(dest), str(Path(path).resolve()), format="VRT", bandList=[band])
+    ds.SetMetadata({key: str(value) for key, value in tags.items()})
+    ds = None  # written on close
+    return dest
+
+
 def _tile_difference(info: raster.RasterInfo, first: raster.RasterInfo) -> str | None:
     """How a tile differs from the first tile of its export (grid, not extent)."""
     for field in ("count", "dtype", "nodata"):

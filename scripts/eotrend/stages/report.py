@@ -238,19 +238,23 @@ def coverage(
 def quicklook(
     product: str | Path,
     aoi_path: str | Path,
-    window_json: str | Path,
-    pixels_parquet: str | Path,
+    window: dict,
+    pixels: pd.DataFrame,
     output: str | Path,
     *,
     title: str,
 ) -> None:
     """The scene over the extraction window: a true-colour composite (Oa08/Oa06/Oa03
     reflectances, stretched to their 2-98 % range) on the curvilinear lon/lat grid, the
-    AOI outline, and the valid pixels inside it marked."""
+    AOI outline, and the valid pixels inside it marked.
+
+    ``window`` is what locate wrote (window.json: its ``window`` bounds, None when the
+    scene misses the AOI); ``pixels`` the scene's pixel table (lon, lat, valid).
+    """
     from eotrend.sentinel3 import reader
 
     product = Path(product)
-    bounds = json.loads(Path(window_json).read_text(encoding="utf-8"))["window"]
+    bounds = window["window"]
     fig, ax = plt.subplots(figsize=(8, 7))
     ax.set_xlabel("longitude (deg)")
     ax.set_ylabel("latitude (deg)")
@@ -269,8 +273,7 @@ def quicklook(
         low, high = np.nanpercentile(rgb, [2, 98]) if np.isfinite(rgb).any() else (0.0, 1.0)
         rgb = np.nan_to_num(np.clip((rgb - low) / max(high - low, 1e-9), 0, 1), nan=0.0)
         ax.pcolormesh(lon, lat, rgb, shading="nearest")
-        pixels = pd.read_parquet(pixels_parquet, columns=["lon", "lat", "valid"])
-        good = pixels[pixels["valid"]]
+        good = pixels[pixels["valid"].to_numpy(bool)]
         ax.scatter(good["lon"], good["lat"], s=1, c="yellow", label=f"valid pixels ({len(good)})")
         ax.legend(loc="upper right", fontsize=8)
     _outline(ax, aoi_path)
@@ -284,6 +287,8 @@ def bounds_tuple(window) -> tuple[int, int, int, int]:
 
 
 KINDS = ("trend-map", "significance", "timeseries", "coverage", "quicklook")
+QUICKLOOK_COLUMNS = ("lon", "lat", "valid")
+"""The pixel table's columns a quicklook draws."""
 
 
 def run(
@@ -315,24 +320,47 @@ def run(
     elif kind == "coverage":
         coverage(source, table, figure, title=title)
     elif kind == "quicklook":
-        quicklook(source, aoi, window, pixels, figure, title=title)
+        scene_window = json.loads(Path(window).read_text(encoding="utf-8"))
+        scene_pixels = pd.read_parquet(pixels, columns=list(QUICKLOOK_COLUMNS))
+        quicklook(source, aoi, scene_window, scene_pixels, figure, title=title)
     else:
         raise ValueError(f"unknown figure {kind!r}; expected one of {KINDS}")
 
 
-def run_quicklooks(*, aoi: str, quicklooks: str, scenes: list[dict], dataset: str) -> None:
-    """Rule ``quicklooks``: the quicklook of each of ``scenes`` (dicts with the scene's
-    name, product folder, ``window`` JSON and ``pixels`` table) drawn into the folder
+def run_quicklooks(
+    *,
+    manifest: str,
+    aoi: str,
+    windows: list[str],
+    pixels: list[str],
+    quicklooks: str,
+    scenes: list[str],
+    dataset: str,
+) -> None:
+    """Rule ``quicklooks``: the quicklook of each of ``scenes`` drawn into the folder
     ``quicklooks`` as ``<name>.png``, in one process (a figure costs a fraction of the
-    interpreter's start-up)."""
+    interpreter's start-up).
+
+    Each scene's product comes from the scene list ``manifest``, its window and pixels
+    from the batches' ``windows`` (JSON) and ``pixels`` (Parquet) files.
+    """
+    from eotrend.sentinel3 import batches
+    from eotrend.sources.scenelist import read_entries
+
+    products = {entry.name: entry.path for entry in read_entries(manifest)}
+    scene_windows = {}
+    for path in windows:
+        scene_windows.update(batches.read_windows(path))
+    pixel_of = {scene: path for path in pixels for scene in batches.pixel_scenes(path)}
     folder = Path(quicklooks)
     folder.mkdir(parents=True, exist_ok=True)
     for scene in scenes:
+        scene_pixels, _ = batches.read_pixels(pixel_of[scene], scene, list(QUICKLOOK_COLUMNS))
         quicklook(
-            scene["product"],
+            products[scene],
             aoi,
-            scene["window"],
-            scene["pixels"],
-            folder / f"{scene['name']}.png",
-            title=f"{dataset}: {scene['name']} quicklook",
+            scene_windows[scene],
+            scene_pixels,
+            folder / f"{scene}.png",
+            title=f"{dataset}: {scene} quicklook",
         )

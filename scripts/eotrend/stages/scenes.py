@@ -5,17 +5,22 @@ A per-scene job pays an interpreter start, Snakemake's script wrapper and the he
 imports (about a second) before reads that take milliseconds on a small window; a batch
 pays them once. What per-scene jobs gave is kept:
 
-* every scene's outputs in ``results/<dataset>/scenes/<scene>/`` as before (vertices.csv,
-  window.json, pixels.parquet, stats.csv, grid/), each written atomically, and its own
-  log (``logs/<dataset>/scenes/<scene>.log``);
+* each scene is worked on in its own folder (vertices.csv, window.json, pixels.parquet,
+  stats.csv, grid/, log.txt, each written atomically), a cache outside the rule's outputs
+  like the product cache: Snakemake deletes a failed job's outputs, the cache keeps
+  the scenes that finished;
 * a scene is marked done by :data:`STAMP`, written after its outputs, which records what
-  made them: the product, the AOI file's digest, the dataset config's digest and the
-  eotrend code's digest. A rerun of the batch (Snakemake reruns it when it failed, was
-  killed, or its scene list or config changed) redoes only scenes without a current
-  stamp;
+  made them: the product, the AOI file's digest, the extraction settings' digest and the
+  digest of the code on the extraction path. A rerun of the batch (Snakemake reruns it
+  when it failed, was killed, an output is missing, or its scene list or settings
+  changed) redoes only scenes without a current stamp;
 * one scene's failure (an error, or a worker it kills twice) is reported by name after
   the other scenes finished; the batch then fails with the list, and a rerun redoes just
   the failed scenes.
+
+What later rules read are the batch's declared outputs, gathered from the scene folders
+(:mod:`eotrend.sentinel3.batches`): the batch table, the statistics, the pixel table, the
+extraction windows and the grids.
 """
 
 from __future__ import annotations
@@ -34,11 +39,15 @@ from eotrend.core.atomic import atomic_path, write_text
 from eotrend.core.errors import EotrendError
 from eotrend.engine.limits import plan_workers
 from eotrend.engine.pool import Task, WorkerCrashError, iter_tasks
+from eotrend.sentinel3 import batches
 
 log = logging.getLogger(__name__)
 
 STAMP = "done.json"
 """File in a scene's folder that marks its outputs complete and says what made them."""
+
+SCENE_FILES = ("window.json", "pixels.parquet", "stats.csv", "grid")
+"""What a scene's folder must hold besides its stamp for the batch's outputs."""
 
 SCENE_TASK_MB = 400
 """Peak memory of one scene in a worker, MB (a full-size scene's tie grid and windows;
@@ -51,12 +60,16 @@ current) or failed (message says why)."""
 
 @dataclass(frozen=True)
 class SceneJob:
-    """One scene of a batch: its name, product folder, output folder and log file."""
+    """One scene of a batch: its name, product folder and work folder."""
 
     name: str
     product: str
     folder: str
-    log: str
+
+    @property
+    def log(self) -> Path:
+        """The scene's own log (copied into the batch's log once the scene is done)."""
+        return Path(self.folder) / "log.txt"
 
 
 @dataclass(frozen=True)
@@ -91,12 +104,13 @@ def file_digest(path: str | Path) -> str:
 
 
 def is_current(job: SceneJob, stamp: dict) -> bool:
-    """Whether the scene's outputs were made from exactly ``stamp``'s inputs."""
+    """Whether the scene's folder holds its outputs, made from exactly ``stamp``'s inputs."""
+    folder = Path(job.folder)
     try:
-        found = json.loads((Path(job.folder) / STAMP).read_text(encoding="utf-8"))
+        found = json.loads((folder / STAMP).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return found == stamp
+    return found == stamp and all((folder / name).exists() for name in SCENE_FILES)
 
 
 def run_batch(
@@ -113,8 +127,8 @@ def run_batch(
     Returns the table (see :data:`TABLE_COLUMNS`, scenes in the given order).
 
     Raises:
-        BatchError: some scenes failed (after all others finished and the table was
-            written).
+        BatchError: some scenes failed (after all others finished; the table is then
+            not written, so Snakemake sees the batch as not done).
     """
     # What a scene's outputs depend on besides its product: the AOI's content, the
     # extraction settings and the code on the extraction path (not the rest of the config,
@@ -141,9 +155,8 @@ def run_batch(
         if isinstance(result, WorkerCrashError):
             result = ("failed", 0.0, str(result))
         rows[name] = (name, *result)
+        _copy_scene_log(todo[index])
     table = pd.DataFrame([rows[job.name] for job in jobs], columns=list(TABLE_COLUMNS))
-    with atomic_path(table_out) as tmp:
-        table.to_csv(tmp, index=False)
     failed = table[table["status"] == "failed"]
     if len(failed):
         listing = "; ".join(
@@ -151,10 +164,38 @@ def run_batch(
         )
         raise BatchError(
             f"{len(failed)} of {len(table)} scenes failed ({listing}). The other scenes' "
-            "outputs are kept: fix the cause (each scene's log is in "
-            f"{Path(todo[0].log).parent}) and run again; only these scenes are redone."
+            "outputs are kept: fix the cause (each scene's log is in this job's log) and run "
+            "again; only these scenes are redone."
         )
+    with atomic_path(table_out) as tmp:
+        table.to_csv(tmp, index=False)
     return table
+
+
+def gather_outputs(
+    jobs: list[SceneJob],
+    variables: list[str],
+    stats: Path,
+    pixels: Path,
+    windows: Path,
+    grids: Path,
+) -> None:
+    """Write the batch's declared outputs from its scenes' folders
+    (:mod:`eotrend.sentinel3.batches`)."""
+    folders = [Path(job.folder) for job in jobs]
+    batches.write_stats([f / "stats.csv" for f in folders], stats)
+    batches.write_pixels([f / "pixels.parquet" for f in folders], pixels)
+    batches.write_windows({job.name: Path(job.folder) / "window.json" for job in jobs}, windows)
+    batches.write_grids([f / "grid" for f in folders], variables, grids)
+
+
+def _copy_scene_log(job: SceneJob) -> None:
+    """The scene's own log, into this job's log (the rule's declared log)."""
+    try:
+        text = job.log.read_text(encoding="utf-8").rstrip()
+    except OSError:
+        return
+    log.info("log of %s:\n%s", job.name, text or "(empty)")
 
 
 def process_scene(job: dict, aoi: str, settings: dict, stamp: dict) -> tuple[str, float, str]:
@@ -168,6 +209,7 @@ def process_scene(job: dict, aoi: str, settings: dict, stamp: dict) -> tuple[str
     job = SceneJob(**job)
     folder = Path(job.folder)
     start = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
     handler = _scene_log(job.log)
     try:
         (folder / STAMP).unlink(missing_ok=True)
@@ -201,11 +243,10 @@ def process_scene(job: dict, aoi: str, settings: dict, stamp: dict) -> tuple[str
         _close_log(handler)
 
 
-def _scene_log(path: str) -> logging.Handler:
+def _scene_log(path: Path) -> logging.Handler:
     """Send this process's log records to ``path`` (truncated) until :func:`_close_log`."""
     from eotrend.core.logs import LOG_FORMAT
 
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, mode="w", encoding="utf-8")
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
@@ -223,6 +264,10 @@ def run(
     *,
     aoi: str,
     table: str,
+    stats: str,
+    pixels: str,
+    windows: str,
+    grids: str,
     scenes: list[dict],
     variables: list[str],
     quality: str | dict,
@@ -231,13 +276,16 @@ def run(
     threads: int | None = None,
     mem_mb: float | None = None,
 ) -> pd.DataFrame:
-    """Run one batch of scenes (rule ``scenes``) and write its table.
+    """Run one batch of scenes (rule ``scenes``) and write its outputs.
 
     Args:
         aoi: the AOI vector file.
         table: the batch table to write (CSV: scene, status, seconds, message).
+        stats, pixels, windows, grids: the batch's statistics (CSV), pixel table
+            (Parquet), extraction windows (JSON) and grids (GeoTIFF) to write, see
+            :mod:`eotrend.sentinel3.batches`.
         scenes: one dict per scene with the :class:`SceneJob` fields (name, product,
-            folder, log).
+            folder: its work folder).
         variables, quality, grid, product_masks: the dataset's extraction settings.
         threads, mem_mb: the job's CPUs and memory budget (MB).
     """
@@ -248,22 +296,30 @@ def run(
         product_masks=product_masks,
     )
     jobs = [SceneJob(**scene) for scene in scenes]
-    return run_batch(jobs, aoi, settings, table, threads=threads, mem_mb=mem_mb)
+    done = run_batch(jobs, aoi, settings, table, threads=threads, mem_mb=mem_mb)
+    gather_outputs(jobs, settings.variables, Path(stats), Path(pixels), Path(windows), Path(grids))
+    return done
 
 
-def jobs_from_manifest(manifest: str | Path, scenes_dir: str | Path, logs_dir: str | Path):
-    """The :class:`SceneJob` dicts of every usable (ok) scene of a scene list, with their
-    outputs in ``scenes_dir/<scene>/`` and logs in ``logs_dir/<scene>.log`` (the
-    workflow's layout)."""
+def batch_outputs(table: str | Path) -> dict[str, str]:
+    """The workflow's names of a batch's outputs besides its table ``<batch>.csv``:
+    ``<batch>/stats.csv``, ``pixels.parquet``, ``windows.json`` and ``grids.tif``."""
+    folder = Path(table).with_suffix("")
+    return {
+        "stats": str(folder / "stats.csv"),
+        "pixels": str(folder / "pixels.parquet"),
+        "windows": str(folder / "windows.json"),
+        "grids": str(folder / "grids.tif"),
+    }
+
+
+def jobs_from_manifest(manifest: str | Path, scenes_dir: str | Path) -> list[dict]:
+    """The :class:`SceneJob` dicts of every usable (ok) scene of a scene list, each
+    worked on in ``scenes_dir/<scene>/``."""
     from eotrend.sources.scenelist import read_entries
 
     return [
-        {
-            "name": entry.name,
-            "product": entry.path,
-            "folder": str(Path(scenes_dir) / entry.name),
-            "log": str(Path(logs_dir) / f"{entry.name}.log"),
-        }
+        {"name": entry.name, "product": entry.path, "folder": str(Path(scenes_dir) / entry.name)}
         for entry in read_entries(manifest)
         if entry.status == "ok"
     ]

@@ -474,12 +474,13 @@ def stack(
         raise InputError(
             "align.resampling", f"unknown method {resampling!r}", f"Use {mosaic.RESAMPLINGS}."
         )
-    sources = mosaic.group_tiles(covered_inputs(resolve_inputs(inputs, variable), min_coverage))
-    dated = read_dates(sources, dates_from, regex, date_format)
-    bands = plan_bands(dated, period)
     # VRTs and blocks in transit go to the node-local temporary folder ($TMPDIR): only
     # this job's processes read them.
     with tempfile.TemporaryDirectory(prefix="eotrend-stack-") as tmp:
+        paths, origins = split_batch_grids(resolve_inputs(inputs, variable), variable, Path(tmp))
+        sources = mosaic.group_tiles(covered_inputs(paths, min_coverage))
+        dated = read_dates(sources, dates_from, regex, date_format)
+        bands = plan_bands(dated, period)
         reads = _prepare_reads([s for s, _, _ in dated], Path(tmp), nodata, align, resampling)
         labels = [str(s) for s, _, _ in dated]
         if align is None:
@@ -510,9 +511,40 @@ def stack(
             threads=threads,
             mem_mb=mem_mb,
             tags=tags,
+            origins=origins,
         )
-    write_dates_csv(dates_csv, bands)
+        write_dates_csv(dates_csv, bands, origins)
     return bands
+
+
+def split_batch_grids(
+    paths: list[Path], variable: str | None, tmp: Path
+) -> tuple[list[Path], dict[str, str]]:
+    """``paths`` with each batch's grids (a multi-band file whose bands carry VARIABLE,
+    :mod:`eotrend.sentinel3.batches`) replaced by one VRT per band of ``variable``, named
+    by its scene, whose metadata is the band's (SCENE, ACQUISITION_DATETIME, COVERAGE).
+
+    Returns the paths and, per VRT, where its band comes from (``<file>#<band>``), for
+    the band table."""
+    out: list[Path] = []
+    origins: dict[str, str] = {}
+    for path in paths:
+        info = raster.read_info(path)
+        if info.count == 1 or not any("VARIABLE" in m for m in info.band_metadata):
+            out.append(path)
+            continue
+        if variable is None:
+            raise InputError(path, "holds the grids of several variables", "Give --variable.")
+        for number, metadata in enumerate(info.band_metadata, start=1):
+            if metadata.get("VARIABLE") == variable:
+                vrt = mosaic.band_vrt(path, number, tmp / f"{metadata['SCENE']}.vrt", metadata)
+                origins[str(vrt)] = f"{path}#{number}"
+                out.append(vrt)
+    if not out:
+        raise InputError(
+            None, f"no input holds variable {variable!r}", "Check the dataset's variables."
+        )
+    return out, origins
 
 
 def _prepare_reads(
@@ -552,8 +584,10 @@ def _write_stack(
     threads: int | None,
     mem_mb: float | None,
     tags: dict[str, str] | None,
+    origins: dict[str, str],
 ) -> None:
-    """Read, reduce and write the stack by row blocks (see :func:`stack`).
+    """Read, reduce and write the stack by row blocks (see :func:`stack`); ``origins``
+    names the file and band behind each temporary VRT.
 
     Workers write their blocks as .npy files into ``tmp``; this process writes them into
     the GeoTIFF as they complete and deletes them.
@@ -584,7 +618,10 @@ def _write_stack(
             {
                 "DATE": b.date.isoformat(),
                 "PERIOD": b.label,
-                "SOURCES": ";".join(Path(s).name for s in b.sources),
+                # File names; a scene's name for a band of a batch's grids (its VRT).
+                "SOURCES": ";".join(
+                    Path(s).stem if s in origins else Path(s).name for s in b.sources
+                ),
             }
             for b in bands
         ],
@@ -689,14 +726,16 @@ def _warn_empty(bands: list[Band], filled: np.ndarray) -> None:
         )
 
 
-def write_dates_csv(path: Path, bands: list[Band]) -> None:
+def write_dates_csv(path: Path, bands: list[Band], origins: dict[str, str]) -> None:
     """The band table: band (1-based), label (:attr:`Band.label`), date (ISO 8601, UTC),
-    sources (';'-separated)."""
+    sources (';'-separated; ``<file>#<band>`` for a band of a batch's grids, see
+    :func:`split_batch_grids`)."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         table = csv.writer(handle)
         table.writerow(["band", "label", "date", "sources"])
         for number, band in enumerate(bands, start=1):
-            table.writerow([number, band.label, band.date.isoformat(), ";".join(band.sources)])
+            sources = ";".join(origins.get(s, s) for s in band.sources)
+            table.writerow([number, band.label, band.date.isoformat(), sources])
 
 
 def run(
@@ -719,7 +758,7 @@ def run(
     mem_mb: float | None = None,
 ) -> None:
     """Rule ``stack`` (and ``python -m eotrend stack``): stack ``grids`` (a sentinel3
-    dataset's scene grid folders, each holding ``<variable>.tif``) or else ``rasters``
+    dataset's batch grids, :mod:`eotrend.sentinel3.batches`) or else ``rasters``
     (GeoTIFF files) into ``raster``, with the band table ``dates`` (CSV).
 
     The remaining arguments are the dataset's ``dates``, ``composite``, ``nodata`` and

@@ -10,17 +10,15 @@ noted low_coverage, without statistics.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from eotrend.core.atomic import atomic_path
 from eotrend.geo.aoi import Feature
-from eotrend.sentinel3 import coverage, passes
+from eotrend.sentinel3 import batches, coverage, passes
 from eotrend.sentinel3.extract import (
     SCENE_COLUMNS,
     SceneExtract,
@@ -68,17 +66,6 @@ def collect_statistics(
     return table
 
 
-def read_pixel_table(path: str | Path) -> tuple[pd.DataFrame, dict]:
-    """A pixel table written by :func:`write_pixels` and its ``eotrend`` description."""
-    table = pq.read_table(path)
-    return table.to_pandas(), json.loads(table.schema.metadata[b"eotrend"])
-
-
-def _pixel_table_scene(path: str | Path) -> str:
-    """The scene of a pixel table, from its metadata alone (no values read)."""
-    return json.loads(pq.read_schema(path).metadata[b"eotrend"])["scene"]
-
-
 def _merge_passes(table: pd.DataFrame, pixel_paths: list[str | Path]) -> pd.DataFrame:
     """``table`` with the rows of features seen in part by several frames of one pass
     replaced by one row for the pass (see :func:`collect_statistics`)."""
@@ -87,7 +74,7 @@ def _merge_passes(table: pd.DataFrame, pixel_paths: list[str | Path]) -> pd.Data
     groups = passes.pass_groups(scenes, [times[s] for s in scenes])
     seen = table["count"] > 0  # pixel centres inside the feature, valid or not
     merged, drop = [], []
-    pixel_of: dict[str, Path] | None = None
+    pixel_of: dict[str, str | Path] | None = None
     for group in (g for g in groups if len(g) > 1):
         names = [scenes[i] for i in group]
         rows = table[table["scene"].isin(names) & seen]
@@ -96,10 +83,10 @@ def _merge_passes(table: pd.DataFrame, pixel_paths: list[str | Path]) -> pd.Data
             if len(own) < 2:
                 continue
             if pixel_of is None:
-                pixel_of = {_pixel_table_scene(p): Path(p) for p in pixel_paths}
+                pixel_of = {s: p for p in pixel_paths for s in batches.pixel_scenes(p)}
             for scene in own["scene"]:
                 if scene not in loaded:
-                    loaded[scene] = read_pixel_table(pixel_of[scene])
+                    loaded[scene] = batches.read_pixels(pixel_of[scene], scene)
             merged.append(_pass_row(own, feature, [loaded[s] for s in own["scene"]]))
             drop += list(table.index[table["scene"].isin(names) & (table["feature"] == feature)])
     if not merged:
@@ -133,8 +120,9 @@ def _pass_row(
 
 
 def run(*, stats: list[str], pixels: list[str], table: str, min_coverage: float) -> None:
-    """Write the dataset's time series ``table`` (CSV) from the per-scene statistics
-    tables ``stats`` and pixel tables ``pixels`` (to merge the frames of a pass); a
+    """Write the dataset's time series ``table`` (CSV) from the statistics tables
+    ``stats`` and pixel tables ``pixels`` (the batches' or single scenes'; to merge the
+    frames of a pass); a
     feature a scene observes less than ``min_coverage`` (fraction) of is noted
     low_coverage, without statistics."""
     collect_statistics(list(stats), table, min_coverage=min_coverage, pixel_paths=list(pixels))
