@@ -353,12 +353,12 @@ def _search_window(
     The service pages only so deep and then leaves ``@odata.nextLink`` out, just as it
     does on the last page of a complete list (since 2024-11-12: no next link once its
     ``$skip`` would pass 10,000, CDSE release notes); it never says that a list was cut,
-    and it moved that limit before. So, whatever the limit is, a window whose last page
-    came back full (as many products as ``$top`` asked, or as the first page held, should
-    the server page smaller) without a next link is suspect, and one query past its last
-    product (:func:`_more_after`) tells whether it was cut. That costs one query, only
-    when the window's count is an exact multiple of the page size; a window ending on a
-    short page is complete.
+    and the limit is the service's to change (it had none before). So, whatever the limit
+    is, a window whose last page came back full (as many products as ``$top`` asked, or
+    as the first page held, should the server page smaller) without a next link is
+    suspect, and one query past its last product (:func:`_more_after`) tells whether it
+    was cut. That costs one query, only when the window's count is an exact multiple of
+    the page size; a window ending on a short page is complete.
     """
     top = page_top(settings)
     url: str | None = search_url(settings, polygon, begin, stop)
@@ -390,15 +390,20 @@ def _more_after(
     One query from the last received product's sensing start (to the second, as the filter
     writes it) to ``stop``, asking for one product more than were received from that
     instant on: any Id not received means the window was cut. Products sharing the last
-    start (an acquisition's NR and NT copies do) are counted, not skipped: ``ge``, not
-    ``gt``.
+    start (the NR and NT copies of one acquisition may) are counted, not skipped: ``ge``,
+    not ``gt``. Its next links are followed only while it shows nothing new (a server
+    paging smaller than asked).
     """
     since = max(p.start for p in received).replace(microsecond=0)
     seen = {p.id for p in received if p.start >= since}
     if len(seen) >= MAX_PAGE:  # cannot ask for one more in one page: assume the worst
         return True
-    url = search_url(settings, polygon, since, stop, top=len(seen) + 1)
-    more = [p for p in _products(_get_json(url, settings), settings) if p.id not in seen]
+    url: str | None = search_url(settings, polygon, since, stop, top=len(seen) + 1)
+    more: list[Product] = []
+    while url and not more:
+        page = _get_json(url, settings)
+        more = [p for p in _products(page, settings) if p.id not in seen]
+        url = page.get("@odata.nextLink")
     log.info(
         "search up to %s ended on a full page without a next link; from %s on: %s",
         stop.isoformat(),
