@@ -7,7 +7,9 @@ CDSE's OData API (https://documentation.dataspace.copernicus.eu/APIs/OData.html)
   lifetimes), ``GET /odata/v1/Products`` (the documented ``$filter`` subset, ``$orderby``,
   ``$top``, ``$skip``, ``$count``, ``$expand``; ``@odata.nextLink`` re-encoded with ``%24``
   and ``+`` as the real service does, and, like it since 2024-11-12, omitted when the next
-  ``$skip`` would pass 10,000, with ``$skip`` > 10,000 refused by a 422),
+  ``$skip`` would pass the paging cap (10,000 there; ``max_skip`` here), with a larger
+  ``$skip`` refused by the documented 422 body; ``page_size`` makes pages smaller than
+  ``$top`` asks, as OData lets a server do),
   ``Products(<Id>)`` and ``Products(<Id>)/$value``, which answers 301 to the other host;
 * the *download* host: ``Products(<Id>)/$value`` with a Bearer token, ``Range`` (206 with
   ``Content-Range``, 416 past the end), at most ``max_streams`` bodies at a time (429
@@ -76,6 +78,7 @@ INTERSECTS = re.compile(r"^OData\.CSC\.Intersects\(area=geography'SRID=4326;(.+)
 START = re.compile(r"^ContentDate/Start (ge|gt|lt|le) (\S+)$")
 COLLECTION = re.compile(r"^Collection/Name eq '([A-Z0-9-]+)'$")
 MAX_SKIP = 10000  # the largest $skip the catalogue accepts (CDSE release notes, 2024-11-12)
+MAX_TOP = 1000  # the largest $top (CDSE docs, APIs/OData)
 
 
 def _iso(moment: datetime) -> str:
@@ -210,13 +213,15 @@ def bulk_products(
 @dataclass
 class Search:
     """One search request the fake answered: its Intersects area, its sensing-start
-    bounds (``ge`` and ``lt``), its ``$skip`` and the HTTP status of the answer."""
+    bounds (``ge`` and ``lt``), its ``$skip``, the HTTP status of the answer and its
+    ``$top``."""
 
     area: shapely.Geometry
     ge: datetime
     lt: datetime
     skip: int
     status: int
+    top: int = 20
 
 
 @dataclass
@@ -263,6 +268,12 @@ class FakeCdse:
         username, password: the one account.
         access_lifetime, refresh_lifetime: token lifetimes, seconds.
         max_streams: bodies served at once; more get 429 DAT-ZIP-100.
+        max_skip: the paging cap: the largest ``$skip`` accepted (larger: 422) and that a
+            next link may carry (none is given past it, however many products remain).
+            The real service's is 10,000 since 2024-11-12 (CDSE API release notes,
+            https://documentation.dataspace.copernicus.eu/APIs/Others/ReleaseNotes.html).
+        page_size: the most products a page holds whatever ``$top`` asks (the next link
+            then continues after those served); None: ``$top`` of them, as CDSE serves.
     """
 
     def __init__(
@@ -273,10 +284,13 @@ class FakeCdse:
         access_lifetime: float = 600,
         refresh_lifetime: float = 3600,
         max_streams: int = 4,
+        max_skip: int = MAX_SKIP,
+        page_size: int | None = None,
     ) -> None:
         self.username, self.password = username, password
         self.access_lifetime, self.refresh_lifetime = access_lifetime, refresh_lifetime
         self.max_streams = max_streams
+        self.max_skip, self.page_size = max_skip, page_size
         self.products: dict[str, FakeProduct] = {}
         self.requests: list[Request] = []
         self.issued: list[str] = []  # every token handed out (for the secret greps)
@@ -389,8 +403,8 @@ class FakeCdse:
             clauses = _clauses(query["$filter"])
             area = next(shapely.from_wkt(m[1]) for c in clauses if (m := INTERSECTS.match(c)))
             bounds = {m[1]: _moment(m[2]) for c in clauses if (m := START.match(c))}
-            skip = int(query.get("$skip", 0))
-            found.append(Search(area, bounds["ge"], bounds["lt"], skip, request.status))
+            skip, top = int(query.get("$skip", 0)), int(query.get("$top", 20))
+            found.append(Search(area, bounds["ge"], bounds["lt"], skip, request.status, top))
         return found
 
     def downloads(self, name: str) -> list[Request]:
@@ -484,17 +498,17 @@ class FakeCdse:
             return 400, {"detail": f"Invalid filter: {error}"}
         top = int(query.get("$top", 20))
         skip = int(query.get("$skip", 0))
-        if top > 1000:
-            return 400, {"detail": "Top value must be less than or equal to 1000"}
-        if skip > MAX_SKIP:
+        if top > MAX_TOP:
+            return 400, {"detail": f"Top value must be less than or equal to {MAX_TOP}"}
+        if skip > self.max_skip:
             return 422, {
                 "detail": [
                     {
                         "type": "less_than_equal",
                         "loc": ["query", "$skip"],
-                        "msg": "Input should be less than or equal to 10000",
+                        "msg": f"Input should be less than or equal to {self.max_skip}",
                         "input": str(skip),
-                        "ctx": {"le": 10000},
+                        "ctx": {"le": self.max_skip},
                     }
                 ]
             }
@@ -512,10 +526,12 @@ class FakeCdse:
         }
         if query.get("$count", "").lower() in ("true", "1"):
             body["@odata.count"] = len(found)
-        body["value"] = [p.entity(expand) for p in found[skip : skip + top]]
-        if skip + top < len(found) and skip + top <= MAX_SKIP:
+        served = top if self.page_size is None else min(top, self.page_size)
+        body["value"] = [p.entity(expand) for p in found[skip : skip + served]]
+        # The next link's $skip may not pass the cap: past it, no link (more or not).
+        if skip + served < len(found) and skip + served <= self.max_skip:
             following = {k: v for k, v in query.items() if k != "$skip"}
-            following["$skip"] = str(skip + top)
+            following["$skip"] = str(skip + served)
             encoded = "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in following.items())
             body["@odata.nextLink"] = f"{url_root}/odata/v1/Products?{encoded}"
         return 200, body

@@ -4,14 +4,17 @@ The fact (CDSE's API release notes, 2024-11-12,
 https://documentation.dataspace.copernicus.eu/APIs/Others/ReleaseNotes.html): ``$skip`` may
 not pass 10,000 (``$skip=10001`` is a 422) and ``@odata.nextLink`` is omitted when the next
 ``$skip`` would pass 10,000, so one query yields at most 10,000 + one page of products and
-then ends as if complete. tests/support/fake_cdse.py pages exactly so; its product lists (records
-without bytes, :func:`fake_cdse.bulk_products`) are the oracle.
+then ends as if complete. The limit was introduced then and may move again: the client
+must not depend on its value, so most tests here give the loopback service a paging cap
+of 4 and pages of 2 (at most 6 products per query). tests/support/fake_cdse.py pages
+exactly so; its product lists (records without bytes) are the oracle.
 """
 
 from __future__ import annotations
 
 import json
 import urllib.error
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from urllib.request import urlopen
 
@@ -22,7 +25,7 @@ import yaml
 from eotrend.core.config import load_dataset
 from eotrend.core.errors import InputError
 from eotrend.sources.cdse.catalogue import aoi_polygon, search, search_polygons, search_url
-from eotrend.sources.cdse.settings import CdseError, Settings
+from eotrend.sources.cdse.settings import Settings
 from eotrend.sources.scenelist import read_entries
 from eotrend.stages.download import run as download
 from support.configs import base_dataset
@@ -54,9 +57,22 @@ def settings(fake: FakeCdse) -> Settings:
 
 
 def first_pages(fake: FakeCdse) -> list[tuple[date, date]]:
-    """The windows searched (first pages only), as inclusive (first, last) days."""
+    """The windows searched (their first pages), as inclusive (first, last) days. Windows
+    start at midnight; the queries past a window's full last page (:func:`probes`) start
+    at a product's sensing start, never at midnight in these tests."""
     return [
-        (s.ge.date(), (s.lt - timedelta(days=1)).date()) for s in fake.searches() if s.skip == 0
+        (s.ge.date(), (s.lt - timedelta(days=1)).date())
+        for s in fake.searches()
+        if s.skip == 0 and s.ge == s.ge.replace(hour=0, minute=0, second=0, microsecond=0)
+    ]
+
+
+def probes(fake: FakeCdse) -> list[datetime]:
+    """The starts of the queries past a window's full last page (see :func:`first_pages`)."""
+    return [
+        s.ge
+        for s in fake.searches()
+        if s.skip == 0 and s.ge != s.ge.replace(hour=0, minute=0, second=0, microsecond=0)
     ]
 
 
@@ -86,7 +102,10 @@ def test_fake_pages_like_the_service(fake):
 def test_year_over_the_limit_is_split_and_complete(fake):
     """A year with 11,515 products over the AOI (more than one query can page through) is
     searched again by month, and its June (11,500) by day: every product exactly once,
-    including those on the window boundaries; no request past $skip 10,000."""
+    including those on the window boundaries; no request past $skip 10,000. Both cut
+    windows ended on a full page without a next link (the service's only sign) and one
+    query past their last product found more; the months and days ended on short pages
+    and cost no such query."""
     june = bulk_products(11_500, utc(2020, 6, 1), utc(2020, 7, 1), OVER_LAKE)
     monthly = [
         record(f"S3B_OL_2_WFR____month{m}.SEN3", utc(2020, m, 15), OVER_LAKE)
@@ -111,6 +130,7 @@ def test_year_over_the_limit_is_split_and_complete(fake):
     assert len({p.id for p in found}) == len(found)
     searches = fake.searches()
     assert max(s.skip for s in searches) == 10_000 and all(s.status == 200 for s in searches)
+    assert [t.date() for t in probes(fake)] == [date(2020, 6, 29), date(2020, 6, 29)]
     windows = first_pages(fake)
     months = [(date(2020, m, 1), date(2020, m + 1, 1) - timedelta(days=1)) for m in range(1, 12)]
     days = [(date(2020, 6, d), date(2020, 6, d)) for d in range(1, 31)]
@@ -125,15 +145,17 @@ def test_year_over_the_limit_is_split_and_complete(fake):
 
 
 def test_a_day_over_the_limit_is_an_error_naming_it(fake):
-    """11,001 products on one day: even a one-day query is cut, so the search stops with
-    an error naming that day instead of returning 11,000 of them."""
+    """11,001 products on one day, past the real limit (at most 11,000 per query): even a
+    one-day query is cut, so the search stops with an error naming that day and the AOI
+    instead of returning 11,000 of them."""
     fake.add(*bulk_products(11_001, utc(2020, 6, 15), utc(2020, 6, 16), OVER_LAKE))
-    with pytest.raises(CdseError) as failure:
-        search(settings(fake), [LAKE], date(2020, 6, 14), date(2020, 6, 16))
+    with pytest.raises(InputError) as failure:
+        search(settings(fake), [LAKE], date(2020, 6, 14), date(2020, 6, 16), aoi="lake.gpkg")
     message = str(failure.value)
-    assert "catalogue search for 2020-06-15 (UTC) alone reaches" in message
-    assert "paging limit (10,000 results per query)" in message
-    assert "make the AOI smaller" in message and "source.cdse.product_type" in message
+    assert message.startswith("lake.gpkg: the catalogue search for 2020-06-15 (UTC) alone")
+    assert "stopped after 11000 products without a next link" in message
+    assert "Make the AOI smaller" in message and "source.cdse.product_type" in message
+    assert "page_size" not in message  # already the largest
     assert first_pages(fake) == [
         (date(2020, 6, 14), date(2020, 6, 16)),
         (date(2020, 6, 14), date(2020, 6, 14)),
@@ -141,16 +163,164 @@ def test_a_day_over_the_limit_is_an_error_naming_it(fake):
     ]
 
 
-@pytest.mark.parametrize(("count", "parts"), [(10_000, 0), (10_500, 0), (11_000, 30)])
-def test_windows_within_the_limit_are_not_split(fake, count, parts):
-    """10,000 products (no next link after the 10th page) and 10,500 (an 11th, short
-    page) are complete in one query. 11,000 fill the 11th page exactly: the service's
-    silence cannot be told from a cut, so the window is searched again by day (a few
-    more queries; nothing lost)."""
+@pytest.mark.parametrize(("count", "extra"), [(10_000, 1), (10_500, 0), (11_000, 1)])
+def test_windows_within_the_limit_are_not_split(fake, count, extra):
+    """The real limit: 10,500 products (an 11th, short page) are complete in one query.
+    10,000 (no next link after the 10th, full page) and 11,000 (the 11th page full, the
+    most one query reaches) end as a cut would: one query past the last product finds
+    nothing more, so the window is not searched again."""
     fake.add(*bulk_products(count, utc(2020, 6, 1), utc(2020, 7, 1), OVER_LAKE))
     found = search(settings(fake), [LAKE], date(2020, 6, 1), date(2020, 6, 30))
     assert sorted(p.id for p in found) == sorted(fake.products)
-    assert len(first_pages(fake)) == 1 + parts
+    assert len(first_pages(fake)) == 1
+    assert len(probes(fake)) == extra
+
+
+# --- a catalogue that stops paging early (cap 4, pages of 2) ------------------------------
+
+CAP = 4  # the largest $skip: with pages of 2 one query reaches 6 products
+
+
+def june(counts: dict[int, int]) -> list[FakeProduct]:
+    """``counts[day]`` records on each June 2020 day over the lake (10:00, 12:00, ...)."""
+    return [
+        record(f"S3A_OL_2_WFR____d{day:02d}n{i}.SEN3", utc(2020, 6, day, 10 + 2 * i), OVER_LAKE)
+        for day, count in counts.items()
+        for i in range(count)
+    ]
+
+
+def small_settings(fake: FakeCdse, page_size: int = 2) -> Settings:
+    return Settings.from_config(fake.settings(page_size=page_size))
+
+
+def assert_within_cap(fake: FakeCdse) -> None:
+    """No request past the cap: every search answered 200."""
+    searches = fake.searches()
+    assert max(s.skip for s in searches) <= CAP and all(s.status == 200 for s in searches)
+
+
+@pytest.mark.parametrize("server_pages", [None, 2], ids=["top=2", "server pages of 2"])
+def test_fake_stops_paging_at_a_small_cap_like_the_service(server_pages):
+    """Both documented behaviours at the paging limit (release notes, 2024-11-12), with a
+    cap of 4: next links up to $skip 4 and none past it, though products remain (6 of 8
+    served, the last page full); a $skip past the cap asked directly is refused with the
+    documented 422 body (its bound being the cap); $skip 4 itself is served."""
+    with FakeCdse("nobody", "unused", max_skip=CAP, page_size=server_pages) as fake:
+        fake.add(*june({1: 2, 2: 2, 3: 2, 4: 2}))
+        top = 2 if server_pages is None else 1000
+        url = first = search_url(small_settings(fake, top), LAKE, utc(2020, 6, 1), utc(2020, 7, 1))
+        pages = []
+        while url:
+            with urlopen(url) as response:
+                page = json.load(response)
+            pages.append(len(page["value"]))
+            url = page.get("@odata.nextLink")
+        assert [s.skip for s in fake.searches()] == [0, 2, 4] and pages == [2, 2, 2]
+        with urlopen(first + "&%24skip=4") as response:
+            assert len(json.load(response)["value"]) == 2
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urlopen(first + "&%24skip=5")
+    assert refused.value.code == 422
+    (detail,) = json.load(refused.value)["detail"]
+    assert detail["loc"] == ["query", "$skip"] and detail["ctx"] == {"le": CAP}
+
+
+@pytest.mark.parametrize("server_pages", [None, 2], ids=["top=2", "server pages of 2"])
+def test_every_product_found_once_whatever_the_cap(server_pages):
+    """The service ends a cut list exactly as a complete one: its last page without a
+    next link (release notes, 2024-11-12), at a limit it has moved before. Against a cap
+    of 4 with pages of 2 the first query sees 6 of 8 products and stops on a full page;
+    the client asks past the last one, finds more, searches day by day and returns all 8,
+    each once, never asking for a $skip past the cap. Pages of 2 either as asked ($top=2)
+    or imposed by the server while $top asks 1000 (OData lets a server page smaller than
+    asked: the first page's size then tells a full page)."""
+    records = june({1: 2, 2: 2, 3: 2, 4: 2})
+    top = 2 if server_pages is None else 1000
+    with FakeCdse("nobody", "unused", max_skip=CAP, page_size=server_pages) as fake:
+        fake.add(*records)
+        found = search(small_settings(fake, top), [LAKE], date(2020, 6, 1), date(2020, 6, 4))
+    ids = [p.id for p in found]
+    assert sorted(ids) == sorted(r.id for r in records)
+    assert len(set(ids)) == len(ids) == 8 and len({p.name for p in found}) == 8
+    assert [p.start for p in found] == sorted(r.start for r in records)
+    assert_within_cap(fake)
+    days = [(date(2020, 6, d), date(2020, 6, d)) for d in range(1, 5)]
+    assert first_pages(fake) == [(date(2020, 6, 1), date(2020, 6, 4)), *days]
+
+
+def test_a_product_sharing_the_last_served_start_is_not_lost():
+    """The service orders by sensing start, ties by Id, and the copies of one acquisition
+    (NR, NT) may share their sensing start. The one product the cap withholds here starts
+    exactly when the last one served does: a query from after that start would see
+    nothing more; the client's query from that start, asking for one more than it holds
+    from that instant, sees it, and the window is searched again by day."""
+    records = june({1: 2, 2: 2, 3: 1})
+    tie = utc(2020, 6, 3, 15)
+    twins = [
+        record(f"S3A_OL_2_WFR____20200603T150000_{kind}.SEN3", tie, OVER_LAKE)
+        for kind in ("NR", "NT")
+    ]
+    with FakeCdse("nobody", "unused", max_skip=CAP) as fake:
+        fake.add(*records, *twins)
+        found = search(small_settings(fake), [LAKE], date(2020, 6, 1), date(2020, 6, 3))
+    assert sorted(p.id for p in found) == sorted(r.id for r in [*records, *twins])
+    assert_within_cap(fake)
+    assert len(first_pages(fake)) > 1  # the window was searched again
+
+
+def test_a_day_past_the_cap_is_an_error_naming_the_day_and_the_aoi():
+    """One query reaches 6 products under a cap of 4 with pages of 2; 2 June holds 7, so
+    even its one-day query ends on a full page without a next link while more follow.
+    The search stops with an error naming that day and the AOI file, instead of returning
+    6 of its 7. The hint mentions the page size: the service stops at a fixed $skip, so
+    one query reaches the cap plus one page."""
+    with FakeCdse("nobody", "unused", max_skip=CAP) as fake:
+        fake.add(*june({1: 1, 2: 7, 3: 1}))
+        with pytest.raises(InputError) as failure:
+            search(
+                small_settings(fake), [LAKE], date(2020, 6, 1), date(2020, 6, 3), aoi="lakes.gpkg"
+            )
+    message = str(failure.value)
+    assert message.startswith("lakes.gpkg: the catalogue search for 2020-06-02 (UTC) alone")
+    assert "stopped after 6 products without a next link" in message
+    assert "Make the AOI smaller" in message and "page_size is 2" in message
+    assert_within_cap(fake)
+
+
+@pytest.mark.parametrize(
+    ("count", "pages", "extra"),
+    [(0, 1, 0), (1, 1, 0), (3, 2, 0), (5, 3, 0), (2, 1, 1), (4, 2, 1), (6, 3, 1)],
+)
+def test_only_a_full_last_page_costs_one_more_query(count, pages, extra):
+    """The service leaves the next link out on a complete list's last page as on a cut
+    one. A window ending on a short page (0, 1, 3, 5 products in pages of 2) is complete:
+    no query beyond its pages. One whose count is an exact multiple of the page (2, 4,
+    and 6, the most one query reaches under a cap of 4) costs exactly one more, which
+    finds nothing and splits nothing (counted at the server)."""
+    records = june({1: count})
+    with FakeCdse("nobody", "unused", max_skip=CAP) as fake:
+        fake.add(*records)
+        found = search(small_settings(fake), [LAKE], date(2020, 6, 1), date(2020, 6, 1))
+    assert sorted(p.id for p in found) == sorted(r.id for r in records)
+    searches = fake.searches()
+    assert len(searches) == pages + extra
+    assert [s.skip for s in searches if s.skip > 0] == list(range(2, 2 * pages, 2))
+    assert len([s for s in searches if s.skip == 0]) == 1 + extra
+
+
+def test_one_name_under_two_ids_is_returned_once(fake):
+    """Products reach the cache by name (``<Name>.SEN3``), so should the catalogue list
+    one name under two Ids, the search returns it once (the first record); an Id seen
+    twice (an AOI searched as two polygons) is likewise returned once."""
+    first = record("S3A_OL_2_WFR____twin.SEN3", utc(2020, 6, 1, 10), OVER_LAKE)
+    second = FakeProduct(
+        first.name, b"", first.start, first.stop, OVER_LAKE, id=str(uuid.UUID(int=0))
+    )
+    fake.add(first, second)
+    found = search(settings(fake), [LAKE, LAKE], date(2020, 6, 1), date(2020, 6, 1))
+    assert [p.name for p in found] == ["S3A_OL_2_WFR____twin"]
+    assert found[0].id == min(first.id, second.id)  # served first (ties by Id)
 
 
 # --- AOIs split at the antimeridian ----------------------------------------------------

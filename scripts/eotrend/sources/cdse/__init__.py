@@ -9,9 +9,10 @@ are handled here, not by a library. Service facts: the CDSE documentation
 * :mod:`~eotrend.sources.cdse.http` - one request with redirects followed by hand (the
   token only to the configured hosts and their siblings), error bodies, ``Retry-After``,
   back-off and retries.
-* :mod:`~eotrend.sources.cdse.catalogue` - the OData search (per year, split further at
-  the paging limit, one side of the antimeridian at a time) and one product per sensing
-  period (:func:`~eotrend.sources.cdse.catalogue.select`).
+* :mod:`~eotrend.sources.cdse.catalogue` - the OData search (per year, split further
+  where the catalogue cut a window at its paging limit, one side of the antimeridian at a
+  time) and one product per sensing period
+  (:func:`~eotrend.sources.cdse.catalogue.select`).
 * :mod:`~eotrend.sources.cdse.tokens` - one Keycloak login per run, refreshed before
   expiry, served to worker processes over a local socket.
 * :mod:`~eotrend.sources.cdse.cache` - the product cache: where a product lives, what is

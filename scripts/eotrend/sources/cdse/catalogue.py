@@ -6,11 +6,13 @@ release notes, https://documentation.dataspace.copernicus.eu/APIs/Others/Release
 Search: ``Products`` with the collection, product type, AOI intersection and
 sensing-start clauses, ``$orderby=ContentDate/Start asc`` (the server then orders ties by
 Id, so pages neither lose nor repeat products), ``$top`` <= 1000, one query per calendar
-year, ``@odata.nextLink`` followed verbatim, duplicates by Id dropped. The service pages no
-deeper than ``$skip`` 10,000: a window that reaches that limit is searched again
-month by month, then day by day, and a day still over it is an error (never a silent
-cut). An AOI split at the antimeridian is searched one side at a time. :func:`select`
-keeps one product per sensing period.
+year, ``@odata.nextLink`` followed verbatim, duplicates by Id (and by Name) dropped. The
+service pages only so deep (``$skip`` at most 10,000 since 2024-11-12) and then simply
+omits the next link, so a window whose last page came back full without one may have been
+cut, whatever the limit is today: one small query past its last product tells, and a cut
+window is searched again month by month, then day by day; a day still cut is an error
+(never a silent cut). An AOI split at the antimeridian is searched one side at a time.
+:func:`select` keeps one product per sensing period.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import shapely.geometry
 from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 
+from eotrend.core.errors import InputError
 from eotrend.sentinel3.layout import PRODUCT_NAME
 from eotrend.sources.cdse.http import (
     RETRY_STATUSES,
@@ -39,7 +42,6 @@ from eotrend.sources.cdse.settings import MAX_PAGE, CdseError, Settings
 
 log = logging.getLogger(__name__)
 
-MAX_SKIP = 10_000  # the largest $skip the catalogue accepts since 2024-11-12
 MAX_WKT_CHARS = 2000  # longer AOI polygons are simplified (the filter travels in the URL)
 TIMELINESS_RANK = {"NT": 0, "ST": 1, "NR": 2}  # prefer the final (non-time-critical) product
 
@@ -179,8 +181,21 @@ def year_windows(start: date, end: date) -> list[tuple[datetime, datetime]]:
     return windows
 
 
-def search_url(settings: Settings, polygon: shapely.Polygon, begin: datetime, end: datetime) -> str:
-    """The first-page URL of the products of one interval [begin, end) over ``polygon``."""
+def page_top(settings: Settings) -> int:
+    """The ``$top`` a search asks for: the configured page size, at most the service's 1000."""
+    return min(settings.page_size, MAX_PAGE)
+
+
+def search_url(
+    settings: Settings,
+    polygon: shapely.Polygon,
+    begin: datetime,
+    end: datetime,
+    top: int | None = None,
+) -> str:
+    """The first-page URL of the products of one interval [begin, end) over ``polygon``
+    (``top`` products per page; default :func:`page_top`). ``begin`` and ``end`` are
+    written to the second."""
     clauses = [
         "Collection/Name eq 'SENTINEL-3'",
         "Attributes/OData.CSC.StringAttribute/any(att:att/Name eq 'productType' and "
@@ -192,7 +207,7 @@ def search_url(settings: Settings, polygon: shapely.Polygon, begin: datetime, en
     query = {
         "$filter": " and ".join(clauses),
         "$orderby": "ContentDate/Start asc",
-        "$top": str(min(settings.page_size, MAX_PAGE)),
+        "$top": str(top or page_top(settings)),
         "$expand": "Attributes",
     }
     return f"{settings.catalogue_url}/Products?{urlencode(query, quote_via=quote)}"
@@ -226,48 +241,103 @@ def _span(begin: datetime, stop: datetime) -> str:
 
 
 def search(
-    settings: Settings, polygons: list[shapely.Polygon], start: date, end: date
+    settings: Settings,
+    polygons: list[shapely.Polygon],
+    start: date,
+    end: date,
+    *,
+    aoi: str | None = None,
 ) -> list[Product]:
     """Every catalogue product of the configured type over any of ``polygons`` (see
     :func:`search_polygons`) sensed in ``start..end`` (inclusive days), in sensing order,
-    each Id once.
+    each Id (and each Name) once.
 
-    Each polygon is searched one calendar year at a time; a window the catalogue would
-    cut at its paging limit (:func:`_search_window`) is searched again per month, then
-    per day.
+    Each polygon is searched one calendar year at a time; a window the catalogue cut at
+    its paging limit (:func:`_search_window`) is searched again per month, then per day.
+    ``aoi`` (the AOI file) is named in the error about a day that is still cut.
 
     Raises:
-        CdseError: a page failed after the retries, the catalogue's answer is not an
-            OData product list, or a single day still reaches the paging limit.
+        CdseError: a page failed after the retries, or the catalogue's answer is not an
+            OData product list.
+        InputError: the catalogue cuts even a single day's search (the AOI is too large
+            for it to page through).
     """
-    found: dict[str, Product] = {}
+    found = _Found()
     for polygon in polygons:
         windows = year_windows(start, end)
         while windows:
             begin, stop = windows.pop(0)
-            if _search_window(settings, polygon, begin, stop, found):
+            complete, received = _search_window(settings, polygon, begin, stop, found)
+            if complete:
                 continue
             smaller = split_window(begin, stop)
             if not smaller:
-                west, south, east, north = polygon.bounds
-                raise CdseError(
-                    f"the catalogue search for {begin.date()} (UTC) alone reaches the "
-                    f"catalogue's paging limit ({MAX_SKIP:,} results per query), so products "
-                    "of that day would be lost. The search polygon spans lon "
-                    f"{west:.2f}..{east:.2f}, lat {south:.2f}..{north:.2f}: make the AOI "
-                    "smaller (is it meant to cover that much? An area across the antimeridian "
-                    "must be drawn as parts split at +-180 degrees) and check "
-                    "source.cdse.product_type"
-                )
+                raise _cut_day(settings, polygon, begin, received, aoi)
             log.info(
-                "search %s reached the catalogue's paging limit (%s results per query): "
-                "searching it again in %d parts",
+                "search %s was cut by the catalogue's paging limit after %d products (last "
+                "page full, no next link, more products follow): searching it again in %d parts",
                 _span(begin, stop),
-                f"{MAX_SKIP:,}",
+                received,
                 len(smaller),
             )
             windows[:0] = smaller
-    return sorted(found.values(), key=lambda p: (p.start, p.id))
+    return sorted(found.by_id.values(), key=lambda p: (p.start, p.id))
+
+
+def _cut_day(
+    settings: Settings, polygon: shapely.Polygon, day: datetime, received: int, aoi: str | None
+) -> InputError:
+    """The error about a single day whose search the catalogue still cuts."""
+    west, south, east, north = polygon.bounds
+    hint = (
+        "Make the AOI smaller or split it into several datasets (is it meant to cover that "
+        "much? An area across the antimeridian must be drawn as parts split at +-180 "
+        "degrees) and check source.cdse.product_type"
+    )
+    if page_top(settings) < MAX_PAGE:
+        hint += (
+            f"; source.cdse.page_size is {settings.page_size}: the catalogue pages to a "
+            "fixed $skip, so larger pages (up to 1000) reach further"
+        )
+    return InputError(
+        aoi,
+        f"the catalogue search for {day.date()} (UTC) alone is cut by the catalogue's paging "
+        f"limit: it stopped after {received} products without a next link while that day "
+        "holds more, so products of that day would be lost (search polygon lon "
+        f"{west:.2f}..{east:.2f}, lat {south:.2f}..{north:.2f})",
+        hint + ".",
+    )
+
+
+def _products(page: dict, settings: Settings) -> list[Product]:
+    """The products of one OData page. Raises CdseError when it is not a product list."""
+    try:
+        return [Product.from_odata(item) for item in page["value"]]
+    except (KeyError, TypeError, ValueError) as error:
+        raise CdseError(
+            f"the catalogue at {settings.catalogue_url} answered with something other "
+            f"than an OData product list ({type(error).__name__}: {error}): is "
+            "catalogue_url the OData root (.../odata/v1)?"
+        ) from None
+
+
+class _Found:
+    """The products found so far, each Id and each Name once: windows and polygons meet at
+    their edges, and a product listed under a second Id would be fetched twice (the first
+    record found is kept)."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, Product] = {}
+        self.names: set[str] = set()
+
+    def add(self, product: Product) -> None:
+        if product.id in self.by_id:
+            return
+        if product.name in self.names:
+            log.debug("%s is listed under a second Id (%s): ignored", product.name, product.id)
+            return
+        self.by_id[product.id] = product
+        self.names.add(product.name)
 
 
 def _search_window(
@@ -275,39 +345,72 @@ def _search_window(
     polygon: shapely.Polygon,
     begin: datetime,
     stop: datetime,
-    found: dict[str, Product],
-) -> bool:
-    """Add the products of one window [begin, stop) to ``found`` (by Id); False when the
-    catalogue stopped paging at its limit, i.e. the window may be incomplete.
+    found: _Found,
+) -> tuple[bool, int]:
+    """Add the products of one window [begin, stop) to ``found``; return
+    (False when the catalogue cut the window, the number of products received).
 
-    The service omits ``@odata.nextLink`` when the next ``$skip`` would pass 10,000 (CDSE
-    release notes, 2024-11-12), whether or not more products exist. So a window whose last
-    page is full and whose next page would start past that (more than 10,000 received) may
-    have been cut. When exactly that many products exist it is complete: searching it
-    again in parts then costs a few queries and loses nothing.
+    The service pages only so deep and then leaves ``@odata.nextLink`` out, just as it
+    does on the last page of a complete list (since 2024-11-12: no next link once its
+    ``$skip`` would pass 10,000, CDSE release notes); it never says that a list was cut,
+    and the limit is the service's to change (it had none before). So, whatever the limit
+    is, a window whose last page came back full (as many products as ``$top`` asked, or
+    as the first page held, should the server page smaller) without a next link is
+    suspect, and one query past its last product (:func:`_more_after`) tells whether it
+    was cut. That costs one query, only when the window's count is an exact multiple of
+    the page size; a window ending on a short page is complete.
     """
+    top = page_top(settings)
     url: str | None = search_url(settings, polygon, begin, stop)
-    pages = received = first_page = last_page = 0
+    received: list[Product] = []
+    pages = first_page = last_page = 0
     while url:
         page = _get_json(url, settings)
-        try:
-            items = page["value"]
-            for item in items:
-                product = Product.from_odata(item)
-                found.setdefault(product.id, product)
-        except (KeyError, TypeError, ValueError) as error:
-            raise CdseError(
-                f"the catalogue at {settings.catalogue_url} answered with something other "
-                f"than an OData product list ({type(error).__name__}: {error}): is "
-                "catalogue_url the OData root (.../odata/v1)?"
-            ) from None
+        products = _products(page, settings)
+        for product in products:
+            found.add(product)
+        received += products
         pages += 1
-        received += len(items)
-        last_page = len(items)
-        first_page = first_page or last_page
+        last_page = len(products)
+        first_page = last_page if pages == 1 else first_page
         url = page.get("@odata.nextLink")
-    log.info("search %s: %d products in %d pages", _span(begin, stop), received, pages)
-    return not (received > MAX_SKIP and last_page == first_page)
+    log.info("search %s: %d products in %d pages", _span(begin, stop), len(received), pages)
+    full = last_page > 0 and (last_page >= top or (pages > 1 and last_page >= first_page))
+    if not full:
+        return True, len(received)
+    return not _more_after(settings, polygon, received, stop), len(received)
+
+
+def _more_after(
+    settings: Settings, polygon: shapely.Polygon, received: list[Product], stop: datetime
+) -> bool:
+    """Whether the catalogue holds products of the window ending at ``stop`` beyond those
+    ``received`` (which ended on a full page without a next link).
+
+    One query from the last received product's sensing start (to the second, as the filter
+    writes it) to ``stop``, asking for one product more than were received from that
+    instant on: any Id not received means the window was cut. Products sharing the last
+    start (the NR and NT copies of one acquisition may) are counted, not skipped: ``ge``,
+    not ``gt``. Its next links are followed only while it shows nothing new (a server
+    paging smaller than asked).
+    """
+    since = max(p.start for p in received).replace(microsecond=0)
+    seen = {p.id for p in received if p.start >= since}
+    if len(seen) >= MAX_PAGE:  # cannot ask for one more in one page: assume the worst
+        return True
+    url: str | None = search_url(settings, polygon, since, stop, top=len(seen) + 1)
+    more: list[Product] = []
+    while url and not more:
+        page = _get_json(url, settings)
+        more = [p for p in _products(page, settings) if p.id not in seen]
+        url = page.get("@odata.nextLink")
+    log.info(
+        "search up to %s ended on a full page without a next link; from %s on: %s",
+        stop.isoformat(),
+        since.isoformat(),
+        "more products follow (cut)" if more else "nothing more (complete)",
+    )
+    return bool(more)
 
 
 def product_by_id(settings: Settings, product_id: str) -> Product:

@@ -76,7 +76,9 @@ def cdse_products(
     start, end = dataset["start"], dataset["end"]
     aoi = read_aoi(dataset["aoi"])
     polygons = search_polygons([f.geometry for f in aoi])
-    found = search(settings, polygons, date.fromisoformat(start), date.fromisoformat(end))
+    found = search(
+        settings, polygons, date.fromisoformat(start), date.fromisoformat(end), aoi=dataset["aoi"]
+    )
     if not found:
         raise InputError(
             dataset["aoi"],
