@@ -28,9 +28,10 @@ products they concern was found, and SNAP's recommended masks, unchanged for Col
 name neither; eotrend's choice, from their names and that product's own descriptions:
 
 * CLOUD_SHADOW joins the cloud flags of the ocean-colour part: a water pixel in a cloud's
-  shadow is lit by skylight only, which no OLCI retrieval assumes, so its values are biased
-  like those of CLOUD_MARGIN pixels, for every water product;
-* BRDF_OOR (BRDF correction out of range) joins the open-water part, the reliability of the
+  shadow misses the direct sunlight, so its signal, and every water product derived from
+  it, is biased low, a contamination by cloud like that of CLOUD_MARGIN pixels;
+* BRDF_OOR (read as "BRDF correction out of range": the name is not spelled out there)
+  joins the open-water part, the reliability of the
   reflectances: that product calls its reflectances "BRDF-corrected water remote-sensing
   reflectance" (and its FPH "derived from BRDF-corrected reflectances"), so where the
   correction is out of range a reflectance is not corrected like its neighbours in time
