@@ -22,8 +22,8 @@ from scipy.stats import linregress
 
 from eotrend.geo.aoi import read_aoi
 from eotrend.sentinel3.extract import extract_scene, feature_statistics, value_column
-from eotrend.sentinel3.quality import preset_rule
-from eotrend.sentinel3.reader import Window, open_product
+from eotrend.sentinel3.quality import variable_rule
+from eotrend.sentinel3.reader import Window, open_product, read_flag_masks
 from eotrend.synthetic.fields import water_truth
 from eotrend.synthetic.product import write_product
 from eotrend.synthetic.spec import SceneSpec, decimal_year
@@ -41,8 +41,6 @@ def _aoi(folder: Path, lake) -> Path:
 
 def main() -> str:
     lake = shapely.box(LON - 0.3, LAT - 0.3, LON + 0.3, LAT + 0.3)
-    reflectance_rule = preset_rule("water", "Oa08_reflectance").as_dict()
-    reflectance_rule["exclude"].append("OCNN_FAIL")
     column = f"{value_column('TSM_NN')}_median"
     years, truth, kept, dropped = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,6 +53,10 @@ def main() -> str:
             info = open_product(product)
             whole = Window(0, info.rows, 0, info.columns)
             own = extract_scene(product, features, whole, ["TSM_NN"], "water")
+            # The reflectance preset as this product's flags allow it, plus OCNN_FAIL.
+            masks = read_flag_masks(product)[1]
+            reflectance_rule = variable_rule("water", "Oa08_reflectance", masks).rule.as_dict()
+            reflectance_rule["exclude"].append("OCNN_FAIL")
             masked = extract_scene(product, features, whole, ["TSM_NN"], reflectance_rule)
             t = decimal_year(when)
             years.append(t)

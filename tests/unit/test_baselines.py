@@ -5,8 +5,8 @@ as a function and as the real download command on a folder of 003 and 004 produc
 Facts: the baseline is the product name's last three digits (ESA's OLCI naming
 convention); baseline 004 products have no chl_oc4me.nc (CHL_OC4ME) but chlor_a.nc,
 fluorescence.nc and iop_lsd.nc (the real 004 manifest in stactools-packages/sentinel3);
-IOP_LSD_FAIL exists only in the shifted WQSF layout (satpy's test_olci_nc.py), which
-Collection 4 carries. Oracles: netCDF4's own decoding and variable listing, names and
+IOP_LSD_FAIL is not in the 2018 WQSF table, the 003 test product's, but in the Collection 4
+one (tests/data/real-flag-tables). Oracles: netCDF4's own decoding and variable listing, names and
 flags typed from those sources, csv and pandas.
 """
 
@@ -55,12 +55,12 @@ def spec(when: datetime, **kw) -> SceneSpec:
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
     """A folder with a baseline-003 product (classic WQSF, 2020) and a baseline-004 one
-    (shifted WQSF, 2026) over the same lake, which is their inland water."""
+    (Collection 4 WQSF, 2026) over the same lake, which is their inland water."""
     root = tmp_path_factory.mktemp("archive")
     water = shapely.Polygon(LAKE)
     old = write_product(spec(WHEN), root / "products", water=water, files=FILES_003)
     new = write_product(
-        spec(WHEN_004, baseline="004", layout="shifted"),
+        spec(WHEN_004, baseline="004"),
         root / "products",
         water=water,
         files=FILES_004,
@@ -168,15 +168,21 @@ def test_a_variable_one_baseline_lacks_lists_what_its_files_offer(archive):
 
 def test_crossing_baselines_warns_once_with_the_scene_counts(archive, caplog):
     """All variables available in both baselines: one warning with each baseline's
-    count (a reprocessing can shift values)."""
+    count (a reprocessing can shift values), and one naming the Collection 4 flags of the
+    water preset that the 003 product's 2018 WQSF table lacks (tests/data/real-flag-tables):
+    its masks differ from the 004 product's."""
     folder, _, _, aoi = archive
     caplog.set_level(logging.INFO)
     check_scenes(
         "river", dataset(folder, aoi, ["Oa08_reflectance", "TSM_NN"]), entries_of(folder, aoi)
     )
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1, warnings
-    assert warnings[0].startswith(
+    assert len(warnings) == 2, warnings
+    assert warnings[0] == (
+        "dataset river: quality preset 'water': baseline 003 (Collection 3) products define "
+        "no CLOUD_SHADOW, BRDF_OOR: applied without them"
+    )
+    assert warnings[1].startswith(
         "dataset river: its 2 scenes come from 2 processing baselines: baseline 003 "
         "(Collection 3): 1 scene, baseline 004 (Collection 4): 1 scene. A reprocessing can "
         "shift values"
@@ -184,18 +190,22 @@ def test_crossing_baselines_warns_once_with_the_scene_counts(archive, caplog):
 
 
 def test_only_ok_scenes_on_disk_count(archive, caplog):
-    """A skipped 004 scene neither fails a CHL_OC4ME series nor makes it cross baselines."""
+    """A skipped 004 scene neither fails a CHL_OC4ME series nor makes it cross baselines:
+    the one warning names the 003 product's missing Collection 4 flags."""
     folder, _, _, aoi = archive
     entries = local_products(folder, "2020-01-01", "2021-12-31", read_aoi(aoi))
     assert [(e.baseline, e.status) for e in entries] == [("003", "ok"), ("004", "skipped")]
     caplog.set_level(logging.WARNING)
     check_scenes("river", dataset(folder, aoi, ["CHL_OC4ME"]), entries)
-    assert not caplog.records
+    assert [r.getMessage() for r in caplog.records] == [
+        "dataset river: quality preset 'water': baseline 003 (Collection 3) products define "
+        "no CLOUD_SHADOW, BRDF_OOR: applied without them"
+    ]
 
 
 def test_an_explicit_flag_a_baseline_lacks_is_an_error_naming_the_file(archive):
-    """IOP_LSD_FAIL is a Collection 4 flag (shifted layout, bit 29): a 003 product's
-    classic WQSF does not define it."""
+    """IOP_LSD_FAIL is a flag of the 2024 and Collection 4 tables (bit 29): a 003
+    product with the 2018 table does not define it."""
     folder, old, _, aoi = archive
     rule = {"require": [], "require_any": ["WATER", "INLAND_WATER"], "exclude": ["IOP_LSD_FAIL"]}
     with pytest.raises(InputError) as failure:
@@ -207,7 +217,8 @@ def test_an_explicit_flag_a_baseline_lacks_is_an_error_naming_the_file(archive):
 
 def test_preset_flags_a_baseline_lacks_are_logged_once(archive, tmp_path, caplog):
     """A WQSF without RWNEG_O2..O8 (another processor's flag set): the water preset is
-    applied without them and the log says so once, for the dataset."""
+    applied without them (and without the Collection 4 flags) and the log says so once,
+    for the dataset."""
     folder, old, _, aoi = archive
     copy = Path(shutil.copytree(old, tmp_path / old.name))
     dropped = [f"RWNEG_O{b}" for b in range(2, 9)]
@@ -224,7 +235,7 @@ def test_preset_flags_a_baseline_lacks_are_logged_once(archive, tmp_path, caplog
     messages = [r.getMessage() for r in caplog.records if "quality preset" in r.getMessage()]
     assert messages == [
         "dataset river: quality preset 'water': baseline 003 (Collection 3) products define "
-        f"no {', '.join(dropped)}: applied without them"
+        f"no CLOUD_SHADOW, BRDF_OOR, {', '.join(dropped)}: applied without them"
     ]
 
 
@@ -294,15 +305,17 @@ def test_download_stops_at_once_for_chl_oc4me_on_collection4(archive, tmp_path):
 
 
 def test_download_warns_for_a_series_crossing_baselines(archive, tmp_path):
-    """The real command on a series crossing 003 and 004: success with one warning; the
+    """The real command on a series crossing 003 and 004: success with one warning about
+    the crossing and one about the Collection 4 flags the 003 product lacks; the
     manifest's baseline column read as text (leading zeros kept)."""
     folder, _, _, aoi = archive
     result, manifest = download(folder, aoi, ["Oa08_reflectance", "TSM_NN"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     warnings = [line for line in result.stderr.splitlines() if " WARNING " in line]
-    assert len(warnings) == 1, warnings
+    assert len(warnings) == 2, warnings
+    assert "baseline 003 (Collection 3) products define no CLOUD_SHADOW, BRDF_OOR" in warnings[0]
     assert (
         "2 processing baselines: baseline 003 (Collection 3): 1 scene, baseline 004 "
-        "(Collection 4): 1 scene" in warnings[0]
+        "(Collection 4): 1 scene" in warnings[1]
     )
     assert baselines_in(manifest) == [("003", "003"), ("004", "004")]

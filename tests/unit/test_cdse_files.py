@@ -217,7 +217,7 @@ def test_an_unknown_variable_is_looked_for_in_the_manifests_files(tmp_path, fake
     on the server."""
     folder = tmp_path / "src"
     files = {"wqsf.nc", "chlor_a.nc", "fluorescence.nc", "iop_lsd.nc"}
-    scene = spec(4, baseline="004", layout="shifted")
+    scene = spec(4, baseline="004")
     (product,) = products_from_specs(folder, [scene], files=files)
     fake.add(product)
     result = run(tmp_path, files_cfg(tmp_path, fake, aoi, ("FPH",)))

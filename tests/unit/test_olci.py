@@ -164,7 +164,7 @@ COLLECTION4 = [
 def product_004(tmp_path_factory):
     return small_scene(
         tmp_path_factory.mktemp("olci004"), 10.2, 44.1, rows=120, seed=2, baseline="004",
-        layout="shifted", files={"chlor_a.nc", "fluorescence.nc", "iop_lsd.nc", "wqsf.nc"},
+        files={"chlor_a.nc", "fluorescence.nc", "iop_lsd.nc", "wqsf.nc"},
     )  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """Per-variable quality masks against SNAP's recommended masks, written out here as bit
 logic from the s3tbx source (``OlciLevel2WProductFactory``: the ``WQSF_<product>_RECOM``
-expressions, github.com/senbox-org/s3tbx) and the bit numbers of both WQSF layouts (below),
-independent of the file's attributes and of eotrend.sentinel3.quality."""
+expressions, github.com/senbox-org/s3tbx) and the bit numbers of both older WQSF layouts
+(below), independent of the file's attributes and of eotrend.sentinel3.quality. The
+Collection 4 table and its renamed flags: tests/unit/test_real_flag_tables.py."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import shapely
 from eotrend.core.errors import InputError
 from eotrend.geo.aoi import read_aoi
 from eotrend.sentinel3.extract import extract_scene, feature_statistics, value_column
-from eotrend.sentinel3.quality import preset_rule, variable_rule
-from eotrend.sentinel3.reader import Window, open_product
+from eotrend.sentinel3.quality import variable_rule
+from eotrend.sentinel3.reader import Window, open_product, read_flag_masks
 from eotrend.synthetic.fields import water_truth
 from eotrend.synthetic.spec import decimal_year
 from support.scenes import WHEN, small_scene, write_polygons
@@ -59,11 +60,14 @@ def snap_recommended(flags: np.ndarray, bits: dict[str, int], variable: str) -> 
     def none_of(*names):
         return ~np.logical_or.reduce([is_set(n) for n in names])
 
+    # + eotrend's Collection 4 terms CLOUD_SHADOW and BRDF_OOR, which these tables lack.
     ocean_colour = (is_set("WATER") | is_set("INLAND_WATER")) & none_of(
-        "CLOUD", "CLOUD_AMBIGUOUS", "CLOUD_MARGIN", "INVALID", "COSMETIC", "SATURATED",
-        "SUSPECT", "HISOLZEN", "HIGHGLINT", "SNOW_ICE",
+        "CLOUD", "CLOUD_AMBIGUOUS", "CLOUD_MARGIN", "CLOUD_SHADOW", "INVALID", "COSMETIC",
+        "SATURATED", "SUSPECT", "HISOLZEN", "HIGHGLINT", "SNOW_ICE",
     )  # fmt: skip
-    open_water = none_of("AC_FAIL", "WHITECAPS", "ADJAC", *[f"RWNEG_O{b}" for b in range(2, 9)])
+    open_water = none_of(
+        "AC_FAIL", "WHITECAPS", "ADJAC", "BRDF_OOR", *[f"RWNEG_O{b}" for b in range(2, 9)]
+    )
     if variable in ("CHL_NN", "TSM_NN", "ADG443_NN"):
         return ocean_colour & ~is_set("OCNN_FAIL")
     if variable == "IWV":
@@ -125,7 +129,11 @@ def test_water_preset_is_snaps_recommended_mask_of_each_product(flagged):
         np.testing.assert_array_equal(got, has_value, err_msg=variable)
         assert 0.05 < has_value.mean() < 0.95, variable
     np.testing.assert_array_equal(pixels["valid"].to_numpy(), any_valid)
-    assert result.unapplied == {}  # the real flag set defines every flag SNAP names
+    # The real 2018 and 2024 tables define every flag SNAP names, none of Collection 4's.
+    c4 = ["CLOUD_SHADOW", "BRDF_OOR"]
+    assert result.unapplied == {
+        v: c4[:1] if v in ("CHL_NN", "TSM_NN", "ADG443_NN") else c4 for v in VARIABLES if v != "IWV"
+    }
     # AC_FAIL pixels that the NN products keep exist (the case the per-product mask is for).
     ac_fail = (raw >> np.uint64(BITS[layout]["AC_FAIL"])) & np.uint64(1) == 1
     tsm = pixels[value_column("TSM_NN")].notna().to_numpy()
@@ -169,14 +177,22 @@ def test_the_nn_mask_keeps_the_turbid_water_the_reflectance_mask_drops(tmp_path)
     per_product = extract_scene(product, features, whole(product), ["TSM_NN"], "water")
     truth = water_truth("TSM_NN", per_product.pixels["lon"], per_product.pixels["lat"],
                         decimal_year(WHEN))  # fmt: skip
-    reflectance_rule = preset_rule("water", "Oa08_reflectance").as_dict()
-    reflectance_rule["exclude"].append("OCNN_FAIL")
-    masked = extract_scene(product, features, whole(product), ["TSM_NN"], reflectance_rule)
+    masked = extract_scene(
+        product, features, whole(product), ["TSM_NN"], reflectance_rule_of(product)
+    )
     true_median = np.median(truth)
     kept = feature_statistics(per_product, features)[f"{column}_median"].iloc[0]
     dropped = feature_statistics(masked, features)[f"{column}_median"].iloc[0]
     assert abs(np.log10(kept / true_median)) < 0.02  # within the packing step
     assert np.log10(true_median / dropped) > 0.03  # biased low: clear water only
+
+
+def reflectance_rule_of(product) -> dict:
+    """The water preset of the reflectances as the product's flags allow it, with OCNN_FAIL
+    (an explicit rule: TSM_NN judged like a reflectance)."""
+    rule = variable_rule("water", "Oa08_reflectance", read_flag_masks(product)[1]).rule.as_dict()
+    rule["exclude"].append("OCNN_FAIL")
+    return rule
 
 
 def drop_flags(product, names):
@@ -210,9 +226,10 @@ def test_a_preset_applies_the_flags_the_file_has_and_says_which_it_could_not(
     want = snap_recommended(flags[rows, cols], bits, "Oa08_reflectance")
     want &= ~is_fill(copy, "Oa08_reflectance", rows, cols)
     np.testing.assert_array_equal(pixels["Oa08_reflectance"].notna().to_numpy(), want)
-    missing = [f"RWNEG_O{b}" for b in range(2, 9)]
-    assert result.unapplied == {"Oa08_reflectance": missing}
-    (line,) = [r.getMessage() for r in caplog.records if "defines no" in r.getMessage()]
+    missing = ["CLOUD_SHADOW", "BRDF_OOR", *(f"RWNEG_O{b}" for b in range(2, 9))]
+    assert result.unapplied == {"Oa08_reflectance": missing, "TSM_NN": ["CLOUD_SHADOW"]}
+    lines = [r.getMessage() for r in caplog.records if "defines no" in r.getMessage()]
+    (line,) = [line for line in lines if "RWNEG_O2" in line]
     assert str(copy / "wqsf.nc") in line and ", ".join(missing) in line
     with pytest.raises(InputError, match=r"wqsf\.nc: has no flag RWNEG_O2"):
         extract_scene(copy, read_aoi(aoi), whole(copy), ["TSM_NN"], {"exclude": ["RWNEG_O2"]})
@@ -221,9 +238,19 @@ def test_a_preset_applies_the_flags_the_file_has_and_says_which_it_could_not(
 def test_variable_rules_follow_the_file():
     masks = {name: np.uint64(1 << bit) for name, bit in CLASSIC.items() if name != "OCNN_FAIL"}
     judged = variable_rule("water", "TSM_NN", masks)
-    assert judged.unapplied == ("OCNN_FAIL",) and "OCNN_FAIL" not in judged.rule.exclude
+    assert judged.unapplied == ("CLOUD_SHADOW", "OCNN_FAIL")
+    assert "OCNN_FAIL" not in judged.rule.exclude and "CLOUD_SHADOW" not in judged.rule.exclude
     assert "AC_FAIL" not in judged.rule.exclude and "CLOUD" in judged.rule.exclude
-    assert variable_rule("water", "TSM_NN", masks, product_masks=False).unapplied == ()
+    assert variable_rule("water", "TSM_NN", masks, product_masks=False).unapplied == (
+        "CLOUD_SHADOW",
+    )
+    # A renamed failure flag: present under its old name, reported under both when absent.
+    chl = variable_rule("water", "CHL_OC4ME", masks)
+    assert "OC4ME_FAIL" in chl.rule.exclude and "CHLOR_A_FAIL" not in chl.rule.exclude
+    assert chl.unapplied == ("CLOUD_SHADOW", "BRDF_OOR")
+    no_kd = {name: mask for name, mask in masks.items() if name != "KDM_FAIL"}
+    kd = variable_rule("water", "KD490_M07", no_kd)
+    assert kd.unapplied == ("CLOUD_SHADOW", "BRDF_OOR", "KDM_FAIL or KD_FAIL")
     assert "AC_FAIL" in variable_rule("water", "Oa08_reflectance", masks).rule.exclude
     with pytest.raises(InputError, match="is not a quality preset"):
         variable_rule("ocean", "TSM_NN", masks)
@@ -245,8 +272,6 @@ def test_the_tsm_trend_matches_the_truth_only_with_the_per_product_mask(tmp_path
     lake = shapely.box(lon - 0.3, lat - 0.3, lon + 0.3, lat + 0.3)
     aoi = write_polygons(tmp_path / "aoi.geojson", [[list(lake.exterior.coords)[:-1]]], ["lake"])
     features = read_aoi(aoi)
-    reflectance_rule = preset_rule("water", "Oa08_reflectance").as_dict()
-    reflectance_rule["exclude"].append("OCNN_FAIL")
     column = f"{value_column('TSM_NN')}_median"
     years, truth, kept, dropped = [], [], [], []
     for year in range(2018, 2024):
@@ -254,7 +279,8 @@ def test_the_tsm_trend_matches_the_truth_only_with_the_per_product_mask(tmp_path
         spec = SceneSpec(lon, lat, when, rows=240, columns=257, cloud_fraction=0.0, seed=year)
         product = write_product(spec, tmp_path, water=lake, files={"tsm_nn.nc", "wqsf.nc"})
         per_product = extract_scene(product, features, whole(product), ["TSM_NN"], "water")
-        masked = extract_scene(product, features, whole(product), ["TSM_NN"], reflectance_rule)
+        rule = reflectance_rule_of(product)
+        masked = extract_scene(product, features, whole(product), ["TSM_NN"], rule)
         pixels = per_product.pixels
         t = decimal_year(when)
         years.append(t)

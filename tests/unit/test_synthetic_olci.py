@@ -177,7 +177,8 @@ def test_nr_and_nt_twins_differ_only_in_timeliness():
     "bad",
     [{"columns": 256}, {"columns": 4864}, {"sensing_start": datetime(2020, 1, 1)},
      {"layout": "new"}, {"mission": "S2A"}, {"timeliness": "XX"}, {"baseline": "005"},
-     {"baseline": "004", "layout": "classic"}, {"cloud_fraction": 1.0},
+     {"baseline": "004", "layout": "classic"}, {"baseline": "004", "layout": "shifted"},
+     {"baseline": "003", "layout": "collection4"}, {"cloud_fraction": 1.0},
      {"relative_orbit": 0}],
 )  # fmt: skip
 def test_spec_rejects_bad_values(bad):
@@ -185,11 +186,14 @@ def test_spec_rejects_bad_values(bad):
         small_spec(**bad)
 
 
-def test_collection4_needs_the_shifted_layout():
-    """IOP_LSD_FAIL (bit 29), which pairs with Collection 4's iop_lsd.nc, exists only in
-    the shifted WQSF layout (as in satpy's tests)."""
-    with pytest.raises(ValueError, match=r"baseline 004 needs layout='shifted'.*IOP_LSD_FAIL"):
-        small_spec(baseline="004")
+def test_collection4_has_its_own_wqsf_table():
+    """A real Collection 4 product's WQSF (SNAP's description of S3B_OL_2_WFR____20221216T131616,
+    tests/data/real-flag-tables) names the chlor_a failure CHLOR_A_FAIL: baseline 004 takes
+    that table by default, and only 004 may carry it."""
+    assert small_spec(baseline="004").layout == "collection4"
+    assert small_spec(baseline="003").layout == "classic"
+    with pytest.raises(ValueError, match=r"layout 'shifted' with baseline 004.*CHLOR_A_FAIL"):
+        small_spec(baseline="004", layout="shifted")
 
 
 # --- geometry ------------------------------------------------------------------------
@@ -760,7 +764,7 @@ WHEN_004 = datetime(2026, 3, 1, 13, 50, 1, 880000, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def product_004(tmp_path_factory) -> Path:
     """The default file set of a small baseline-004 scene with a water polygon."""
-    spec = small_spec(baseline="004", layout="shifted", sensing_start=WHEN_004)
+    spec = small_spec(baseline="004", sensing_start=WHEN_004)
     return write_product(spec, tmp_path_factory.mktemp("p004"), water=WATER_BOX)
 
 
@@ -797,12 +801,13 @@ def test_collection4_has_the_004_file_set_listed_in_its_manifest(product_004):
             assert ds.source == "IPF-OL-2 08.00" and ds.product_name == product_004.name
 
 
-def test_collection4_wqsf_is_shifted_and_flags_iop_lsd_failures(product_004):
-    """Collection 4 carries IOP_LSD_FAIL (shifted layout, typed above): set on some
-    water pixels, where ADG443_LSD is fill; chlor_a fails with OC4ME_FAIL instead."""
+def test_collection4_wqsf_flags_iop_lsd_and_chlor_a_failures(product_004):
+    """Collection 4 carries IOP_LSD_FAIL (bit 29, as the 2024 table) and names the chlor_a
+    failure CHLOR_A_FAIL (the real table, tests/data/real-flag-tables): IOP_LSD_FAIL is set
+    on some water pixels, where ADG443_LSD is fill; chlor_a fails with CHLOR_A_FAIL."""
     _, attrs = raw(product_004 / "wqsf.nc", "WQSF")
-    assert attrs["flag_meanings"].split() == SHIFTED_MEANINGS
-    assert list(attrs["flag_masks"]) == SHIFTED_MASKS
+    meanings = attrs["flag_meanings"].split()
+    assert "CHLOR_A_FAIL" in meanings and "OC4ME_FAIL" not in meanings
     bits, mask_of = flags(product_004)
     water = any_of(bits, mask_of, "WATER", "INLAND_WATER") & ~any_of(bits, mask_of, "INVALID")
     lsd_fail = any_of(bits, mask_of, "IOP_LSD_FAIL")
@@ -810,7 +815,8 @@ def test_collection4_wqsf_is_shifted_and_flags_iop_lsd_failures(product_004):
     lsd, lsd_attrs = raw(product_004 / "iop_lsd.nc", "ADG443_LSD")
     chl, chl_attrs = raw(product_004 / "chlor_a.nc", "chlor_a")
     lsd_fill, chl_fill = lsd == lsd_attrs["_FillValue"], chl == chl_attrs["_FillValue"]
-    assert lsd_fill[lsd_fail].all() and chl_fill[any_of(bits, mask_of, "OC4ME_FAIL")].all()
+    chl_fail = any_of(bits, mask_of, "CHLOR_A_FAIL")
+    assert chl_fail.sum() > 0 and lsd_fill[lsd_fail].all() and chl_fill[chl_fail].all()
     assert (lsd_fill != chl_fill).any()  # each product fails on its own flag
 
 
@@ -821,7 +827,7 @@ def test_collection4_variables_decode_to_the_truth(product_004):
     clear = any_of(bits, mask_of, "WATER", "INLAND_WATER") & ~any_of(
         bits, mask_of, "CLOUD", "CLOUD_AMBIGUOUS", "CLOUD_MARGIN", "INVALID"
     )
-    spec = small_spec(baseline="004", layout="shifted", sensing_start=WHEN_004)
+    spec = small_spec(baseline="004", sensing_start=WHEN_004)
     lon, lat = swath_lonlat(spec)
     t = 2026 + (WHEN_004 - datetime(2026, 1, 1, tzinfo=UTC)) / timedelta(days=365)
     cases = [("chlor_a.nc", "chlor_a", "CHL_OC4ME", "mg.m-3"),
@@ -849,7 +855,7 @@ def test_each_baseline_writes_only_its_own_files(tmp_path):
     """chlor_a.nc exists only from baseline 004 on, chl_oc4me.nc only before."""
     with pytest.raises(ValueError, match=r"chlor_a\.nc.*baseline 003"):
         write_product(small_spec(), tmp_path, files={"chlor_a.nc"})
-    spec = small_spec(baseline="004", layout="shifted")
+    spec = small_spec(baseline="004")
     with pytest.raises(ValueError, match=r"chl_oc4me\.nc.*baseline 004"):
         write_product(spec, tmp_path, files={"chl_oc4me.nc"})
     product = write_product(spec, tmp_path, files={"chlor_a.nc"})

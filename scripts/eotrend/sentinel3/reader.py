@@ -225,6 +225,13 @@ def flag_file(product: Path) -> tuple[Path, str]:
     )
 
 
+def read_flag_masks(product: Path) -> tuple[Path, dict[str, np.uint64]]:
+    """The flag file of a product (:func:`flag_file`) and its flag masks by name (its
+    ``flag_meanings``/``flag_masks``), read without the flags themselves."""
+    path, variable = flag_file(product)
+    return path, read_packed(path, (variable,), (0, 1, 0, 1))[variable].flag_masks()
+
+
 @dataclass(frozen=True)
 class Packed:
     """The stored values of one variable and what decoding them needs (CF conventions).

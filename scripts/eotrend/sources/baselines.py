@@ -175,9 +175,7 @@ def _check_quality(
     setting = dataset["quality"]
     unapplied = []
     for baseline, product in sorted(samples.items()):
-        path, flag_variable = reader.flag_file(product)
-        masks = reader.read_packed(path, (flag_variable,), (0, 1, 0, 1))[flag_variable]
-        masks = masks.flag_masks()
+        path, masks = reader.read_flag_masks(product)
         lacking: dict[str, None] = {}
         for variable in variables:
             try:

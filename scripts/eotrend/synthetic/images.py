@@ -30,7 +30,7 @@ from eotrend.synthetic.packing import (
 from eotrend.synthetic.pixel_values import _BlockValues, _error_of
 from eotrend.synthetic.spec import SceneSpec, scene_decimal_year
 from eotrend.synthetic.surface import _Block, _block, _count, _Features, _Summary
-from eotrend.synthetic.wfr_format import _RWNEG, BANDS, TIE_STEP, WQSF_LAYOUTS
+from eotrend.synthetic.wfr_format import _RWNEG, BANDS, LAYOUT_NAMES, TIE_STEP, WQSF_LAYOUTS
 
 _LONG_NAMES = {
     "CHL_OC4ME": "Chlorophyll-a concentration (OC4Me algorithm), log10 scaled",
@@ -175,11 +175,16 @@ class _FlagSet:
 
     def __init__(self, layout: str, shape: tuple[int, int]) -> None:
         self.mask = {n: np.uint64(1 << b) for n, b in WQSF_LAYOUTS[layout]}
+        self.names = LAYOUT_NAMES[layout]
         self.bits = np.zeros(shape, dtype=np.uint64)
 
     def set(self, name: str, where: np.ndarray) -> None:
-        """OR flag ``name`` into the pixels where ``where`` is true."""
-        np.bitwise_or(self.bits, self.mask[name], out=self.bits, where=where)
+        """OR flag ``name`` (its classic name: the layout's own name for it is used, and
+        nothing is set when the layout has no such flag) into the pixels where ``where``
+        is true."""
+        name = self.names.get(name, name)
+        if name is not None:
+            np.bitwise_or(self.bits, self.mask[name], out=self.bits, where=where)
 
 
 def _write_block(

@@ -8,7 +8,8 @@ fill where the product failed, and their error estimates.
   pixels; IWV is also valid over land. Each product also has its own failures (fill +
   flag): CHL_OC4ME on OC4ME_FAIL, CHL_NN/TSM_NN/ADG443_NN on OCNN_FAIL, KD490_M07 on
   KDM_FAIL, PAR on PAR_FAIL, T865/A865 on AC_FAIL, IWV on WV_FAIL (Collection 4: chlor_a
-  on OC4ME_FAIL, ADG443_LSD on IOP_LSD_FAIL).
+  on CHLOR_A_FAIL, KD490_M07 on KD_FAIL, ADG443_LSD on IOP_LSD_FAIL; the classic names
+  stand for the renamed flags in the code, :data:`eotrend.synthetic.wfr_format.LAYOUT_NAMES`).
 * Corruptions a reader must reject through the flags: under CLOUD the values exist but are
   biased (reflectance +0.03..0.13, log10 products +0.3, T865 +0.6, A865 -0.6, PAR x0.6,
   FPH +0.2), on the 4-pixel CLOUD_MARGIN ring around clouds (its inner 2 pixels also
@@ -16,11 +17,12 @@ fill where the product failed, and their error estimates.
   +0.02); in AC_FAIL
   patches the blue (Oa01-03) and NIR (Oa16-21) reflectances are shifted down by 0.05/0.03,
   which makes them negative (RWNEG_Oxx, bits >= 2^40). ANNOT_TAU06 (T865 > 0.6),
-  ANNOT_ANGSTROM (A865 < 0.7) and ANNOT_ABSO_D (AC_FAIL patches) set bits 32-39;
+  ANNOT_ANGSTROM (A865 < 0.7) and ANNOT_ABSO_D (AC_FAIL patches) set bits 32-39
+  (Collection 4: ANNOT_HIGH_AOT and ANNOT_ALPHA on the same bits; no ANNOT_ABSO_D);
   HISOLZEN marks SZA > 70 deg (at the scene start time). RWNEG also occurs on clear water
   where the truth itself is negative (Oa21 around 2020 and earlier, where the turbidity
-  field is low). COASTLINE, TURBID_ATM, TIDAL, SNOW_ICE, glint and the other flags are
-  never set.
+  field is low). COASTLINE, TURBID_ATM, TIDAL, SNOW_ICE, glint, CLOUD_SHADOW, BRDF_OOR and
+  the other flags are never set.
 """
 
 from __future__ import annotations

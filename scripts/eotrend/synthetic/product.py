@@ -2,7 +2,7 @@
 
 :func:`write_product` writes a ``.SEN3`` folder (and optionally its stored zip) that
 follows real WFR products: the name of ESA's naming convention
-(:mod:`eotrend.synthetic.spec`); their file sets, sampling and WQSF layouts in their exact
+(:mod:`eotrend.synthetic.spec`); their file sets, sampling and WQSF tables in their exact
 attribute order (:mod:`eotrend.synthetic.wfr_format`); their dimensions, global attributes
 and variables (:mod:`eotrend.synthetic.netcdf`, :mod:`eotrend.synthetic.images`), tie-point
 grids (:mod:`eotrend.synthetic.tie_files`), packing and log10 products
@@ -21,22 +21,30 @@ stactools-packages/sentinel3): the file set of the real 004 manifest
 ("OC4Me algorithm Chlorophyll concentration"), ``fluorescence.nc`` ("Fluorescence Peak
 Height") and ``iop_lsd.nc`` (a second IOP set) instead, with the manifest's data object IDs
 (``chlor_aData``, ``fluoData``, ``iopLsdData``) and texts, and the manifest's
-``processingBaseline`` OL__L2M.004.00.00. It needs the shifted WQSF layout (IOP_LSD_FAIL,
-bit 29, pairs with iop_lsd.nc): ``layout="classic"`` with baseline 004 is refused.
-The variables inside the three new files are **unverified** (no real file seen: the 004
-netCDF files in stactools-packages/sentinel3 are copies of other files); the generator's
-choice, which readers must find by name like any other:
+``processingBaseline`` OL__L2M.004.00.00, and the WQSF table of a real Collection 4
+product (``layout="collection4"``, :data:`eotrend.synthetic.wfr_format.WQSF_LAYOUTS`:
+CHLOR_A_FAIL and KD_FAIL where older tables have OC4ME_FAIL and KDM_FAIL; BRDF_OOR and
+CLOUD_SHADOW, which the generator never sets); another table with baseline 004, or that
+one with another baseline, is refused. The variables inside the three new files are the
+generator's choice (no real file seen: the 004 netCDF files in stactools-packages/sentinel3
+are copies of other files), which readers must find by name like any other. SNAP's
+description of a real Collection 4 product (github.com/senbox-org/optical-toolbox,
+``opttbx-sentinel3-reader/src/test/resources/eu/esa/opt/dataio/s3/S3B_OL_2_WFR____20221216T131616.json``)
+confirms ``chlor_a`` and ``FPH`` as variable names (which file holds each is not said) but
+names the error estimates ``_unc``, has ``kd_490`` and no ``KD490_M07``, and IOP variables
+``acdm_443``, ``aphy_443``, ``bbp_443`` ... instead of the generator's ``ADG443_LSD``:
 
 * chlor_a.nc: ``chlor_a`` (+ ``chlor_a_err``), log10 packed like CHL_OC4ME, with the
-  CHL_OC4ME truth model (the same OC4Me algorithm) and its OC4ME_FAIL failures;
+  CHL_OC4ME truth model (the same OC4Me algorithm) and its failures (CHLOR_A_FAIL);
 * fluorescence.nc: ``FPH`` (+ ``FPH_err``), linear fluorescence peak height
   (mW.m-2.sr-1.nm-1: 0.13-0.37 + 0.003 (t - 2020)), valid on every clear water pixel;
 * iop_lsd.nc: ``ADG443_LSD`` (+ ``ADG443_LSD_err``), log10 packed like ADG443_NN, with the
   ADG443_NN truth model; fill (and IOP_LSD_FAIL set) on about 1 % of the water pixels.
 
 File titles of the new files are the generator's choice too (the real 004 stubs in
-stactools-packages/sentinel3 carry wrong titles). Products of baselines 002 and 003 are
-byte-identical to those of the generator before Collection 4 existed in it.
+stactools-packages/sentinel3 carry wrong titles); so is ``trsp.nc`` keeping ``KD490_M07``
+(failures: KD_FAIL) in 004 products. Products of baselines 002 and 003 are byte-identical
+to those of the generator before Collection 4 existed in it.
 
 Not generated (documented deviations): ``tie_meteo.nc`` and ``instrument_data.nc`` (their
 dims and variables are partly unverified); a baseline other than 002/003/004 is refused.

@@ -10,7 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from eotrend.synthetic.wfr_format import AL_TIME_SAMPLING_US, TIE_STEP, WQSF_LAYOUTS
+from eotrend.synthetic.wfr_format import (
+    AL_TIME_SAMPLING_US,
+    TIE_STEP,
+    WQSF_LAYOUTS,
+    default_layout,
+)
 
 _EPOCH_2000 = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -26,9 +31,11 @@ class SceneSpec:
         heading_deg: along-track direction of increasing row, clockwise from north.
         mission: ``S3A`` or ``S3B``. timeliness: ``NR``, ``ST`` or ``NT``.
         baseline: collection ``002``, ``003`` or ``004`` (Collection 4: another file set,
-            see :mod:`eotrend.synthetic.product`; needs ``layout="shifted"``).
-        layout: WQSF layout, ``classic`` or ``shifted``
-            (:data:`eotrend.synthetic.wfr_format.WQSF_LAYOUTS`).
+            see :mod:`eotrend.synthetic.product`, and its own WQSF table).
+        layout: the WQSF table (:data:`eotrend.synthetic.wfr_format.WQSF_LAYOUTS`): the
+            real tables ``classic`` (2018) or ``shifted`` (2024) for baselines 002 and 003,
+            ``collection4`` for 004; None (the default) for the baseline's default
+            (:func:`eotrend.synthetic.wfr_format.default_layout`).
         cloud_fraction: fraction of the scene flagged CLOUD, in [0, 1).
         seed: seeds every procedural feature (clouds, lakes, failures).
         relative_orbit (1-385), frame (0-9999), cycle (0-999): name fields (ESA's naming
@@ -50,7 +57,7 @@ class SceneSpec:
     mission: str = "S3A"
     timeliness: str = "NT"
     baseline: str = "003"
-    layout: str = "classic"
+    layout: str | None = None
     cloud_fraction: float = 0.15
     seed: int = 0
     relative_orbit: int = 124
@@ -59,7 +66,10 @@ class SceneSpec:
     reflectance_noise: float = 0.0
 
     def __post_init__(self) -> None:
-        """Reject values that would give a malformed product (ValueError)."""
+        """Resolve the default layout; reject values that would give a malformed product
+        (ValueError)."""
+        if self.layout is None:
+            object.__setattr__(self, "layout", default_layout(self.baseline))
         problems = []
         if self.sensing_start.tzinfo is None or self.sensing_start.utcoffset() is None:
             problems.append("sensing_start must be timezone-aware (UTC)")
@@ -78,11 +88,11 @@ class SceneSpec:
                 f"baseline {self.baseline!r} not supported: the file sets of collections "
                 "002, 003 and 004 are generated"
             )
-        elif self.baseline == "004" and self.layout == "classic":
+        elif (self.baseline == "004") != (self.layout == "collection4"):
             problems.append(
-                "baseline 004 needs layout='shifted': Collection 4 products carry "
-                "IOP_LSD_FAIL (bit 29) for their iop_lsd.nc, which only the shifted WQSF "
-                "layout defines (satpy's test_olci_nc.py)"
+                f"layout {self.layout!r} with baseline {self.baseline}: the Collection 4 WQSF "
+                "table (layout='collection4': CHLOR_A_FAIL for chlor_a.nc, KD_FAIL, "
+                "CLOUD_SHADOW, BRDF_OOR) is that of baseline 004 products, and only theirs"
             )
         if self.layout not in WQSF_LAYOUTS:
             problems.append(f"layout must be one of {sorted(WQSF_LAYOUTS)}, got {self.layout!r}")

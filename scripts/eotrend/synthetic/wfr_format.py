@@ -1,15 +1,14 @@
 """The real Sentinel-3 OLCI Level-2 WFR format that synthetic products follow: the 16
-reflectance bands, the row and tie-point sampling, the two WQSF flag layouts, and the
+reflectance bands, the row and tie-point sampling, the three WQSF flag tables, and the
 netCDF files of each baseline collection with their titles and manifest entries.
 
 Sources: the band table, sampling parameters and file list of the real WFR 003 manifest in
 tests/data/real-manifests; the Collection 4 file set, data object IDs and texts of the real
 004 manifest in stactools-packages/sentinel3 (``tests/data-files``); the flag names of
 ESA's OLCI Level-2 quality and science flags page (sentinel.esa.int,
-https://sentinel.esa.int/web/sentinel/technical-guides/sentinel-3-olci/level-2/quality-and-science-flags-op)
-in the order real files list them: sen3r's ``commons.py`` (github.com/hybam-dev/sen3r) for
-the classic layout, satpy's ``test_olci_nc.py`` (github.com/pytroll/satpy) for the shifted
-one.
+https://sentinel.esa.int/web/sentinel/technical-guides/sentinel-3-olci/level-2/quality-and-science-flags-op);
+the three WQSF tables, names with their masks in the order real files list them, are those
+of three real WFR products as SNAP reads them (see :data:`WQSF_LAYOUTS`).
 """
 
 from __future__ import annotations
@@ -37,10 +36,24 @@ manifests)."""
 
 _ANNOT_NAMES = ("ANGSTROM", "AERO_B", "ABSO_D", "ACLIM", "ABSOA", "MIXR1", "DROUT", "TAU06")
 _ANNOT = tuple((f"ANNOT_{n}", 32 + i) for i, n in enumerate(_ANNOT_NAMES))
+_ANNOT_C4_NAMES = ("ANNOT_ALPHA", "CHLOR_A_TURBID", "UNCORR_GLINT", "OWC_LOW_PROB", "ANNOT_ABSOA",
+                   "ANNOT_MIXR1", "TURBID_WATER", "ANNOT_HIGH_AOT")  # fmt: skip
+_ANNOT_C4 = tuple((n, 32 + i) for i, n in enumerate(_ANNOT_C4_NAMES))
 _RWNEG = tuple((f"RWNEG_O{int(band[2:])}", 40 + i) for i, band in enumerate(BANDS))
 
-# (name, bit) in flag_meanings order, the exact attribute order real files write (classic:
-# sen3r's commons.py; shifted: satpy's test_olci_nc.py).
+# (name, bit) in flag_meanings order: the WQSF tables of real WFR products as ESA's SNAP
+# reader reads them in its test descriptions (github.com/senbox-org/optical-toolbox,
+# opttbx-sentinel3-reader/src/test/resources/eu/esa/opt/dataio/s3/<id>.json; copied, by
+# name and mask, in tests/data/real-flag-tables). SNAP keeps a file's flag order (the two
+# older tables list their flags as sen3r's commons.py, github.com/hybam-dev/sen3r, and
+# satpy's test_olci_nc.py, github.com/pytroll/satpy, do).
+# * classic: S3A_OL_2_WFR____20180707T081143 (a 2018, baseline 002 era product);
+# * shifted: S3B_OL_2_WFR____20240806T055947 (2024, baseline 003 era): COASTLINE takes bit
+#   6 and moves TIDAL..OCNN_FAIL up one bit; TURBID_ATM (22) and IOP_LSD_FAIL (29) are new;
+# * collection4: S3B_OL_2_WFR____20221216T131616, a Collection 4 product (its variables
+#   include chlor_a and kd_490): the shifted table with OC4ME_FAIL renamed CHLOR_A_FAIL and
+#   KDM_FAIL renamed KD_FAIL (same bits), BRDF_OOR (30) and CLOUD_SHADOW (31) added, and
+#   other annotation names on bits 32-39.
 WQSF_LAYOUTS: dict[str, tuple[tuple[str, int], ...]] = {
     "classic": (
         ("INVALID", 0), ("WATER", 1), ("LAND", 2), ("CLOUD", 3), ("CLOUD_AMBIGUOUS", 23),
@@ -61,7 +74,41 @@ WQSF_LAYOUTS: dict[str, tuple[tuple[str, int], ...]] = {
         ("WHITE_SCATT", 26), ("LOWRW", 27), ("HIGHRW", 28), ("IOP_LSD_FAIL", 29),
         *_ANNOT, *_RWNEG,
     ),
+    "collection4": (
+        ("INVALID", 0), ("WATER", 1), ("LAND", 2), ("CLOUD", 3), ("TURBID_ATM", 22),
+        ("CLOUD_AMBIGUOUS", 23), ("CLOUD_MARGIN", 24), ("SNOW_ICE", 4), ("INLAND_WATER", 5),
+        ("COASTLINE", 6), ("TIDAL", 7), ("COSMETIC", 8), ("SUSPECT", 9), ("HISOLZEN", 10),
+        ("SATURATED", 11), ("MEGLINT", 12), ("HIGHGLINT", 13), ("WHITECAPS", 14),
+        ("ADJAC", 15), ("WV_FAIL", 16), ("PAR_FAIL", 17), ("AC_FAIL", 18),
+        ("CHLOR_A_FAIL", 19), ("OCNN_FAIL", 20), ("KD_FAIL", 21), ("BPAC_ON", 25),
+        ("WHITE_SCATT", 26), ("LOWRW", 27), ("HIGHRW", 28), ("IOP_LSD_FAIL", 29),
+        ("BRDF_OOR", 30), ("CLOUD_SHADOW", 31), *_ANNOT_C4, *_RWNEG,
+    ),
 }  # fmt: skip
+LAYOUT_NAMES: dict[str, dict[str, str | None]] = {
+    "classic": {},
+    "shifted": {},
+    "collection4": {
+        "OC4ME_FAIL": "CHLOR_A_FAIL",
+        "KDM_FAIL": "KD_FAIL",
+        "ANNOT_TAU06": "ANNOT_HIGH_AOT",
+        "ANNOT_ANGSTROM": "ANNOT_ALPHA",
+        "ANNOT_ABSO_D": None,
+    },
+}
+"""The name each table gives a flag the generator sets, by its classic name, where the
+names differ (None: the table has no such flag). CHLOR_A_FAIL and KD_FAIL take the bits of
+OC4ME_FAIL and KDM_FAIL (the real tables); ANNOT_HIGH_AOT and ANNOT_ALPHA take the bits of
+ANNOT_TAU06 and ANNOT_ANGSTROM, and their names say high aerosol optical thickness and the
+Angstrom exponent (alpha): that they annotate the same thing is inferred. The Collection 4
+table has no flag of absorbing dust (ANNOT_ABSO_D's bit 34 is UNCORR_GLINT there)."""
+
+
+def default_layout(baseline: str) -> str:
+    """The WQSF table a product of ``baseline`` carries unless the spec says otherwise:
+    ``collection4`` for 004, else ``classic`` (the generator's default before Collection 4;
+    ``shifted`` gives the 2024 table)."""
+    return "collection4" if baseline == "004" else "classic"
 
 
 @dataclass(frozen=True)
