@@ -173,16 +173,16 @@ def _check_quality(
     preset flags a baseline does not define (once for the dataset); an explicit rule's
     flag the flag file lacks is an InputError naming the file and the baseline."""
     setting = dataset["quality"]
-    unapplied = []
+    lacking: dict[str, dict[str, None]] = {}
     for baseline, product in sorted(samples.items()):
         path, masks = reader.read_flag_masks(product)
-        lacking: dict[str, None] = {}
+        lacking[baseline] = {}
         for variable in variables:
             try:
                 rule = quality.variable_rule(
                     setting, variable, masks, dataset["product_masks"], path
                 )
-                lacking.update(dict.fromkeys(rule.unapplied))
+                lacking[baseline].update(dict.fromkeys(rule.unapplied))
                 quality.valid_by_flags(np.zeros(0, np.uint64), masks, rule.rule, path)
             except InputError as error:
                 raise InputError(
@@ -191,14 +191,28 @@ def _check_quality(
                     f"{_scenes(counts[baseline])} of dataset {name})",
                     error.hint,
                 ) from None
-        if lacking:
-            unapplied.append(
-                f"{layout.collection(baseline)} products define no {', '.join(lacking)}"
-            )
-    if unapplied:
-        log.warning(
-            "dataset %s: quality preset %r: %s: applied without them",
+    # A preset flag no product of the series defines (e.g. Collection 4's CLOUD_SHADOW in
+    # a series of older products) masks the series alike: worth a note. One that some
+    # baselines define and others not makes the masks differ along the series: a warning.
+    nowhere = set.intersection(*(set(flags) for flags in lacking.values())) if lacking else set()
+    if nowhere:
+        log.info(
+            "dataset %s: quality preset %r: no product defines %s: applied without them",
             name,
             setting,
-            "; ".join(unapplied),
+            ", ".join(flag for flag in next(iter(lacking.values())) if flag in nowhere),
+        )
+    differing = [
+        f"{layout.collection(baseline)} products define no "
+        + ", ".join(flag for flag in flags if flag not in nowhere)
+        for baseline, flags in lacking.items()
+        if set(flags) - nowhere
+    ]
+    if differing:
+        log.warning(
+            "dataset %s: quality preset %r: %s: applied without them, so the masks differ "
+            "along the series",
+            name,
+            setting,
+            "; ".join(differing),
         )
