@@ -342,7 +342,7 @@ def _isolated(run: _Run, indices: list[int]) -> Iterator[tuple[int, Any]]:
 
     A task that kills its worker is retried once in a fresh pool; a second crash raises
     :class:`WorkerCrashError`. A death of the forkserver is not the task's doing: the same
-    attempt runs again in a fresh pool, up to :data:`FORKSERVER_DEATHS` times in all.
+    attempt runs again in a fresh pool, after up to :data:`FORKSERVER_DEATHS` deaths in all.
     """
     pool: ProcessPoolExecutor | None = None
     forkserver_deaths = 0
@@ -374,7 +374,7 @@ def _isolated(run: _Run, indices: list[int]) -> Iterator[tuple[int, Any]]:
                     pool = None
                     if died is not None:
                         forkserver_deaths += 1
-                        if forkserver_deaths >= FORKSERVER_DEATHS:
+                        if forkserver_deaths > FORKSERVER_DEATHS:
                             raise PoolError(
                                 f"{run.label}: the pool's forkserver process died "
                                 f"{forkserver_deaths} times while tasks ran (last: {died}). "
@@ -432,6 +432,9 @@ def _pool(workers: int, run: _Run) -> Iterator[ProcessPoolExecutor]:
     table of processes from this thread while its manager thread may be reading it after
     a worker died: that fails there with "dictionary changed size during iteration", a
     traceback printed into the job's log (fixed in later Pythons).
+
+    Dead helper processes are replaced before it starts and before it shuts down (its
+    semaphores are removed then; see :func:`_renew_resource_tracker`).
     """
     _renew_helpers(run)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=run.context)
