@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from support.pool_tasks import block_sum
+
 # Linux system call number of write(2), by machine.
 WRITE_SYSCALL = {"x86_64": 1, "aarch64": 64}
 
@@ -58,3 +60,19 @@ def big_result_or_fail(index: int, size: int) -> np.ndarray:
         time.sleep(0.05)
         raise ValueError("task 0 fails")
     return np.full(size, index, dtype=np.float64)
+
+
+def sum_after_go(folder: str, index: int, patience: float = 60.0) -> float:
+    """``block_sum(index, 100)``, once the file ``folder/go`` exists.
+
+    Writes ``folder/started-<index>`` first, so that a test knows the task is running and
+    can act (kill a process of the pool) before it lets every task finish by creating
+    ``go``. Raises TimeoutError after ``patience`` seconds without it.
+    """
+    (Path(folder) / f"started-{index}").touch()
+    end = time.monotonic() + patience
+    while not (Path(folder) / "go").exists():
+        if time.monotonic() > end:
+            raise TimeoutError(f"no {folder}/go after {patience} s")
+        time.sleep(0.005)
+    return block_sum(index, 100)

@@ -65,6 +65,30 @@ def is_forkserver(pid: int) -> bool:
         return False
 
 
+def helper(root: int, module: str) -> int | None:
+    """The child of ``root`` that runs ``multiprocessing.<module>`` ("forkserver" or
+    "resource_tracker"), None if it has none. (The forkserver's children, the workers,
+    carry its command line too, but they are not children of ``root``.)"""
+    name = f"multiprocessing.{module}".encode()
+    for pid in children(root):
+        try:
+            if name in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def kill_and_wait(pid: int, patience: float = 30.0) -> None:
+    """SIGKILL ``pid`` and return once it is dead (a zombie, or gone)."""
+    os.kill(pid, signal.SIGKILL)
+    end = time.monotonic() + patience
+    while (state := cpu_state(pid)) is not None and state[0] not in "ZX":
+        if time.monotonic() > end:
+            raise TimeoutError(f"process {pid} still lives {patience} s after SIGKILL")
+        time.sleep(0.001)
+
+
 def workers(root: int) -> list[int]:
     """The pool workers below ``root``: children of a forkserver."""
     return [w for p in descendants(root) if is_forkserver(p) for w in children(p)]

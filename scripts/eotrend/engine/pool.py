@@ -11,6 +11,10 @@ or :func:`iter_tasks`. The engine:
 - survives workers killed by the OOM killer or a crash in a C library: finished results are
   kept, unfinished tasks are retried on new pools with half the workers, down to one task at
   a time, and a task that kills its worker twice on its own raises :class:`WorkerCrashError`;
+- survives the death of multiprocessing's helper processes, the forkserver that starts the
+  workers and the resource tracker, in the same way: a dead one is replaced before the next
+  pool (see :func:`_renew_helpers`), and when workers cannot be started even then the run
+  stops with :class:`PoolError`;
 - stops at the first ordinary exception in a task and raises :class:`TaskError` naming it
   (:class:`~eotrend.core.errors.EotrendError` subclasses pass through unchanged);
 - never nests pools: a stage called from a task (one scene of a batch,
@@ -40,6 +44,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing import forkserver, resource_tracker, synchronize, util
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -73,6 +78,19 @@ _IN_WORKER = False
 # writes a pipe message of at most PIPE_BUF (4096) bytes whole or not at all.
 SPILL_BYTES = 2048
 
+# Deaths of the forkserver while tasks run one at a time that one run survives (they do not
+# count against the task running; a forkserver killed again and again ends the run).
+FORKSERVER_DEATHS = 3
+
+# What submitting to a pool raises when it cannot start the pool's worker processes: the
+# pool broke, a pipe or socket to the forkserver failed (OSError), or the forkserver died
+# before it told the worker's pid (EOFError from multiprocessing.forkserver.read_signed).
+_START_ERRORS = (BrokenProcessPool, OSError, EOFError)
+
+# Linux's flag of a process that is exiting (PF_EXITING in include/linux/sched.h), in field
+# 9 ("flags") of /proc/<pid>/stat (proc(5)). Set before the process closes its files.
+_PF_EXITING = 0x4
+
 
 @dataclass(frozen=True)
 class Task:
@@ -94,6 +112,10 @@ class TaskError(EotrendError):
 
 class WorkerCrashError(EotrendError):
     """A task killed its worker process again when run alone (memory or a C library crash)."""
+
+
+class PoolError(EotrendError):
+    """The pool's worker processes cannot be started, or their forkserver keeps dying."""
 
 
 def run_tasks(
@@ -122,6 +144,7 @@ def run_tasks(
         TaskError: a task raised an ordinary exception (the run stops at once).
         EotrendError: a task raised one (unchanged; e.g. an InputError naming its file).
         WorkerCrashError: a task killed its worker twice when run alone.
+        PoolError: worker processes cannot be started (see :func:`_renew_helpers`).
     """
     results: list = [None] * len(tasks)
     for index, result in iter_tasks(
@@ -275,7 +298,7 @@ def _crowded(run: _Run, indices: list[int], workers: int) -> Iterator[tuple[int,
     """
     unfinished = set(indices)
     waiting = deque(indices)
-    with _pool(min(workers, len(indices)), run.context) as pool:
+    with _pool(min(workers, len(indices)), run) as pool:
         in_flight: dict[Future, int] = {}
         broken = False
         while True:
@@ -285,11 +308,14 @@ def _crowded(run: _Run, indices: list[int], workers: int) -> Iterator[tuple[int,
                     waiting.popleft()
                 except BrokenProcessPool:  # a worker died: collect what finished before
                     broken = True
-                except OSError:
-                    # Submitted while the executor was still tearing down after a death:
-                    # it pickled a connection it had just closed to start a replacement
-                    # ("handle is closed"). The pool is broken but may not say so for
-                    # the tasks in flight: stop its workers and retry those tasks too.
+                except (OSError, EOFError):
+                    # The first submit starts the workers: the forkserver died before or
+                    # while it started one (EOFError, a refused connection), or could not
+                    # be started. Or, submitted while the executor was still tearing down
+                    # after a death, it pickled a connection it had just closed to start a
+                    # replacement ("handle is closed"). Either way the pool is broken but
+                    # may not say so for the tasks in flight: stop the workers it has and
+                    # retry those tasks too (the next pool replaces a dead forkserver).
                     _kill_workers(pool)
                     broken, in_flight = True, {}
             if not in_flight:
@@ -315,31 +341,47 @@ def _isolated(run: _Run, indices: list[int]) -> Iterator[tuple[int, Any]]:
     """Run ``indices`` one at a time on a one-worker pool, so that a crash names its task.
 
     A task that kills its worker is retried once in a fresh pool; a second crash raises
-    :class:`WorkerCrashError`.
+    :class:`WorkerCrashError`. A death of the forkserver is not the task's doing: the same
+    attempt runs again in a fresh pool, after up to :data:`FORKSERVER_DEATHS` deaths in all.
     """
     pool: ProcessPoolExecutor | None = None
+    forkserver_deaths = 0
     try:
         for i in indices:
             task = run.tasks[i]
-            for attempt in (1, 2):
+            attempt = 1
+            while True:
                 if pool is None:
                     pool = _one_worker(run)
                 try:
                     future = run.submit(pool, i)
-                except (BrokenProcessPool, OSError):
-                    # The worker died after the previous task, before this one reached it:
-                    # not this task's doing, so a fresh pool and the same attempt.
+                except _START_ERRORS:
+                    # The worker died after the previous task, before this one reached it,
+                    # or could not be started (its forkserver died): not this task's doing,
+                    # so a fresh pool and the same attempt.
+                    _renew_helpers(run)  # before _stop removes the pool's semaphores
                     _stop(pool)
                     pool = _one_worker(run)
-                    future = run.submit(pool, i)
+                    future = _submit_to_fresh_pool(run, pool, i)
                 wait([future])
                 try:
                     result = _result(future, task, run.label)
                     break
                 except BrokenProcessPool as crash:
                     processes = _worker_processes(pool)
+                    died = _renew_helpers(run)
                     pool.shutdown(wait=True)  # joins the dead worker: its exit code is final
                     pool = None
+                    if died is not None:
+                        forkserver_deaths += 1
+                        if forkserver_deaths > FORKSERVER_DEATHS:
+                            raise PoolError(
+                                f"{run.label}: the pool's forkserver process died "
+                                f"{forkserver_deaths} times while tasks ran (last: {died}). "
+                                "Something kills it: the job's log and `dmesg` ('Killed "
+                                "process') tell what."
+                            ) from crash
+                        continue
                     how = _how_it_died(processes)
                     if attempt == 2:
                         error = WorkerCrashError(_crash_message(run.label, task, how, run.plan))
@@ -355,6 +397,7 @@ def _isolated(run: _Run, indices: list[int]) -> Iterator[tuple[int, Any]]:
                         task.name,
                         how,
                     )
+                    attempt = 2
             run.progress.advance()
             yield i, result
     except BaseException:
@@ -362,11 +405,26 @@ def _isolated(run: _Run, indices: list[int]) -> Iterator[tuple[int, Any]]:
             _stop(pool)
         raise
     if pool is not None:
+        _renew_helpers(run)
         pool.shutdown(wait=True)
 
 
+def _submit_to_fresh_pool(run: _Run, pool: ProcessPoolExecutor, i: int) -> Future:
+    """Submit task ``i`` to a pool just made after another could not start its worker; a
+    second failure raises :class:`PoolError` (the forkserver could not be replaced)."""
+    try:
+        return run.submit(pool, i)
+    except _START_ERRORS as error:
+        raise PoolError(
+            f"{run.label}: cannot start a worker process ({type(error).__name__}: {error}), "
+            "even after replacing multiprocessing's forkserver, which starts them. Check "
+            "that the temporary folder ($TMPDIR) exists and has room, and that the job may "
+            "start processes and open files (ulimit -u, ulimit -n); then run again."
+        ) from error
+
+
 @contextlib.contextmanager
-def _pool(workers: int, context: BaseContext) -> Iterator[ProcessPoolExecutor]:
+def _pool(workers: int, run: _Run) -> Iterator[ProcessPoolExecutor]:
     """A pool shut down normally on success and stopped at once on any exception.
 
     Its workers all start with the first task. Python 3.11 otherwise starts them one by
@@ -374,8 +432,12 @@ def _pool(workers: int, context: BaseContext) -> Iterator[ProcessPoolExecutor]:
     table of processes from this thread while its manager thread may be reading it after
     a worker died: that fails there with "dictionary changed size during iteration", a
     traceback printed into the job's log (fixed in later Pythons).
+
+    Dead helper processes are replaced before it starts and before it shuts down (its
+    semaphores are removed then; see :func:`_renew_resource_tracker`).
     """
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    _renew_helpers(run)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=run.context)
     if hasattr(pool, "_safe_to_dynamically_spawn_children"):
         pool._safe_to_dynamically_spawn_children = False
     try:
@@ -383,12 +445,158 @@ def _pool(workers: int, context: BaseContext) -> Iterator[ProcessPoolExecutor]:
     except BaseException:
         _stop(pool)
         raise
+    _renew_helpers(run)
     pool.shutdown(wait=True)
 
 
 def _one_worker(run: _Run) -> ProcessPoolExecutor:
     """A pool of one worker process for :func:`_isolated`."""
+    _renew_helpers(run)
     return ProcessPoolExecutor(max_workers=1, mp_context=run.context)
+
+
+def _renew_helpers(run: _Run) -> str | None:
+    """Replace the helper processes of multiprocessing that died; called before a pool
+    starts and before it shuts down. Returns how the forkserver died, None if it did not.
+
+    Every pool of this process shares two helpers that multiprocessing starts with the
+    first pool (``Lib/multiprocessing/forkserver.py`` and ``resource_tracker.py`` of
+    CPython): the forkserver, which forks every worker (forkserver start method only), and
+    the resource tracker, which removes the pools' named semaphores if this process dies.
+    Each warning logged here says which died.
+    """
+    died = _forkserver_death() if run.context.get_start_method() == "forkserver" else None
+    if died is not None:
+        run.log.warning(
+            "%s: the pool's forkserver process died (%s); a new one starts the next workers",
+            run.label,
+            died,
+        )
+    if _renew_resource_tracker():
+        run.log.warning(
+            "%s: the resource tracker process of the pool died; a new one was started",
+            run.label,
+        )
+    return died
+
+
+def _forkserver_death() -> str | None:
+    """How multiprocessing's forkserver died ("killed by SIGKILL"), once: it is then reaped
+    and forgotten, so that the next pool starts a new one. None while it lives.
+
+    Its death breaks the pool it serves: each worker's sentinel is a pipe whose other end
+    only the forkserver holds (it writes the worker's exit status there), so every sentinel
+    reads end-of-file and the executor declares the pool broken (its workers are stopped).
+    ``ForkServer.ensure_running`` starts a new server only if ``waitpid`` finds the old one
+    dead (CPython issue 75489, bpo-31308). A server that is still exiting, files closed
+    but not yet a zombie, passes for alive: the next worker's start then fails with
+    ``EOFError: unexpected EOF`` or a refused connection, a traceback. Here a server whose
+    exit has begun (PF_EXITING) is waited for, so the next pool always gets a new one.
+    """
+    server = forkserver._forkserver  # the module's global ForkServer (private API)
+    with server._lock:
+        pid = server._forkserver_pid
+        if pid is None:  # not started yet, or already forgotten
+            return None
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if not done:
+                if not _exiting(pid):
+                    return None
+                done, status = os.waitpid(pid, 0)  # its exit has begun: soon a zombie
+        except ChildProcessError:  # reaped elsewhere: ensure_running would fail the same
+            return None
+        _kill_forkserver_children(server._forkserver_alive_fd)
+        # What ensure_running does itself when waitpid finds the server dead, plus removing
+        # its socket file as ForkServer._stop does.
+        with contextlib.suppress(OSError):
+            os.close(server._forkserver_alive_fd)
+        address = server._forkserver_address
+        if address and not util.is_abstract_socket_namespace(address):
+            with contextlib.suppress(OSError):
+                os.unlink(address)
+        server._forkserver_address = None
+        server._forkserver_alive_fd = None
+        server._forkserver_pid = None
+    return _exit_text(os.waitstatus_to_exitcode(status))
+
+
+def _kill_forkserver_children(alive_fd: int) -> None:
+    """SIGKILL the processes a dead forkserver had forked that still live.
+
+    The executor stops the workers it knows, but a server killed after it forked a worker
+    and before it sent the worker's pid leaves one this process never heard of: it would
+    start, fail on the pool's semaphores once they are removed (a traceback), or wait for
+    tasks forever. Every child of the server holds a copy of the write end of its "alive"
+    pipe, as this process does (``alive_fd``); they carry the server's command line.
+    """
+    try:
+        link = f"pipe:[{os.fstat(alive_fd).st_ino}]"
+        pids = [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return
+    for pid in pids:
+        if pid == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if b"multiprocessing.forkserver" not in handle.read():
+                    continue
+            fds = os.listdir(f"/proc/{pid}/fd")
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == link for fd in fds):
+                os.kill(pid, signal.SIGKILL)
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+
+
+def _exiting(pid: int) -> bool:
+    """Process ``pid`` has begun to exit (Linux; False where /proc cannot tell)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            stat = handle.read()
+    except OSError:
+        return False
+    fields = stat[stat.rindex(")") + 2 :].split()  # state, ppid, ..., flags (7th)
+    return fields[0] in "ZX" or bool(int(fields[6]) & _PF_EXITING)
+
+
+def _renew_resource_tracker() -> bool:
+    """Start a new resource tracker if multiprocessing's died; True if it had.
+
+    The tracker's death breaks no pool: workers never talk to it. But the next semaphore
+    this process creates or removes would start a new one with a warning, and the new
+    tracker, told to forget semaphores it never heard of, prints a ``KeyError`` traceback
+    for each. Here the new one is started quietly and told the names of this process's
+    semaphores that still exist (they keep the protection the tracker gives: removal if
+    this process dies).
+    """
+    tracker = resource_tracker._resource_tracker  # the module's global (private API)
+    probe = getattr(tracker, "_check_alive", None)
+    if probe is None or tracker._fd is None or tracker._pid is None or probe():
+        return False  # another Python, not started, not ours (inherited), or alive
+    try:
+        tracker._stop()  # closes our end and reaps it (it is dead: its pipe is closed)
+        tracker.ensure_running()
+    except OSError:
+        return False  # multiprocessing relaunches it itself, with its warning
+    for name in _semaphore_names():
+        resource_tracker.register(name, "semaphore")
+    return True
+
+
+def _semaphore_names() -> list[str]:
+    """The named semaphores this process made and has not removed yet: each has the
+    finalizer ``SemLock._cleanup(name)`` (``Lib/multiprocessing/synchronize.py``)."""
+    cleanup = synchronize.SemLock._cleanup
+    for _ in range(3):  # a finalizer run by the garbage collector may change the registry
+        try:
+            finalizers = list(util._finalizer_registry.values())
+            break
+        except RuntimeError:
+            continue
+    else:
+        return []
+    return [f._args[0] for f in finalizers if f._callback is cleanup and f._args]
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
@@ -516,14 +724,17 @@ class _PortableError(Exception):
 def _how_it_died(processes: list[BaseProcess]) -> str:
     """The exit of the (single) worker, e.g. "killed by SIGKILL"."""
     codes = [p.exitcode for p in processes if p.exitcode]
-    if not codes:
-        return "the worker died"
-    if codes[0] > 0:
-        return f"exit status {codes[0]}"
+    return _exit_text(codes[0]) if codes else "the worker died"
+
+
+def _exit_text(code: int) -> str:
+    """A process's exit code as words: "exit status 1", "killed by SIGKILL"."""
+    if code >= 0:
+        return f"exit status {code}"
     try:
-        return f"killed by {signal.Signals(-codes[0]).name}"
+        return f"killed by {signal.Signals(-code).name}"
     except ValueError:
-        return f"killed by signal {-codes[0]}"
+        return f"killed by signal {-code}"
 
 
 def _crash_message(label: str, task: Task, how: str, plan: WorkerPlan | int) -> str:
