@@ -185,10 +185,17 @@ def _locate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _locate(args: argparse.Namespace) -> None:
     from eotrend.sentinel3.locate import locate_to_files
+    from eotrend.sentinel3.remote import shared_reads
 
-    locate_to_files(
-        args.product, args.aoi, args.output, args.window, threads=args.workers, mem_mb=args.mem_mb
-    )
+    with shared_reads():
+        locate_to_files(
+            args.product,
+            args.aoi,
+            args.output,
+            args.window,
+            threads=args.workers,
+            mem_mb=args.mem_mb,
+        )
 
 
 def _extract_arguments(parser: argparse.ArgumentParser) -> None:
@@ -203,11 +210,18 @@ def _extract_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _extract(args: argparse.Namespace) -> None:
+    from eotrend.sentinel3.remote import shared_reads
+
+    settings = _extraction_settings(args)
+    with shared_reads():
+        _extract_scene(args, settings)
+
+
+def _extract_scene(args: argparse.Namespace, settings: dict) -> None:
     from eotrend.core import provenance
     from eotrend.sentinel3.extract import extract_to_files
     from eotrend.sentinel3.locate import read_window, window_for
 
-    settings = _extraction_settings(args)
     window = read_window(args.window) if args.window else window_for(args.product, args.aoi)
     extract_to_files(
         args.product,

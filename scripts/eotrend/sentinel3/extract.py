@@ -49,6 +49,7 @@ from eotrend.geo import grids as gridding
 from eotrend.geo import raster
 from eotrend.geo.aoi import Feature, mean_lon, read_aoi
 from eotrend.sentinel3 import angles, coverage, layout, quality, reader
+from eotrend.sentinel3.locate import PREDICTION_SPACINGS, SPACING_SAFETY, TieGrid
 
 log = logging.getLogger(__name__)
 
@@ -140,11 +141,14 @@ class _Read:
     variables: tuple[str, ...]
     window: reader.Window
 
-    def task(self) -> Task:
+    def task(self, pixels: np.ndarray | None = None) -> Task:
+        """The read as a task of :func:`reader.read_packed`: the window, or only the
+        ``pixels`` of it (flat indices)."""
         w = self.window
+        what = f"{w.shape[0]}x{w.shape[1]} window" if pixels is None else f"{pixels.size} pixels"
         return Task(
-            f"{self.path.name} {w.shape[0]}x{w.shape[1]} window",
-            (str(self.path), self.variables, (w.row0, w.row1, w.col0, w.col1)),
+            f"{self.path.name} {what}",
+            (str(self.path), self.variables, (w.row0, w.row1, w.col0, w.col1), pixels),
         )
 
 
@@ -204,12 +208,43 @@ class _Selection:
     members: list[np.ndarray]
 
 
+def _read_geo(
+    path: Path, window: reader.Window, tie: TieGrid, geometries: list, lon0: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pixels of the window whose centre can lie inside a geometry, and their lon and
+    lat (degrees; NaN where missing): flat indices into the window (ascending).
+
+    Which pixels can: those whose centre, interpolated from the tie points of its row
+    (:meth:`TieGrid.predict`), lies within the interpolation's error of a geometry
+    (:meth:`TieGrid.near`). The error is first assumed one pixel spacing and checked
+    against the centres read; a larger one is searched again with ``SPACING_SAFETY``
+    times it (as locate checks its spacing bound). Only the chunks of geo_coordinates.nc
+    holding these pixels are read (:func:`eotrend.sentinel3.reader.read_packed`).
+    """
+    bounds = (window.row0, window.row1, window.col0, window.col1)
+    error = PREDICTION_SPACINGS * tie.spacing
+    while True:
+        near = tie.near(window, geometries, lon0, error)
+        read = reader.read_packed(path, ("longitude", "latitude"), bounds, pixels=near)
+        lon, lat = read["longitude"].decoded(), read["latitude"].decoded()
+        rows, cols = np.divmod(near, window.shape[1])
+        measured = tie.prediction_error(rows + window.row0, cols + window.col0, lon, lat)
+        if measured <= error:
+            return near, lon, lat
+        log.warning(
+            "pixel centres lie up to %.0f m from their interpolation between tie points, "
+            "more than the assumed %.0f m: reading a wider margin around the AOI",
+            geo.chord_to_metres(measured),
+            geo.chord_to_metres(error),
+        )
+        error = SPACING_SAFETY * measured
+
+
 def _select(
-    geo_read: dict[str, reader.Packed], geometries: list, lon0: float
+    near: np.ndarray, lon: np.ndarray, lat: np.ndarray, geometries: list, lon0: float
 ) -> tuple[_Selection, np.ndarray, np.ndarray]:
-    """Which window pixels lie inside each (unwrapped) geometry; their lon, lat."""
-    lon = geo_read["longitude"].decoded().reshape(-1)
-    lat = geo_read["latitude"].decoded().reshape(-1)
+    """Which of the pixels ``near`` (flat indices into the window, their lon and lat)
+    lie inside each (unwrapped) geometry; the selection and the kept pixels' lon, lat."""
     unwrapped = geo.unwrap_lon(lon, lon0)
     inside = []
     for geometry in geometries:
@@ -219,9 +254,9 @@ def _select(
         mask = np.zeros(lon.shape, bool)
         mask[box] = geo.contains(geometry, unwrapped[box], lat[box])
         inside.append(mask)
-    flat = np.flatnonzero(np.logical_or.reduce(inside))
-    members = [np.flatnonzero(mask[flat]) for mask in inside]
-    return _Selection(flat, members), lon[flat], lat[flat]
+    kept = np.flatnonzero(np.logical_or.reduce(inside)) if inside else np.zeros(0, np.int64)
+    members = [np.flatnonzero(mask[kept]) for mask in inside]
+    return _Selection(near[kept], members), lon[kept], lat[kept]
 
 
 def _read(
@@ -229,35 +264,32 @@ def _read(
     window: reader.Window,
     geometries: list,
     lon0: float,
+    tie: TieGrid,
     *,
     threads: int | None,
     mem_mb: float | None,
 ) -> tuple[_Selection, np.ndarray, np.ndarray, dict[str, reader.Packed], dict[str, reader.Packed]]:
-    """Run the reads on the worker pool: the selection with the kept pixels' lon and lat,
-    every variable at the kept pixels (stored values, 1-D) and the tie-grid angles."""
+    """The selection with the kept pixels' lon and lat (:func:`_read_geo`), then, on the
+    worker pool, every variable at the kept pixels (stored values, 1-D: only the chunks
+    holding them are read) and the tie-grid angles."""
+    selection, lon, lat = _select(
+        *_read_geo(reading.reads[0].path, window, tie, geometries, lon0), geometries, lon0
+    )
     task_mb = 40 + 24 * window.shape[0] * window.shape[1] / 2**20
-    plan = plan_workers(len(reading.reads), threads=threads, mem_mb=mem_mb, task_mem_mb=task_mb)
-    tasks = [read.task() for read in reading.reads]
-    tie_index = len(tasks) - 1 if reading.tie is not None else None
-    # Results come in completion order; data windows are cut down to the kept pixels as
-    # soon as the geo coordinates have said which ones, so at most a few whole windows
-    # are held at a time.
+    reads = reading.reads[1:]
+    plan = plan_workers(len(reads), threads=threads, mem_mb=mem_mb, task_mem_mb=task_mb)
+    tie_index = len(reads) - 1 if reading.tie is not None else None
+    tasks = [
+        read.task(None if index == tie_index else selection.flat)
+        for index, read in enumerate(reads)
+    ]
     picked: dict[str, reader.Packed] = {}
-    waiting: list[dict[str, reader.Packed]] = []
     tie_read: dict[str, reader.Packed] = {}
-    selection = lon = lat = None
     for index, result in iter_tasks(reader.read_packed, tasks, plan, label="read", logger=log):
-        if index == 0:
-            selection, lon, lat = _select(result, geometries, lon0)
-            for held in waiting:
-                picked.update({k: v.take(selection.flat) for k, v in held.items()})
-            waiting.clear()
-        elif index == tie_index:
+        if index == tie_index:
             tie_read = result
-        elif selection is None:
-            waiting.append(result)
         else:
-            picked.update({k: v.take(selection.flat) for k, v in result.items()})
+            picked.update(result)
     return selection, lon, lat, picked, tie_read
 
 
@@ -298,7 +330,13 @@ def extract_scene(
     lon0 = mean_lon(features)
     geometries = [geo.unwrap_geometry(feature.geometry, lon0) for feature in features]
     selection, lon, lat, picked, tie_read = _read(
-        reading, window, geometries, lon0, threads=threads, mem_mb=mem_mb
+        reading,
+        window,
+        geometries,
+        lon0,
+        TieGrid.read(product.path),
+        threads=threads,
+        mem_mb=mem_mb,
     )
 
     flag_path, flag_variable = reading.reads[1].path, reading.flag_variable

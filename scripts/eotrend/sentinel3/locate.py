@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import shapely
 
 from eotrend.core.atomic import atomic_path, write_text
 from eotrend.core.errors import InputError
@@ -57,6 +58,10 @@ SPACING_SAFETY = 1.5
 LEVELS = (8, 1)
 # Tie rows sampled in the first, coarsest pass over the tie grid.
 ROW_STEP = 32
+# The error first assumed of a pixel centre interpolated from the tie points of its row
+# (TieGrid.predict), in pixel spacings; checked against the pixels read (a larger error
+# measured is searched again with SPACING_SAFETY times it).
+PREDICTION_SPACINGS = 1.0
 
 
 @dataclass
@@ -166,6 +171,114 @@ class TieGrid:
             bound=SPACING_SAFETY * spacing,
         )
 
+    def predict(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Pixel centres (unit vectors, shape (..., 3)) of image pixels ``rows``, ``cols``
+        (integer arrays of one shape) interpolated along their row between the tie points
+        on either side: linear in 3-D, normalised. Tie columns are pixels, so there the
+        prediction is exact."""
+        return predict_between(self.xyz, self.step, np.asarray(rows), np.asarray(cols))
+
+    def prediction_error(
+        self, rows: np.ndarray, cols: np.ndarray, lon: np.ndarray, lat: np.ndarray
+    ) -> float:
+        """The largest chord between read pixel centres (``lon``, ``lat`` degrees, at image
+        pixels ``rows``, ``cols``) and their :meth:`predict` ion; 0 when none is finite."""
+        return _largest_chord(self.predict(rows, cols), geo.unit_vectors(lon, lat))
+
+    def narrow(self, window: Window, point: np.ndarray, error: float) -> Window:
+        """The part of ``window`` that holds the pixel nearest to ``point`` (a unit vector)
+        when every predicted centre (:meth:`predict`) is within ``error`` (chord) of the
+        true one.
+
+        With d the distance from the point to the nearest predicted centre (of pixel
+        q_d), the nearest pixel q* has |point - q*| <= |point - q_d| <= d + error, so its
+        prediction lies within d + 2 error of the point: the window returned is the box of
+        the pixels predicted that close. Per tie interval of a row (the pixels between two
+        tie points) the predictions lie on the chord between them, pulled inside the sphere
+        by less than its sagitta, which bounds a whole interval at once.
+        """
+        width = self.xyz.shape[1]
+        if width < 2:
+            return window
+        rows = np.arange(window.row0, window.row1)
+        first = min(window.col0 // self.step, width - 2)
+        last = max(first, min((window.col1 - 1) // self.step, width - 2))
+        start = self.xyz[window.row0 : window.row1, first : last + 1]
+        delta = self.xyz[window.row0 : window.row1, first + 1 : last + 2] - start
+        length2 = np.sum(delta * delta, axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.clip(np.sum((point - start) * delta, axis=-1) / length2, 0.0, 1.0)
+        closest = start + delta * t[..., None]
+        reach = np.linalg.norm(point - closest, axis=-1)
+        sagitta = 1.0 - np.sqrt(np.maximum(0.0, 1.0 - length2 / 4.0))
+        reach = np.where(np.isfinite(reach), reach - sagitta, np.inf)
+        # The nearest prediction: around each interval's closest point.
+        around = np.floor(t * self.step)[..., None] + np.arange(-1, 3)
+        interval_col = (np.arange(first, last + 1) * self.step)[None, :, None]
+        cols = np.clip(interval_col + around, window.col0, window.col1 - 1).astype(np.int64)
+        chord = self._chords(point, np.broadcast_to(rows[:, None, None], cols.shape), cols)
+        if not np.isfinite(chord).any():
+            return window
+        limit = float(np.nanmin(chord)) + 2.0 * error + 1e-12
+        kept_rows, kept_intervals = np.nonzero(reach <= limit)
+        offsets = np.arange(self.step + 1)
+        cols = (kept_intervals + first)[:, None] * self.step + offsets
+        rows = np.broadcast_to(rows[kept_rows][:, None], cols.shape)
+        inside = cols < window.col1
+        inside &= cols >= window.col0
+        rows, cols = rows[inside], cols[inside]
+        near = self._chords(point, rows, cols) <= limit
+        rows, cols = rows[near], cols[near]
+        return Window(int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1)
+
+    def _chords(self, point: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Chords from ``point`` to the predicted centres of pixels rows, cols (NaN kept)."""
+        return np.linalg.norm(self.predict(rows, cols) - point, axis=-1)
+
+    def tie_slice(self, window: Window) -> tuple[np.ndarray, int]:
+        """The tie points (unit vectors) a window's predictions need and the tie column of
+        the first: (rows of the window, tie columns around its columns, 3)."""
+        width = self.xyz.shape[1]
+        first = min(window.col0 // self.step, max(width - 2, 0))
+        last = min((window.col1 - 1) // self.step + 1, width - 1)
+        return self.xyz[window.row0 : window.row1, first : last + 1], first
+
+    def near(
+        self, window: Window, geometries: list, lon0: float, error: float, rows_at_a_time=256
+    ) -> np.ndarray:
+        """Flat indices (C order, ascending) into ``window`` of the pixels whose centre can
+        lie in one of ``geometries`` (lon/lat, unwrapped around ``lon0``) when every
+        predicted centre (:meth:`predict`) is within ``error`` (chord) of the true one:
+        those predicted within that distance of a geometry (the distance taken in degrees,
+        each geometry buffered by the error's angle, widened by 1/cos of the farthest
+        latitude: never less than the error on the ground). A pixel without a prediction
+        (its tie points are fill) is kept; near the poles (a geometry within the error of
+        85 degrees) every pixel of the window is."""
+        angle = math.degrees(2.0 * math.asin(min(1.0, error / 2.0))) * 1.01 + 1e-9
+        bounds = np.array([g.bounds for g in geometries])
+        lat_far = max(abs(bounds[:, 1].min()), abs(bounds[:, 3].max())) + angle
+        if lat_far >= 85.0:
+            return np.arange(window.shape[0] * window.shape[1], dtype=np.int64)
+        buffered = shapely.union_all(
+            [g.buffer(angle / math.cos(math.radians(lat_far))) for g in geometries]
+        )
+        x0, y0, x1, y1 = buffered.bounds
+        found = []
+        cols = np.arange(window.col0, window.col1)
+        for row in range(window.row0, window.row1, rows_at_a_time):
+            rows = np.arange(row, min(row + rows_at_a_time, window.row1))
+            rr, cc = np.meshgrid(rows, cols, indexing="ij")
+            xyz = self.predict(rr, cc)
+            lon = geo.unwrap_lon(np.degrees(np.arctan2(xyz[..., 1], xyz[..., 0])), lon0)
+            lat = np.degrees(np.arcsin(np.clip(xyz[..., 2], -1.0, 1.0)))
+            unknown = ~np.isfinite(lat)
+            box = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
+            keep = unknown.copy()
+            keep[box] = geo.contains(buffered, lon[box], lat[box])
+            flat = np.flatnonzero(keep.reshape(-1)) + (row - window.row0) * window.shape[1]
+            found.append(flat)
+        return np.concatenate(found).astype(np.int64) if found else np.zeros(0, np.int64)
+
     def candidate_windows(self, points: np.ndarray, bound: float) -> list[Window]:
         """For each point (unit vectors, (n, 3)), the pixels that can be nearest to it.
 
@@ -239,6 +352,27 @@ class TieGrid:
         )
 
 
+def predict_between(xyz: np.ndarray, step: int, rows: np.ndarray, cols: np.ndarray, first: int = 0):
+    """:meth:`TieGrid.predict` from tie points ``xyz`` (rows, tie columns, 3) whose first
+    column is tie column ``first`` (rows index ``xyz`` directly)."""
+    width = xyz.shape[1]
+    if width < 2:
+        return xyz[rows, np.zeros_like(cols)]
+    j = np.clip(cols // step, first, first + width - 2)
+    fraction = ((cols - j * step) / step)[..., None]
+    start = xyz[rows, j - first]
+    point = start + (xyz[rows, j - first + 1] - start) * fraction
+    with np.errstate(invalid="ignore"):
+        return point / np.linalg.norm(point, axis=-1, keepdims=True)
+
+
+def _largest_chord(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest chord between matching unit vectors (NaN pairs ignored; 0 if none)."""
+    chord = np.linalg.norm(a - b, axis=-1)
+    finite = np.isfinite(chord)
+    return float(chord[finite].max()) if finite.any() else 0.0
+
+
 def union(windows: list[Window]) -> Window:
     """The smallest window holding all ``windows``."""
     return Window(
@@ -278,18 +412,26 @@ def nearest_task(
     points: np.ndarray,
     own: list[tuple[int, int, int, int]],
     bound: float,
+    tie: tuple[np.ndarray, int, int] | None = None,
 ):
     """Worker task: the nearest pixel of each point inside one read window.
 
     points: (k, 3) unit vectors; own: each point's candidate window (image coordinates,
-    within ``window``); bound: the assumed pixel spacing (chord). Returns rows, cols
-    (int64, image coordinates), chords (float64) and the largest neighbour spacing
-    measured in the window (chord), which the caller checks against ``bound``.
+    within ``window``); bound: the assumed pixel spacing (chord); tie: (tie points of the
+    window's rows, first tie column, step) (:meth:`TieGrid.tie_slice`) to measure the
+    prediction error. Returns rows, cols (int64, image coordinates), chords (float64),
+    the largest neighbour spacing measured in the window (chord), which the caller checks
+    against ``bound``, and the largest prediction error measured (chord; 0 without tie).
     """
     read = Window(*window)
     lon, lat = read_lonlat(Path(product), read)
     grid = geo.unit_vectors(lon, lat)
     measured = max(_max_step(grid, 0), _max_step(grid, 1))
+    error = 0.0
+    if tie is not None:
+        xyz, first, step = tie
+        rows, cols = np.mgrid[0 : read.shape[0], read.col0 : read.col1]
+        error = _largest_chord(predict_between(xyz, step, rows, cols, first), grid)
     rows, cols, chords = [], [], []
     for point, (r0, r1, c0, c1) in zip(points, own, strict=True):
         sub = grid[r0 - read.row0 : r1 - read.row0, c0 - read.col0 : c1 - read.col0]
@@ -297,7 +439,13 @@ def nearest_task(
         rows.append(r0 + r)
         cols.append(c0 + c)
         chords.append(chord)
-    return np.asarray(rows, np.int64), np.asarray(cols, np.int64), np.asarray(chords), measured
+    return (
+        np.asarray(rows, np.int64),
+        np.asarray(cols, np.int64),
+        np.asarray(chords),
+        measured,
+        error,
+    )
 
 
 def _max_step(grid: np.ndarray, axis: int) -> float:
@@ -352,8 +500,10 @@ def locate(
     tie = tie or TieGrid.read(product)
     points = geo.unit_vectors(vertices.lon, vertices.lat)
     bound = tie.bound
+    error = PREDICTION_SPACINGS * tie.spacing
     while True:
-        windows = tie.candidate_windows(points, bound)
+        outer = tie.candidate_windows(points, bound)
+        windows = [tie.narrow(w, point, error) for w, point in zip(outer, points, strict=True)]
         groups = cluster_windows(windows)
         tasks = [
             Task(
@@ -367,6 +517,7 @@ def locate(
                         for i in members
                     ],
                     bound,
+                    (*tie.tie_slice(w), tie.step),
                 ),
             )
             for w, members in groups
@@ -377,18 +528,28 @@ def locate(
             nearest_task, tasks, plan, label="vertex windows", logger=log, inline_single=True
         )
         measured = max(result[3] for result in results)
-        if measured <= bound:
+        predicted = max(result[4] for result in results)
+        if measured > bound:
+            log.warning(
+                "pixel spacing %.0f m exceeds the assumed %.0f m: searching again",
+                geo.chord_to_metres(measured),
+                geo.chord_to_metres(bound),
+            )
+            bound = SPACING_SAFETY * measured
+        elif predicted > error:
+            log.warning(
+                "pixel centres lie up to %.0f m from their interpolation between tie points, "
+                "more than the assumed %.0f m: searching again",
+                geo.chord_to_metres(predicted),
+                geo.chord_to_metres(error),
+            )
+            error = SPACING_SAFETY * predicted
+        else:
             break
-        log.warning(
-            "pixel spacing %.0f m exceeds the assumed %.0f m: searching again",
-            geo.chord_to_metres(measured),
-            geo.chord_to_metres(bound),
-        )
-        bound = SPACING_SAFETY * measured
     rows = np.zeros(len(vertices), np.int64)
     cols = np.zeros(len(vertices), np.int64)
     chords = np.zeros(len(vertices))
-    for (_, members), (r, c, ch, _) in zip(groups, results, strict=True):
+    for (_, members), (r, c, ch, _, _) in zip(groups, results, strict=True):
         rows[members], cols[members], chords[members] = r, c, ch
     log.info(
         "located %d vertices reading %d window(s), %d pixels",

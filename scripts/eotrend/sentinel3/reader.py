@@ -229,7 +229,9 @@ def read_flag_masks(product: Path) -> tuple[Path, dict[str, np.uint64]]:
     """The flag file of a product (:func:`flag_file`) and its flag masks by name (its
     ``flag_meanings``/``flag_masks``), read without the flags themselves."""
     path, variable = flag_file(product)
-    return path, read_packed(path, (variable,), (0, 1, 0, 1))[variable].flag_masks()
+    with _dataset(path) as ds:
+        var = _variable(ds, variable, path)
+        return path, Packed(np.empty(0, var.dtype), **_packing(var, path)).flag_masks()
 
 
 @dataclass(frozen=True)
@@ -329,7 +331,10 @@ def _packing(var: netCDF4.Variable, path: Path) -> dict[str, object]:
 
 
 def read_packed(
-    path: str | Path, variables: tuple[str, ...], window: tuple[int, int, int, int]
+    path: str | Path,
+    variables: tuple[str, ...],
+    window: tuple[int, int, int, int],
+    pixels: np.ndarray | None = None,
 ) -> dict[str, Packed]:
     """Read a window of some variables of one file, as stored (worker task).
 
@@ -338,10 +343,13 @@ def read_packed(
         variables: names of 2-D variables of that file.
         window: (row0, row1, col0, col1), half-open, in the variables' own dimensions
             (image pixels, or tie points for the tie-point files).
+        pixels: None for the whole window; else flat indices into the window (C order)
+            of the pixels wanted.
 
     Returns:
-        variable -> :class:`Packed` (raw values of the window's shape). Only the chunks
-        the window touches are read and decompressed.
+        variable -> :class:`Packed`: raw values of the window's shape, or, with ``pixels``,
+        of those pixels (1-D, in their order). Only the chunks the window, or the pixels,
+        lie in are read and decompressed, each once.
     """
     path = Path(path)
     win = Window(*window)
@@ -357,8 +365,35 @@ def read_packed(
                     "The window belongs to another product: run locate again.",
                 )
             var.set_auto_maskandscale(False)
-            out[name] = Packed(raw=np.asarray(var[win.slices]), **_packing(var, path))
+            if pixels is None:
+                raw = np.asarray(var[win.slices])
+            else:
+                raw = _read_pixels(var, win, np.asarray(pixels, np.int64))
+            out[name] = Packed(raw=raw, **_packing(var, path))
     return out
+
+
+def _read_pixels(var: netCDF4.Variable, win: Window, pixels: np.ndarray) -> np.ndarray:
+    """The stored values of a variable at flat indices ``pixels`` of window ``win``: per
+    chunk of the variable's own chunking that holds some of them, the smallest rectangle
+    around them (a contiguous variable: one rectangle around all)."""
+    rows, cols = np.divmod(pixels, win.shape[1])
+    rows += win.row0
+    cols += win.col0
+    values = np.empty(pixels.shape, var.dtype)
+    if not pixels.size:
+        return values
+    chunking = var.chunking()
+    height, width = var.shape if chunking == "contiguous" else chunking
+    keys = (rows // height) * (var.shape[1] // width + 1) + cols // width
+    order = np.argsort(keys, kind="stable")
+    bounds = np.flatnonzero(np.diff(keys[order])) + 1
+    for part in np.split(order, bounds):
+        r, c = rows[part], cols[part]
+        r0, c0 = int(r.min()), int(c.min())
+        block = np.asarray(var[r0 : int(r.max()) + 1, c0 : int(c.max()) + 1])
+        values[part] = block[r - r0, c - c0]
+    return values
 
 
 def _reason(error: Exception) -> str:

@@ -11,20 +11,26 @@ products fail, the scene list is written first (failed rows with their reasons);
 ``source.on_failure: fail`` the stage then fails. Then one product of each processing
 baseline among the scenes is checked against the dataset's variables and quality setting
 (:mod:`eotrend.sources.baselines`): a variable that a baseline's products lack (CHL_OC4ME
-in Collection 4) stops the stage with one message.
+in Collection 4) stops the stage with one message. That check reads attributes only (the
+variables' units, the flag file's masks): with ``fetch: s3_windows`` it costs a few range
+requests of each of those files' HDF5 metadata, per baseline, logged with their bytes.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 import shapely
 
 from eotrend.core.errors import InputError
 from eotrend.geo.aoi import read_aoi
+from eotrend.sentinel3.remote import shared_reads
 from eotrend.sources.baselines import check_scenes
 from eotrend.sources.collect import check_failures, collect
 from eotrend.sources.scenelist import write_manifest
+
+log = logging.getLogger(__name__)
 
 
 def run(
@@ -52,7 +58,17 @@ def run(
     write_manifest(manifest, entries)
     check_failures(dataset, entries, settings["source"]["on_failure"])
     check_some_scene(dataset, settings, entries)
-    check_scenes(dataset, settings, entries)
+    with shared_reads() as reads:
+        check_scenes(dataset, settings, entries)
+    if reads.requests:
+        log.info(
+            "dataset %s: the check of variables and flags read %d bytes in %d range requests "
+            "from the object store (the attributes in %s of one product per baseline)",
+            dataset,
+            reads.bytes,
+            reads.requests,
+            ", ".join(sorted(reads.files)),
+        )
 
 
 def check_some_scene(dataset: str, settings: dict, entries: list) -> None:

@@ -40,6 +40,7 @@ from eotrend.core.errors import EotrendError
 from eotrend.engine.limits import plan_workers
 from eotrend.engine.pool import Task, WorkerCrashError, iter_tasks
 from eotrend.sentinel3 import batches
+from eotrend.sentinel3.remote import shared_reads
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,11 @@ SCENE_TASK_MB = 400
 """Peak memory of one scene in a worker, MB (a full-size scene's tie grid and windows;
 the per-scene jobs' benchmarks, max_pss)."""
 
-TABLE_COLUMNS = ("scene", "status", "seconds", "message")
+TABLE_COLUMNS = ("scene", "status", "seconds", "message", "remote_requests", "remote_bytes")
 """The batch table: one row per scene; status done (made now), kept (its stamp was
-current) or failed (message says why)."""
+current) or failed (message says why); the range requests and bytes the scene read from
+the object store (``fetch: s3_windows``; 0 for products in the cache), counted where they
+are fetched (:func:`eotrend.sentinel3.remote.shared_reads`)."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ def run_batch(
     todo = []
     for job in jobs:
         if is_current(job, {"product": job.product, **stamp}):
-            rows[job.name] = (job.name, "kept", 0.0, "")
+            rows[job.name] = (job.name, "kept", 0.0, "", 0, 0)
         else:
             todo.append(job)
     log.info("%d scenes: %d current, %d to process", len(jobs), len(jobs) - len(todo), len(todo))
@@ -153,7 +156,7 @@ def run_batch(
     ):
         name = todo[index].name
         if isinstance(result, WorkerCrashError):
-            result = ("failed", 0.0, str(result))
+            result = ("failed", 0.0, str(result), 0, 0)
         rows[name] = (name, *result)
         _copy_scene_log(todo[index])
     table = pd.DataFrame([rows[job.name] for job in jobs], columns=list(TABLE_COLUMNS))
@@ -198,19 +201,45 @@ def _copy_scene_log(job: SceneJob) -> None:
     log.info("log of %s:\n%s", job.name, text or "(empty)")
 
 
-def process_scene(job: dict, aoi: str, settings: dict, stamp: dict) -> tuple[str, float, str]:
+def process_scene(
+    job: dict, aoi: str, settings: dict, stamp: dict
+) -> tuple[str, float, str, int, int]:
     """Locate, extract and grid one scene (a pool task); its log goes to its own file.
 
-    Returns (status done or failed, seconds, message): an error fails this scene only.
-    """
-    from eotrend.sentinel3.extract import extract_to_files
-    from eotrend.sentinel3.locate import locate_to_files
+    Locate and extract share what they read of a product in the object store (each byte
+    is fetched once per scene: :func:`eotrend.sentinel3.remote.shared_reads`).
 
+    Returns (status done or failed, seconds, message, object-store range requests,
+    object-store bytes): an error fails this scene only.
+    """
     job = SceneJob(**job)
     folder = Path(job.folder)
     start = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
     handler = _scene_log(job.log)
+    try:
+        with shared_reads() as reads:
+            status, message = _process_scene(job, folder, aoi, settings, stamp)
+        if reads.requests:
+            logging.getLogger("eotrend").info(
+                "%s read %d range requests, %d bytes from the object store (%s)",
+                job.name,
+                reads.requests,
+                reads.bytes,
+                ", ".join(f"{name} {b}" for name, (_, b) in sorted(reads.files.items())),
+            )
+        return status, time.perf_counter() - start, message, reads.requests, reads.bytes
+    finally:
+        _close_log(handler)
+
+
+def _process_scene(
+    job: SceneJob, folder: Path, aoi: str, settings: dict, stamp: dict
+) -> tuple[str, str]:
+    """The body of :func:`process_scene`: (status, message)."""
+    from eotrend.sentinel3.extract import extract_to_files
+    from eotrend.sentinel3.locate import locate_to_files
+
     try:
         (folder / STAMP).unlink(missing_ok=True)
         window = locate_to_files(
@@ -231,16 +260,13 @@ def process_scene(job: dict, aoi: str, settings: dict, stamp: dict) -> tuple[str
             provenance=provenance.tags(stamp["config"]),
         )
         write_text(folder / STAMP, json.dumps({"product": job.product, **stamp}, indent=1))
-        return "done", time.perf_counter() - start, ""
+        return "done", ""
     except EotrendError as error:
         logging.getLogger("eotrend").error("%s", error)
-        return "failed", time.perf_counter() - start, str(error)
+        return "failed", str(error)
     except Exception as error:  # a bug: its traceback goes to the scene's log
         logging.getLogger("eotrend").exception("unexpected error")
-        message = f"{type(error).__name__}: {error} (traceback in {job.log})"
-        return "failed", time.perf_counter() - start, message
-    finally:
-        _close_log(handler)
+        return "failed", f"{type(error).__name__}: {error} (traceback in {job.log})"
 
 
 def _scene_log(path: Path) -> logging.Handler:
