@@ -1,30 +1,39 @@
-"""Bytes and wall time per scene of the fetch modes, side by side in one run, against the
-loopback services: the catalogue/OData service of tests/support/fake_cdse.py and a real S3
-server (moto, tests/support/local_s3.py).
+"""Bytes per scene of the fetch modes against the chunk floor, for three chunkings, in one
+run, against the loopback services: the catalogue/OData service of
+tests/support/fake_cdse.py and a real S3 server (moto, tests/support/local_s3.py).
 
 One full-size synthetic OLCI WFR product (4091 x 4865, every file of the real product's
-set but tie_meteo.nc and instrument_data.nc (18.5 MB in a real product, not generated: the
-zip here is that much lighter than a real one), deflated netCDF, with real-sized
-reflectance files; bench/common.py ``full_scene(real_bytes=True)``) centred on the
-published 27-vertex polygon (sen3r's example, = feature solimoes_manacapuru of
-data/demo/aoi.geojson); the demo's two-variable dataset (Oa08_reflectance, TSM_NN; quality
-water). For each mode: the download stage (``eotrend.sources.collect.collect``: search,
-fetch, verify) and then the locate and extract commands on the product it left (their own
-processes); bytes are what the servers sent (their request logs), not what the client
-says. The pixel tables of all modes must be equal (checked before the table is printed).
+set but tie_meteo.nc and instrument_data.nc, deflated netCDF with real-sized reflectance
+files; bench/common.py ``full_scene(real_bytes=True)``) centred on the published
+27-vertex polygon (sen3r's example, = feature solimoes_manacapuru of
+data/demo/aoi.geojson), rewritten with each chunking of its image variables: 512 x 512,
+1,024 x 1,024 and the netCDF library's default (tests/support/chunks.py; the chunking of
+real products is not documented). The demo's two-variable dataset (Oa08_reflectance,
+TSM_NN; quality water). Per chunking and fetch mode: the download stage (search, fetch,
+verify, the check of variables and flags) in this process, then the scenes command
+(locate, extract, grid; its own process) on the product it left. Bytes are what the
+servers sent (their request logs), not what the client says; the batch table's
+``remote_bytes`` must equal them. The pixel tables of all modes and chunkings are equal
+(checked before the table is printed).
 
-* zip: the whole product zip (``Products(<Id>)/$value``);
-* files: the files the dataset reads, over the OData Nodes API;
-* s3_windows: the manifest only, then locate and extract read their windows from the
-  object store (h5netcdf over s3fs, in 64 KiB blocks, the source.cdse default, and in
-  256 KiB blocks: fewer requests, more bytes).
+* zip: the whole product zip; files: the files the dataset reads, over the OData Nodes
+  API; s3_windows: the manifest (and the attributes the check of variables and flags
+  reads), then the scenes job reads the chunks of its pixels from the object store.
+* The chunk floor: the compressed size of the chunks the pixels of the polygon lie in, in
+  geo_coordinates.nc (longitude, latitude), wqsf.nc and the two variables' files, plus
+  the whole tie-point grid (locate's index), from each file's chunk index (h5py).
+* "geo read": the bytes of geo_coordinates.nc the scene fetched, and how many of them
+  were distinct (locate and extract both read its chunks: read once when equal).
 
-The synthetic generator's chunking (scripts/eotrend/synthetic/netcdf.py): 64 rows x 512
-columns per chunk, deflate level 4 with shuffle (real products' chunking is unverified).
-Why: 64 KiB of uint16 per chunk, so a window of a few hundred pixels touches a handful of
-chunks and a chunk is about one 64 KiB read block; 512 columns keep the chunk index small
-(10 chunk columns across the swath). Extrapolation: 4,000 scenes (a six-year daily series
-over one lake) at the service's 4 connections x 20 MB/s (CDSE's Quotas page,
+Before issue 24 (the same products and polygon, the previous code: 64 KiB blocks, locate
+and extract each fetching their own windows, the data files' whole window, the download
+stage reading a WQSF chunk): s3_windows scenes 7.22 MB (1.95 % of the zip, 2.27 x the
+floor) with 512 x 512 chunks, 11.28 MB (2.98 %, 1.69 x) with 1,024 x 1,024 and 26.55 MB
+(6.85 %, 1.53 x) with the default chunking, geo_coordinates.nc fetched 3.8, 6.4 and 7.2 MB
+against floors of 0.9, 2.6 and 3.2 MB; the download stage 0.31 MB.
+
+Extrapolation: 4,000 scenes (a six-year daily series over one lake) at the service's
+4 connections x 20 MB/s (CDSE's Quotas page,
 https://documentation.dataspace.copernicus.eu/Quotas.html).
 
     python bench/fetch_bench.py
@@ -37,8 +46,8 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
+from collections import defaultdict
 from pathlib import Path
 
 from common import EOTREND, OUT, REPO, SEED, full_scene, load_average, table
@@ -46,8 +55,14 @@ from common import EOTREND, OUT, REPO, SEED, full_scene, load_average, table
 sys.path.insert(0, str(REPO / "tests"))
 
 VARIABLES = ["Oa08_reflectance", "TSM_NN"]
-MODES = (("zip", 0), ("files", 0), ("s3_windows", 64), ("s3_windows", 256))
-"""(fetch mode, s3_block_kib) measured."""
+CHUNKINGS = (("512 x 512", (512, 512)), ("1,024 x 1,024", (1024, 1024)), ("netCDF default", None))
+MODES = ("zip", "files", "s3_windows")
+READS = {
+    "geo_coordinates.nc": ("longitude", "latitude"),
+    "wqsf.nc": ("WQSF",),
+    "Oa08_reflectance.nc": ("Oa08_reflectance",),
+    "tsm_nn.nc": ("TSM_NN",),
+}
 SCENES = 4000
 RATE = 4 * 20e6  # bytes/s: 4 connections x 20 MB/s
 USERNAME, PASSWORD = "bench-user", "bench-password-1"
@@ -62,14 +77,28 @@ def product_zip(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def dataset(cache: Path, fake, s3, mode: str, block_kib: int) -> dict:
+def chunked_scene(chunks: tuple[int, int] | None) -> Path:
+    """The full-size product with its image variables in ``chunks`` (None: the netCDF
+    library's default), made once under bench/out (remade when the product changes)."""
+    from support.chunks import rechunk
+
+    source = full_scene(real_bytes=True)
+    folder = OUT / "fetch_chunks" / ("default" if chunks is None else f"{chunks[0]}x{chunks[1]}")
+    stamp = folder / "source.txt"
+    want = f"{source} {(source.parent / 'spec.txt').read_text()}"
+    if not stamp.is_file() or stamp.read_text() != want:
+        shutil.rmtree(folder, ignore_errors=True)
+        rechunk(source, folder, chunks)
+        stamp.write_text(want)
+    return folder / source.name
+
+
+def dataset(cache: Path, fake, s3, mode: str) -> dict:
     import yaml
 
     from eotrend.core.config import load_dataset
 
     settings = fake.settings(fetch=mode, s3_endpoint=s3.endpoint, retries=2, backoff_s=0.1)
-    if block_kib:
-        settings["s3_block_kib"] = block_kib
     config = {
         "datasets": {
             "bench": {
@@ -87,35 +116,42 @@ def dataset(cache: Path, fake, s3, mode: str, block_kib: int) -> dict:
     return load_dataset(path, "bench")
 
 
-def locate_and_extract(product: Path, out: Path, env: dict) -> tuple[float, object]:
-    """The locate and extract commands; (wall seconds, pixel table)."""
+def scenes_job(manifest: Path, out: Path, env: dict):
+    """The scenes command on the scene list; (batch table, pixel table)."""
     import pandas as pd
 
-    commands = [
-        ["locate", product, SEED, "-o", out / "v.csv", "--window", out / "w.json"],
-        [
-            *("extract", product, SEED, "-o", out / "p.parquet"),
-            *("--stats", out / "s.csv", "--window", out / "w.json", "--variables", *VARIABLES),
-        ],
+    command = [
+        *EOTREND,
+        *("scenes", manifest, SEED, "-o", out / "batch.csv", "--scenes-dir", out / "scenes"),
+        *("--workers", "1", "--variables", *VARIABLES),
     ]
-    start = time.perf_counter()
-    for command in commands:
-        subprocess.run([*EOTREND, *map(str, command)], env=env, check=True)
-    return time.perf_counter() - start, pd.read_parquet(out / "p.parquet")
+    subprocess.run(list(map(str, command)), env=env, check=True, capture_output=True)
+    return pd.read_csv(out / "batch.csv"), pd.read_parquet(out / "batch" / "pixels.parquet")
 
 
-def main() -> str:
+def distinct(ranges: list[tuple[int, int]]) -> int:
+    """Bytes covered by inclusive byte ranges (first, last)."""
+    total, reach = 0, -1
+    for first, last in sorted(ranges):
+        if last > reach:
+            total += last - max(first, reach + 1) + 1
+            reach = last
+    return total
+
+
+def measure(label: str, chunks, work: Path, pixels: dict) -> tuple[list, list]:
+    """Rows of the table for one chunking, and its notes."""
     import shapely
 
     from eotrend.sentinel3.footprint import read_footprint
     from eotrend.sentinel3.reader import open_product
-    from eotrend.sources.collect import collect
+    from eotrend.stages.download import run as download
+    from support.chunks import scene_floor
     from support.fake_cdse import FakeCdse, FakeProduct
     from support.local_s3 import LocalS3
 
-    product = full_scene(real_bytes=True)
+    product = chunked_scene(chunks)
     meta = open_product(product)
-    files = {p.name: p.read_bytes() for p in sorted(product.iterdir())}
     data = product_zip(product)
     item = FakeProduct(
         name=product.name,
@@ -123,11 +159,9 @@ def main() -> str:
         start=meta.sensing_start,
         stop=meta.sensing_stop,
         footprint=shapely.Polygon(read_footprint(product)),
-        nodes=files,
+        nodes={p.name: p.read_bytes() for p in sorted(product.iterdir())},
     )
-    work = OUT / "fetch"
-    shutil.rmtree(work, ignore_errors=True)
-    rows, pixels = [], {}
+    rows, notes = [], []
     with FakeCdse(USERNAME, PASSWORD) as fake, LocalS3() as s3:
         fake.add(item)
         s3.upload_folder(product, item.entity(False)["S3Path"].removeprefix("/eodata/"))
@@ -140,57 +174,93 @@ def main() -> str:
             "CDSE_S3_SECRET_KEY": s3.secret,
         }
         os.environ.update(env)
-        for mode, block_kib in MODES:
-            label = f"{mode} ({block_kib} KiB blocks)" if block_kib else mode
-            run_dir = work / f"{mode}-{block_kib}"
-            cache = run_dir / "cache"
-            cache.mkdir(parents=True)
-            cfg = dataset(cache, fake, s3, mode, block_kib)
+        for mode in MODES:
+            run_dir = work / label.replace(" ", "").replace(",", "") / mode
+            (run_dir / "cache").mkdir(parents=True)
             before = len(fake.requests)
             s3.reset()
-            start = time.perf_counter()
-            (entry,) = collect("bench", cfg, threads=2)
-            download_s = time.perf_counter() - start
-            assert entry.status == "ok", entry.reason
+            manifest = run_dir / "manifest.csv"
+            download(
+                dataset="bench",
+                settings=dataset(run_dir / "cache", fake, s3, mode),
+                manifest=str(manifest),
+                threads=2,
+            )
             fetched = sum(r.sent for r in fake.requests[before:]) + s3.sent()
             s3.reset()
-            out = run_dir / "out"
-            out.mkdir()
-            jobs_s, pixels[label] = locate_and_extract(Path(entry.path), out, env)
-            remote = s3.sent()
-            requests = sum(1 for r in s3.requests() if r["method"] == "GET")
+            batch, pixels[(label, mode)] = scenes_job(manifest, run_dir, env)
+            gets = [r for r in s3.requests() if r["method"] == "GET"]
+            remote = sum(r["sent"] for r in gets)
+            (recorded,) = batch["remote_bytes"]
+            assert recorded == remote, f"{label} {mode}: batch table {recorded}, server {remote}"
             total = fetched + remote
-            hours = SCENES * total / RATE / 3600
+            floor = scene_floor(
+                product, READS, pixels[(label, mode)]["row"], pixels[(label, mode)]["col"]
+            )
+            floor_bytes = sum(floor.values())
             rows.append(
                 (
                     label,
+                    mode,
                     f"{fetched / 1e6:.2f}",
-                    f"{download_s:.1f}",
-                    f"{remote / 1e6:.2f} ({requests} GETs)" if remote else "0",
-                    f"{jobs_s:.1f}",
+                    f"{remote / 1e6:.2f} ({len(gets)} GETs)" if remote else "0",
                     f"{total / 1e6:.2f}",
                     f"{100 * total / len(data):.2f} %",
-                    f"{SCENES * total / 1e12:.3f} TB, {hours:.2f} h",
+                    f"{floor_bytes / 1e6:.2f} ({100 * floor_bytes / len(data):.2f} %)",
+                    f"{total / floor_bytes:.2f}",
+                    f"{SCENES * total / 1e12:.3f} TB, {SCENES * total / RATE / 3600:.2f} h",
                 )
             )
-    for label, table_ in pixels.items():
-        assert table_.equals(pixels["zip"]), f"{label}: pixels differ from zip's"
+            if mode == "s3_windows":
+                geo = [
+                    tuple(map(int, r["range"].removeprefix("bytes=").split("-")))
+                    for r in gets
+                    if r["path"].endswith("/geo_coordinates.nc")
+                ]
+                sent = defaultdict(int)
+                for r in gets:
+                    sent[r["path"].rpartition("/")[2]] += r["sent"]
+                notes.append(
+                    f"{label}, s3_windows: the scene fetched {remote / 1e6:.2f} MB against a "
+                    f"floor of {floor_bytes / 1e6:.2f} MB ({remote / floor_bytes:.2f} x); "
+                    "per file (fetched / floor, kB): "
+                    + ", ".join(
+                        f"{n} {sent[n] / 1e3:.0f} / {floor[n] / 1e3:.0f}" for n in sorted(floor)
+                    )
+                    + f"; geo read: {sum(b - a + 1 for a, b in geo) / 1e3:.0f} kB fetched, "
+                    f"{distinct(geo) / 1e3:.0f} kB distinct; zip {len(data) / 1e6:.1f} MB"
+                )
+    return rows, notes
+
+
+def main() -> str:
+    work = OUT / "fetch"
+    shutil.rmtree(work, ignore_errors=True)
+    rows, notes, pixels = [], [], {}
+    for label, chunks in CHUNKINGS:
+        more_rows, more_notes = measure(label, chunks, work, pixels)
+        rows += more_rows
+        notes += more_notes
+    first = next(iter(pixels.values()))
+    for key, frame in pixels.items():
+        assert frame.equals(first), f"{key}: pixels differ"
     header = (
+        "chunking",
         "fetch",
         "download MB",
-        "download s",
-        "locate+extract remote MB",
-        "locate+extract s",
+        "scenes job MB",
         "MB per scene",
         "of the zip",
+        "chunk floor MB",
+        "/ floor",
         f"{SCENES} scenes at 4 x 20 MB/s",
     )
     title = (
-        f"fetch modes, one {meta.rows} x {meta.columns} scene ({len(data) / 1e6:.1f} MB zip, "
-        f"{len(pixels['zip'])} pixels in the seed polygon, equal in every mode), "
-        f"variables {' '.join(VARIABLES)}; {load_average()}"
+        f"fetch modes and chunkings, one 4091 x 4865 scene, {len(first)} pixels in the seed "
+        f"polygon (equal in every mode and chunking), variables {' '.join(VARIABLES)}; "
+        f"{load_average()}"
     )
-    return f"{title}\n\n{table(rows, header)}\n"
+    return f"{title}\n\n{table(rows, header)}\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 
 
 if __name__ == "__main__":

@@ -41,9 +41,9 @@ import bisect
 import contextlib
 import functools
 import io
-import itertools
 import json
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -60,6 +60,9 @@ logging.getLogger("fsspec").setLevel(logging.WARNING)
 
 REMOTE_MARKER = ".eotrend-remote.json"
 MANIFEST = "xfdumanifest.xml"
+PREFETCH_FRACTION = 0.5
+"""A read touching at least this fraction of a variable's chunks fetches them from the
+chunk index first (:meth:`_Variable._prefetch`)."""
 STATS = {"requests": 0, "bytes": 0}
 """Range requests and bytes read from the object store by this process so far."""
 
@@ -84,7 +87,7 @@ class RemoteProduct:
     key: str
     region: str = "default"
     profile: str = "cdse"
-    block_kib: int = 16
+    block_kib: int = 8
 
     def url(self, name: str) -> str:
         """The s3fs path of one file of the product (``bucket/key/name``)."""
@@ -430,6 +433,11 @@ class _Variable:
         return self._var[key]
 
     def _prefetch(self, key) -> None:
+        """Before a read of most of the variable's chunks (the whole tie-point grid), fetch
+        them in as few requests as their places allow: one walk of the chunk index
+        (HDF5's ``H5Dchunk_iter``) costs less than a request per chunk then. A read of a
+        few chunks is left to HDF5 (a request per chunk, of its exact size): the index
+        walk would cost more than it saves."""
         dataset = self._var._h5ds
         chunks = dataset.chunks
         if chunks is None or not isinstance(key, tuple) or len(key) != dataset.ndim:
@@ -441,13 +449,21 @@ class _Variable:
             start, stop, _ = k.indices(size)
             if stop <= start:
                 return
-            spans.append(range(start // chunk, (stop - 1) // chunk + 1))
+            spans.append((start // chunk, (stop - 1) // chunk + 1))
+        touched = math.prod(b - a for a, b in spans)
+        every = math.prod(
+            -(-size // chunk) for size, chunk in zip(dataset.shape, chunks, strict=True)
+        )
+        if touched < PREFETCH_FRACTION * every:
+            return
         ranges = []
-        for index in itertools.product(*spans):
-            offset = tuple(i * c for i, c in zip(index, chunks, strict=True))
-            info = dataset.id.get_chunk_info_by_coord(offset)
-            if info.byte_offset is not None and info.size:
+
+        def keep(info) -> None:
+            index = [o // c for o, c in zip(info.chunk_offset, chunks, strict=True)]
+            if all(a <= i < b for i, (a, b) in zip(index, spans, strict=True)) and info.size:
                 ranges.append((info.byte_offset, info.size))
+
+        dataset.id.chunk_iter(keep)
         self._handle.prefetch(ranges)
 
     def __getattr__(self, name: str):

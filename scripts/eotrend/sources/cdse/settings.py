@@ -50,7 +50,7 @@ class Settings:
     s3_bucket: str = "eodata"
     s3_region: str = "default"
     s3_profile: str = "cdse"
-    s3_block_kib: int = 16
+    s3_block_kib: int = 8
 
     @property
     def uses_odata(self) -> bool:
