@@ -1,10 +1,15 @@
 """The extract stage: one scene's pixels inside the AOI, their statistics, their grids.
 
-Reading. Only the pixel window from locate (which holds every pixel centre inside the
-AOI) is read, from every file involved: the geo coordinates, the flag file, each data
-file and, for angles, the matching tie-point window. One worker task per file through
-the shared engine; tasks return the stored integers, and only the pixels kept are
-decoded.
+Reading. Within the pixel window from locate (which holds every pixel centre inside the
+AOI), the geo coordinates are read only at the pixels whose centre can lie inside a
+feature: those whose centre, interpolated between the tie points of its row, lies within
+the interpolation's error of a feature (the error checked against the centres read, see
+:func:`_read_geo`), so only the chunks they lie in are read. The flag file and each data
+file are then read only at the pixels inside the features (only their chunks: a
+product in the object store costs about the chunks its pixels lie in, see
+:mod:`eotrend.sentinel3.remote`), and for angles the matching tie-point window. One
+worker task per file through the shared engine; tasks return the stored integers, and
+only the pixels kept are decoded.
 
 Kept pixels. A pixel belongs to a feature when its centre lies inside the feature's
 polygon in lon/lat (holes and every part of a MultiPolygon honoured, boundary counts as

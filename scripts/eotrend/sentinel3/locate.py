@@ -12,9 +12,17 @@ factor for the variation inside a 64-column interval) and is checked against the
 full-resolution pixels actually read; a window that breaks it is searched again with the
 measured spacing.
 
+Narrow windows. Each vertex's window is then cut down with pixel centres interpolated
+between the tie points of their row (:meth:`TieGrid.predict`): if every prediction is
+within e of the true centre and the nearest prediction is d away, the nearest pixel's
+prediction is within d + 2e (:meth:`TieGrid.narrow`), so only the pixels predicted that
+close are read, a few around each vertex instead of a band of tie intervals. e is first
+assumed one pixel spacing and checked against the centres read, like the spacing bound.
+
 Bounded reads. Only ``tie_geo_coordinates.nc`` (every 64th column) is read whole; of
-``geo_coordinates.nc`` only the windows around the vertices. Imports are kept light
-(no pandas, no scipy): the command is dominated by interpreter start-up otherwise.
+``geo_coordinates.nc`` only the narrow windows around the vertices (the chunks they lie
+in). Imports are kept light (no pandas, no scipy): the command is dominated by
+interpreter start-up otherwise.
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ class Entry:
     ``s3_files``, ``s3_windows``; "" for the other sources), ``files`` the product files
     the scene's stages read with their sizes (``name=bytes`` joined by ``;``; "" for a
     whole product) and ``fetched_bytes`` the bytes fetching them cost (the zip; the
-    files; for ``s3_windows`` the manifest, the windows' bytes being logged by locate
-    and extract), whenever they were fetched.
+    files; for ``s3_windows`` the manifest: what each scene then reads from the object
+    store is in its batch table, ``remote_bytes``), whenever they were fetched.
     """
 
     name: str
