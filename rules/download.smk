@@ -33,3 +33,28 @@ checkpoint download:
         settings=download_settings,
     script:
         "../scripts/download.py"
+
+
+# plan: before the download (and without it), what it would move, from the catalogue
+# alone: `snakemake results/<dataset>/download_plan.txt`. Not asked for by rule all.
+rule plan:
+    input:
+        aoi=aoi_input,
+    output:
+        plan="results/{dataset}/download_plan.txt",
+    log:
+        "logs/{dataset}/download_plan.log",
+    benchmark:
+        "benchmarks/{dataset}/download_plan.tsv"
+    # The catalogue is on the internet: the plan runs on the submit host.
+    localrule: True
+    conda:
+        "../envs/eotrend.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_light,
+        runtime=runtime_min,
+    params:
+        settings=download_settings,
+    script:
+        "../scripts/plan.py"

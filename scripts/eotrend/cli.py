@@ -143,6 +143,22 @@ def _download(args: argparse.Namespace) -> None:
     )
 
 
+def _plan_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="workflow config file (YAML)")
+    parser.add_argument("dataset", help="name of the dataset in the config")
+    parser.add_argument("-o", "--output", required=True, help="download plan to write (text)")
+
+
+def _plan(args: argparse.Namespace) -> None:
+    from eotrend.core.config import load_dataset
+    from eotrend.stages import plan
+
+    text = plan.run(
+        dataset=args.dataset, settings=load_dataset(args.config, args.dataset), plan=args.output
+    )
+    print(text, end="")
+
+
 def _scenes_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifest", help="scene list of the download stage (CSV)")
     parser.add_argument("aoi", help="polygon vector file (GeoJSON, GeoPackage, Shapefile, KML)")
@@ -602,6 +618,12 @@ COMMANDS: dict[str, tuple[Callable, Callable, str, str]] = {
         _download,
         "find a dataset's scenes, fill the product cache, write the scene list",
         "python -m eotrend download config.yaml DATASET -o results/DATASET/manifest.csv",
+    ),
+    "plan": (
+        _plan_arguments,
+        _plan,
+        "before the download: the products and what each fetch mode would move",
+        "python -m eotrend plan config.yaml DATASET -o results/DATASET/download_plan.txt",
     ),
     "scenes": (
         _scenes_arguments,

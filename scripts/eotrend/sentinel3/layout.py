@@ -92,6 +92,38 @@ LOG10_PRODUCTS = {
 # the file.
 REPLACED_FILES = {("004", "chl_oc4me.nc"): "chlor_a.nc"}
 REQUIRED_FILES = ("xfdumanifest.xml", "geo_coordinates.nc", "tie_geo_coordinates.nc")
+# What each file of a full frame weighs, as the manifests of two real products list them
+# (stactools-packages/sentinel3, tests/data-files): the WFR
+# S3A_OL_2_WFR____20201006T012547_..._3060_MAR_O_NT_002 (water and cloud, 400.8 MB in all)
+# and the LFR S3A_OL_2_LFR____20210523T003029_..._1980_LN1_O_NT_002 (in
+# tests/data/real-manifests), and their xfdumanifest.xml. A download plan takes a file to
+# weigh this much when it has no manifest of the product itself.
+TYPICAL_FILE_BYTES = {
+    "OL_2_WFR___": {
+        "xfdumanifest.xml": 167380, "Oa01_reflectance.nc": 18149093,
+        "Oa02_reflectance.nc": 17968596, "Oa03_reflectance.nc": 17442459,
+        "Oa04_reflectance.nc": 16748039, "Oa05_reflectance.nc": 16530491,
+        "Oa06_reflectance.nc": 15793318, "Oa07_reflectance.nc": 14946070,
+        "Oa08_reflectance.nc": 14094078, "Oa09_reflectance.nc": 13983800,
+        "Oa10_reflectance.nc": 13846921, "Oa11_reflectance.nc": 13734748,
+        "Oa12_reflectance.nc": 11347718, "Oa16_reflectance.nc": 9833504,
+        "Oa17_reflectance.nc": 7917256, "Oa18_reflectance.nc": 10065747,
+        "Oa21_reflectance.nc": 15908809, "chl_nn.nc": 11878276, "chl_oc4me.nc": 10494206,
+        "geo_coordinates.nc": 52640084, "instrument_data.nc": 1052411, "iop_nn.nc": 11563066,
+        "iwv.nc": 13456296, "par.nc": 4011781, "tie_geo_coordinates.nc": 998729,
+        "tie_geometries.nc": 2111831, "tie_meteo.nc": 19404872, "time_coordinates.nc": 15568,
+        "trsp.nc": 6638999, "tsm_nn.nc": 11820088, "w_aer.nc": 11765803, "wqsf.nc": 14620494,
+    },
+    "OL_2_LFR___": {
+        "xfdumanifest.xml": 158467, "geo_coordinates.nc": 58416073,
+        "instrument_data.nc": 1056306, "iwv.nc": 1980948, "lqsf.nc": 1831351,
+        "ogvi.nc": 1127599, "otci.nc": 1306916, "rc_ogvi.nc": 3879528,
+        "tie_geo_coordinates.nc": 1286286, "tie_geometries.nc": 2271750,
+        "tie_meteo.nc": 19901329, "time_coordinates.nc": 15708,
+    },
+}  # fmt: skip
+FRAME_PIXELS = 4091 * 4865
+"""Pixels of a full frame (the real manifests' rows and columns)."""
 MANIFEST_NS = {
     "sentinel-safe": "http://www.esa.int/safe/sentinel/1.1",
     "sentinel3": "http://www.esa.int/safe/sentinel/sentinel-3/1.0",

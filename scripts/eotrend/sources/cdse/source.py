@@ -59,22 +59,19 @@ def _catalogue_misses(footprint: shapely.Geometry | None, aoi: list[Feature]) ->
     return not any(ring_reaches(ring, aoi, lon0) for ring in rings)
 
 
-def cdse_products(
-    dataset: dict, cache: Path, *, threads: int | None = None, mem_mb: float | None = None
-) -> list[Entry]:
-    """Search the catalogue for the dataset's AOI and period, keep one product per sensing
-    period, download what the cache lacks; one entry per catalogue product.
+def find_products(
+    dataset: dict, settings: Settings, aoi: list[Feature]
+) -> tuple[list[Entry], list[Product]]:
+    """Search the catalogue for the dataset's AOI and period: (entries of the products
+    skipped, with the reason; the products kept, one per sensing period).
 
-    Skipped (with the reason): names that are not OLCI product names, products outside the
-    period, whose catalogue footprint misses every AOI feature, offline ones (``Online``
-    false: they must be ordered first; an online copy of the same acquisition is used
-    instead), duplicates of a sensing period, and products whose own footprint misses the
-    AOI. Credentials are looked up only when something must be downloaded.
+    Skipped: names that are not OLCI product names, products outside the period, whose
+    catalogue footprint misses every AOI feature, offline ones (``Online`` false: they
+    must be ordered first; an online copy of the same acquisition is used instead), and
+    duplicates of a sensing period. Reads the catalogue only (no credentials, no product
+    bytes).
     """
-    settings = Settings.from_config(dataset["source"]["cdse"])
-    variables = tuple(dataset["variables"])
     start, end = dataset["start"], dataset["end"]
-    aoi = read_aoi(dataset["aoi"])
     polygons = search_polygons([f.geometry for f in aoi])
     found = search(
         settings, polygons, date.fromisoformat(start), date.fromisoformat(end), aoi=dataset["aoi"]
@@ -110,16 +107,29 @@ def cdse_products(
     entries += [
         catalogue_entry(p, "skipped", dropped[p.name]) for p in candidates if p.name in dropped
     ]
+    log.info("catalogue: %d products, %d kept (one per sensing period)", len(found), len(kept))
+    return entries, kept
+
+
+def cdse_products(
+    dataset: dict, cache: Path, *, threads: int | None = None, mem_mb: float | None = None
+) -> list[Entry]:
+    """Search the catalogue for the dataset's AOI and period, keep one product per sensing
+    period (:func:`find_products`), download what the cache lacks; one entry per
+    catalogue product (also skipped: products whose own footprint misses the AOI).
+    Credentials are looked up only when something must be downloaded.
+    """
+    settings = Settings.from_config(dataset["source"]["cdse"])
+    variables = tuple(dataset["variables"])
+    aoi = read_aoi(dataset["aoi"])
+    entries, kept = find_products(dataset, settings, aoi)
     todo = [
         p
         for p in kept
         if cache_problem(product_path(cache, p.name), settings.fetch, variables) is not None
     ]
     log.info(
-        "catalogue: %d products, %d kept (one per sensing period), %d in the cache, %d to fetch "
-        "(fetch: %s)",
-        len(found),
-        len(kept),
+        "%d products in the cache, %d to fetch (fetch: %s)",
         len(kept) - len(todo),
         len(todo),
         settings.fetch,
