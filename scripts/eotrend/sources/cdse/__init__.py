@@ -29,4 +29,6 @@ are handled here, not by a library. Service facts: the CDSE documentation
 * :mod:`~eotrend.sources.cdse.transfer` - the run's downloads on the shared engine, each
   product dispatched to its fetch mode.
 * :mod:`~eotrend.sources.cdse.source` - the cdse source: search, select, fetch, entries.
+* :mod:`~eotrend.sources.cdse.plan` - the download plan: what each fetch mode would move,
+  from the catalogue alone.
 """
