@@ -36,7 +36,8 @@ for _name, _cfg in DATASETS.items():
 # A sentinel3 dataset's AOI must be usable now, before any download: every duplicate,
 # empty or missing id and unusable geometry of the file in one message. Read on every
 # parse (each cluster job parses too) without a cache: reading and checking 5,000 lake
-# polygons of 65 vertices from a GeoPackage takes about 0.1 s (bench/aoi.py).
+# polygons of 65 vertices takes about 0.1 s from a GeoPackage or Shapefile, 0.5 s from
+# GeoJSON, plus 0.2 s of imports (bench/aoi_bench.py).
 for _name, _cfg in DATASETS.items():
     if _cfg["kind"] == "sentinel3":
         try:
