@@ -255,18 +255,20 @@ def _polygon_wkb(geometry, transform) -> bytes | str:
     return bytes(geometry.ExportToIsoWkb())
 
 
-def _shapes(wkbs: list[bytes | None], names, problems: list[_Problem]) -> np.ndarray:
-    """The geometries as shapely objects (None where a problem was found), parsed at once."""
+def _shapes(
+    wkbs: list[bytes | None], names: list[str | None], problems: list[_Problem]
+) -> np.ndarray:
+    """The geometries as shapely objects (None where a problem was found), parsed at once;
+    a geometry GEOS refuses (what OGR accepted) is a problem with GEOS's reason."""
     shapes = shapely.from_wkb(np.array(wkbs, dtype=object), on_invalid="ignore")
-    for index in np.flatnonzero(shapes == None) if len(shapes) else []:  # noqa: E711
-        if wkbs[index] is None:
-            continue
-        try:
-            shapely.from_wkb(wkbs[index])
-            reason = "unreadable"
-        except shapely.errors.GEOSException as error:
-            reason = str(error)
-        problems.append(_invalid(names, index, reason))
+    for index in np.flatnonzero(shapely.is_missing(shapes)):
+        if wkbs[index] is not None:
+            try:
+                shapely.from_wkb(wkbs[index])
+                reason = "unreadable"
+            except shapely.errors.GEOSException as error:
+                reason = str(error)
+            problems.append(_invalid(names, index, reason))
     return shapes
 
 
