@@ -25,6 +25,18 @@ PROG = "python -m eotrend"
 # -- options shared by several commands ------------------------------------------------
 
 
+def _aoi(parser: argparse.ArgumentParser) -> None:
+    """The AOI file and the attribute naming its features (the dataset keys aoi, aoi_id)."""
+    parser.add_argument("aoi", help="polygon vector file (GeoJSON, GeoPackage, Shapefile, KML)")
+    parser.add_argument(
+        "--aoi-id",
+        metavar="COLUMN",
+        default=schema_default("aoi_id"),
+        help="the AOI attribute holding each feature's id (default: the first of name, Name, "
+        "NAME, id, ID a feature has, else its index)",
+    )
+
+
 def _workers(parser: argparse.ArgumentParser) -> None:
     """``--workers``, ``--mem-mb`` and ``--verbose`` of commands that run a worker pool."""
     parser.add_argument(
@@ -145,7 +157,7 @@ def _download(args: argparse.Namespace) -> None:
 
 def _scenes_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifest", help="scene list of the download stage (CSV)")
-    parser.add_argument("aoi", help="polygon vector file (GeoJSON, GeoPackage, Shapefile, KML)")
+    _aoi(parser)
     parser.add_argument(
         "-o",
         "--output",
@@ -166,6 +178,7 @@ def _scenes(args: argparse.Namespace) -> None:
     settings = _extraction_settings(args)
     scenes.run(
         aoi=args.aoi,
+        aoi_id=args.aoi_id,
         table=args.output,
         **scenes.batch_outputs(args.output),
         scenes=scenes.jobs_from_manifest(args.manifest, args.scenes_dir),
@@ -177,7 +190,7 @@ def _scenes(args: argparse.Namespace) -> None:
 
 def _locate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("product", help="unzipped .SEN3 product folder")
-    parser.add_argument("aoi", help="polygon vector file (GeoJSON, GeoPackage, Shapefile, KML)")
+    _aoi(parser)
     parser.add_argument("-o", "--output", required=True, help="vertex table to write (CSV)")
     parser.add_argument("--window", help="also write the extraction window (JSON)")
     _workers(parser)
@@ -187,13 +200,19 @@ def _locate(args: argparse.Namespace) -> None:
     from eotrend.sentinel3.locate import locate_to_files
 
     locate_to_files(
-        args.product, args.aoi, args.output, args.window, threads=args.workers, mem_mb=args.mem_mb
+        args.product,
+        args.aoi,
+        args.output,
+        args.window,
+        id_column=args.aoi_id,
+        threads=args.workers,
+        mem_mb=args.mem_mb,
     )
 
 
 def _extract_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("product", help="unzipped .SEN3 product folder")
-    parser.add_argument("aoi", help="polygon vector file (GeoJSON, GeoPackage, Shapefile, KML)")
+    _aoi(parser)
     parser.add_argument("-o", "--output", required=True, help="pixel table to write (Parquet)")
     parser.add_argument("--stats", help="per-feature statistics to write (CSV)")
     parser.add_argument("--grid-dir", help="folder for one GeoTIFF per variable on the grid")
@@ -220,6 +239,7 @@ def _extract(args: argparse.Namespace) -> None:
         settings["quality"],
         settings["grid"],
         product_masks=settings["product_masks"],
+        id_column=args.aoi_id,
         threads=args.workers,
         mem_mb=args.mem_mb,
         provenance=provenance.tags(),
@@ -556,7 +576,9 @@ def _synthetic(args: argparse.Namespace) -> None:
         from eotrend.synthetic.spec import SceneSpec
 
         water = (
-            shapely.union_all([f.geometry for f in read_aoi(args.water)]) if args.water else None
+            shapely.union_all([f.geometry for f in read_aoi(args.water, ids=False)])
+            if args.water
+            else None
         )
         spec = SceneSpec(
             centre_lon=args.centre[0],

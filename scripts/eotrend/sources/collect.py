@@ -77,7 +77,7 @@ def collect(
             source["local"]["path"],
             dataset["start"],
             dataset["end"],
-            read_aoi(dataset["aoi"]),
+            read_aoi(dataset["aoi"], ids=False),
             cache=cache,
             threads=threads,
             mem_mb=mem_mb,

@@ -56,7 +56,7 @@ def _outline(ax, aoi_path: str | Path | None) -> None:
         return
     from eotrend.geo.aoi import read_aoi
 
-    for feature in read_aoi(aoi_path):
+    for feature in read_aoi(aoi_path, ids=False):
         for part in getattr(feature.geometry, "geoms", [feature.geometry]):
             for ring in [part.exterior, *part.interiors]:
                 ax.plot(*np.asarray(ring.coords)[:, :2].T, color="k", lw=0.8)

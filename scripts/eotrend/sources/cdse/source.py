@@ -74,7 +74,7 @@ def cdse_products(
     settings = Settings.from_config(dataset["source"]["cdse"])
     variables = tuple(dataset["variables"])
     start, end = dataset["start"], dataset["end"]
-    aoi = read_aoi(dataset["aoi"])
+    aoi = read_aoi(dataset["aoi"], ids=False)
     polygons = search_polygons([f.geometry for f in aoi])
     found = search(
         settings, polygons, date.fromisoformat(start), date.fromisoformat(end), aoi=dataset["aoi"]
