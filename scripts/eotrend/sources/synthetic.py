@@ -87,10 +87,12 @@ def synthetic_products(
     start: str,
     end: str,
     *,
+    aoi_id: str | None = None,
     threads: int | None = None,
     mem_mb: float | None = None,
 ) -> list[Entry]:
-    """Make (or reuse from the cache) the synthetic products; water where the AOI is."""
+    """Make (or reuse from the cache) the synthetic products; water where the AOI is;
+    each entry names the features (``aoi_id``, see :func:`read_aoi`) its footprint reaches."""
     from eotrend.synthetic.spec import product_name
 
     cache = Path(cache)
@@ -112,7 +114,7 @@ def synthetic_products(
         task_mb = 200 + todo[0].rows * todo[0].columns * 8 * 6 / 2**20
         plan = plan_workers(len(tasks), threads=threads, mem_mb=mem_mb, task_mem_mb=task_mb)
         run_tasks(make_scene_task, tasks, plan, label="scenes", logger=log)
-    aoi = read_aoi(aoi_path, ids=False)
+    aoi = read_aoi(aoi_path, aoi_id)
     return [product_entry(cache / product_name(s), aoi=aoi) for s in specs]
 
 
