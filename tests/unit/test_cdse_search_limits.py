@@ -16,6 +16,7 @@ import json
 import urllib.error
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from urllib.request import urlopen
 
 import numpy as np
@@ -325,6 +326,49 @@ def test_one_name_under_two_ids_is_returned_once(fake):
     assert found[0].id == min(first.id, second.id)  # served first (ties by Id)
 
 
+def offline_records(footprints: dict[str, shapely.Geometry]) -> dict[str, FakeProduct]:
+    """One offline product (nothing to download) per footprint, a minute apart on
+    2020-06-01, keyed as ``footprints``."""
+    t = utc(2020, 6, 1, 10)
+    return {
+        key: record(
+            f"S3A_OL_2_WFR____20200601T10{i:02d}00_20200601T10{i + 3:02d}00_20200601T120000_"
+            f"0179_051_124_{3000 + i:04d}_MAR_O_NT_003.SEN3",
+            t + timedelta(minutes=i),
+            footprint,
+            online=False,
+        )
+        for i, (key, footprint) in enumerate(footprints.items())
+    }
+
+
+def download_offline(
+    folder: Path, fake: FakeCdse, name: str, features: dict[str, shapely.Geometry]
+) -> Path:
+    """The download stage of a June 2020 dataset ``name`` over ``features`` (name ->
+    geometry, written as a GeoJSON AOI) against ``fake``, whose products are all offline:
+    it ends saying no scene is usable, the manifest written first. Returns the manifest."""
+    aoi = folder / f"{name}.geojson"
+    rows = [
+        {"type": "Feature", "properties": {"name": n}, "geometry": shapely.geometry.mapping(g)}
+        for n, g in features.items()
+    ]
+    aoi.write_text(json.dumps({"type": "FeatureCollection", "features": rows}))
+    dataset = base_dataset(
+        "sentinel3_cdse",
+        aoi=str(aoi),
+        start="2020-06-01",
+        end="2020-06-30",
+        source={"cache": str(folder / "cache"), "cdse": fake.settings()},
+    )
+    (folder / "config.yaml").write_text(yaml.safe_dump({"datasets": {name: dataset}}))
+    manifest = folder / "manifest.csv"
+    settings = load_dataset(folder / "config.yaml", name)
+    with pytest.raises(InputError, match=r"no usable scene of 2020-06-01\.\.2020-06-30"):
+        download(dataset=name, settings=settings, manifest=str(manifest))
+    return manifest
+
+
 # --- AOIs split at the antimeridian ----------------------------------------------------
 
 FIJI_EAST = shapely.box(178.0, -18.0, 180.0, -16.0)
@@ -353,40 +397,10 @@ def test_antimeridian_aoi_is_searched_per_side(tmp_path, fake):
         [shapely.box(179.0, -19.0, 180.0, -15.0), shapely.box(-180.0, -19.0, -179.0, -15.0)]
     )
     band = shapely.box(10.0, -18.0, 15.0, -16.0)  # same latitudes, far away
-    t = utc(2020, 6, 1, 10)
-    records = {
-        key: record(
-            f"S3A_OL_2_WFR____20200601T10{i:02d}00_20200601T10{i + 3:02d}00_20200601T120000_"
-            f"0179_051_124_{3000 + i:04d}_MAR_O_NT_003.SEN3",
-            t + timedelta(minutes=i),
-            footprint,
-            online=False,
-        )
-        for i, (key, footprint) in enumerate(
-            {"east": east_only, "west": west_only, "both": both, "band": band}.items()
-        )
-    }
+    records = offline_records({"east": east_only, "west": west_only, "both": both, "band": band})
     fake.add(*records.values())
-    aoi = tmp_path / "fiji.geojson"
-    feature = {"type": "Feature", "properties": {"name": "fiji"}}
-    geometry = shapely.geometry.mapping(shapely.MultiPolygon([FIJI_EAST, FIJI_WEST]))
-    aoi.write_text(
-        json.dumps({"type": "FeatureCollection", "features": [feature | {"geometry": geometry}]})
-    )
-    fiji = base_dataset(
-        "sentinel3_cdse",
-        aoi=str(aoi),
-        start="2020-06-01",
-        end="2020-06-30",
-        source={"cache": str(tmp_path / "cache"), "cdse": fake.settings()},
-    )
-    config = {"datasets": {"fiji": fiji}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    manifest = tmp_path / "manifest.csv"
-    settings = load_dataset(tmp_path / "config.yaml", "fiji")
-    # Offline products only: nothing usable, said at the checkpoint (manifest written first).
-    with pytest.raises(InputError, match=r"no usable scene of 2020-06-01\.\.2020-06-30"):
-        download(dataset="fiji", settings=settings, manifest=str(manifest))
+    fiji = {"fiji": shapely.MultiPolygon([FIJI_EAST, FIJI_WEST])}
+    manifest = download_offline(tmp_path, fake, "fiji", fiji)
     entries = read_entries(manifest)
     expected = {records[k].name.removesuffix(".SEN3") for k in ("east", "west", "both")}
     assert sorted(e.name for e in entries) == sorted(expected)
@@ -448,36 +462,9 @@ def test_the_manifest_names_the_lakes_each_product_reaches(tmp_path, fake):
         "between": shapely.box(14.5, 20.0, 18.0, 25.0),
         "edge": shapely.box(13.0, 51.0, 16.0, 54.0),
     }
-    t = utc(2020, 6, 1, 10)
-    records = {
-        key: record(
-            f"S3A_OL_2_WFR____20200601T10{i:02d}00_20200601T10{i + 3:02d}00_20200601T120000_"
-            f"0179_051_124_{3000 + i:04d}_MAR_O_NT_003.SEN3",
-            t + timedelta(minutes=i),
-            footprint,
-            online=False,
-        )
-        for i, (key, footprint) in enumerate(footprints.items())
-    }
+    records = offline_records(footprints)
     fake.add(*records.values())
-    aoi = tmp_path / "lakes.geojson"
-    features = [
-        {"type": "Feature", "properties": {"name": n}, "geometry": shapely.geometry.mapping(g)}
-        for n, g in zip(names, lakes, strict=True)
-    ]
-    aoi.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
-    dataset = base_dataset(
-        "sentinel3_cdse",
-        aoi=str(aoi),
-        start="2020-06-01",
-        end="2020-06-30",
-        source={"cache": str(tmp_path / "cache"), "cdse": fake.settings()},
-    )
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"datasets": {"lakes": dataset}}))
-    manifest = tmp_path / "manifest.csv"
-    settings = load_dataset(tmp_path / "config.yaml", "lakes")
-    with pytest.raises(InputError, match="no usable scene"):
-        download(dataset="lakes", settings=settings, manifest=str(manifest))
+    manifest = download_offline(tmp_path, fake, "lakes", dict(zip(names, lakes, strict=True)))
     entries = {e.name: e for e in read_entries(manifest)}
     # The product between the clusters lies outside every search polygon: never returned.
     assert not any(s.area.intersects(footprints["between"]) for s in fake.searches())
