@@ -222,7 +222,7 @@ BATCH_FILES = ("stats.csv", "pixels.parquet", "windows.json", "grids.tif")
 
 def final_outputs(wildcards):
     """The final targets: per dataset and variable the trend, its maps and (sentinel3)
-    time series; per sentinel3 dataset the coverage chart, the run summary, the
+    time series and lake-level trends (table, GeoPackage, map); per sentinel3 dataset the coverage chart, the run summary, the
     quicklooks folder (quicklook_scenes) and every batch's files. The batches are asked
     for because Snakemake leaves a deleted intermediate file missing while what was made
     from it is up to date; a batch's statistics and pixels are results users read."""
@@ -234,6 +234,9 @@ def final_outputs(wildcards):
             targets.append(f"results/{name}/plots/{variable}_significance.png")
             if cfg["kind"] == "sentinel3":
                 targets.append(f"results/{name}/plots/{variable}_timeseries.png")
+                targets.append(f"results/{name}/lakes/{variable}_trends.csv")
+                targets.append(f"results/{name}/lakes/{variable}_trends.gpkg")
+                targets.append(f"results/{name}/plots/{variable}_lake_trends.png")
         if cfg["kind"] == "sentinel3":
             targets.append(f"results/{name}/plots/coverage.png")
             targets.append(f"results/{name}/summary.csv")
