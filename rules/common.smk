@@ -202,6 +202,18 @@ def dataset_setting(key):
     return setting
 
 
+# The trend keys only the lake-level trends read (rule lakes): the per-pixel trend's
+# settings leave them out, so that editing one reruns the lakes alone.
+LAKE_ONLY_TREND_KEYS = ("lake_statistic",)
+
+
+def pixel_trend_settings(wildcards):
+    """A params function: the dataset's `trend` block (defaults filled in, canonical)
+    without LAKE_ONLY_TREND_KEYS."""
+    trend = dataset_config(wildcards)["trend"]
+    return canonical({k: v for k, v in trend.items() if k not in LAKE_ONLY_TREND_KEYS})
+
+
 def stack_dates_from(wildcards):
     """Where the stack reads each raster's date: a sentinel3 dataset's scene grids carry
     their sensing time in their metadata; a geotiff dataset says (dates.from)."""
