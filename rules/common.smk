@@ -202,7 +202,7 @@ def dataset_setting(key):
     return setting
 
 
-# The trend keys only the lake-level trends read (rule lakes): the per-pixel trend's
+# The trend keys only the lake-level trends read (the lakes rule); the per-pixel trend's
 # settings leave them out, so that editing one reruns the lakes alone.
 LAKE_ONLY_TREND_KEYS = ("lake_statistic",)
 
