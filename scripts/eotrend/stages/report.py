@@ -242,7 +242,13 @@ def lake_trends_map(geopackage: str | Path, output: str | Path, *, title: str) -
                 codes += [MplPath.MOVETO] + [MplPath.LINETO] * (len(xy) - 2) + [MplPath.CLOSEPOLY]
         return PathPatch(MplPath(np.concatenate(vertices), codes))
 
-    fig, ax = plt.subplots(figsize=(9, 7))
+    west, south, east, north = np.array([g.bounds for g in geometries]).T
+    pad_x = 0.05 * max(east.max() - west.min(), 1e-6)
+    pad_y = 0.05 * max(north.max() - south.min(), 1e-6)
+    aspect = 1.0 / max(np.cos(np.radians((south.min() + north.max()) / 2.0)), 0.1)
+    # The map 7 inches wide, as tall as the AOI's shape asks (within 2 to 8 inches).
+    tall = aspect * (north.max() - south.min() + 2 * pad_y) / (east.max() - west.min() + 2 * pad_x)
+    fig, ax = plt.subplots(figsize=(8, 2.8 + min(max(7.0 * tall, 2.0), 8.0)), layout="constrained")
     shown = fitted & significant
     grey = fitted & ~significant
     if shown.any():
@@ -272,12 +278,9 @@ def lake_trends_map(geopackage: str | Path, output: str | Path, *, title: str) -
             linewidth=0.6,
         )
     )
-    west, south, east, north = np.array([g.bounds for g in geometries]).T
-    pad_x = 0.05 * max(east.max() - west.min(), 1e-6)
-    pad_y = 0.05 * max(north.max() - south.min(), 1e-6)
     ax.set_xlim(west.min() - pad_x, east.max() + pad_x)
     ax.set_ylim(south.min() - pad_y, north.max() + pad_y)
-    ax.set_aspect(1.0 / max(np.cos(np.radians((south.min() + north.max()) / 2.0)), 0.1))
+    ax.set_aspect(aspect)
     ax.set_xlabel("longitude (deg)")
     ax.set_ylabel("latitude (deg)")
     if len(geometries) <= LABELLED_LAKES:
@@ -287,21 +290,21 @@ def lake_trends_map(geopackage: str | Path, output: str | Path, *, title: str) -
             text.set_path_effects([patheffects.withStroke(linewidth=2, foreground="white")])
     mappable = plt.cm.ScalarMappable(norm=norm, cmap="RdBu_r")
     label = (
-        f"{meta['SLOPE']} of the {meta['STATISTIC']} per "
+        f"{meta['SLOPE']} of {meta['VARIABLE']}'s {meta['STATISTIC']} per "
         f"{'scene' if meta['COMPOSITE'] == 'none' else meta['COMPOSITE']} ({meta['UNIT']})"
     )
-    fig.colorbar(mappable, ax=ax, shrink=0.8, label="\n".join(textwrap.wrap(label, 60)))
+    bar = fig.colorbar(mappable, ax=ax, location="bottom", shrink=0.7, aspect=40)
+    bar.set_label(label)
     tested = int(np.count_nonzero(np.isfinite(table["qvalue"].to_numpy(np.float64))))
     test = PVALUE_TESTS.get(meta["FDR_PVALUE"], meta["FDR_PVALUE"])
-    ax.legend(
+    fig.legend(
         handles=[
             Patch(
                 facecolor="0.75", edgecolor="k", label=f"not significant: q ≥ {meta['FDR_ALPHA']}"
             ),
             Patch(facecolor="white", edgecolor="0.4", hatch="///", label="too few observations"),
         ],
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.12),
+        loc="outside lower center",
         fontsize=8,
         title=f"q: {meta['FDR_METHOD']} over {tested} lakes, {test}",
         title_fontsize=8,
