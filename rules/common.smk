@@ -230,6 +230,18 @@ def dataset_setting(key):
     return setting
 
 
+# The trend keys only the lake-level trends read (the lakes rule); the per-pixel trend's
+# settings leave them out, so that editing one reruns the lakes alone.
+LAKE_ONLY_TREND_KEYS = ("lake_statistic",)
+
+
+def pixel_trend_settings(wildcards):
+    """A params function: the dataset's `trend` block (defaults filled in, canonical)
+    without LAKE_ONLY_TREND_KEYS."""
+    trend = dataset_config(wildcards)["trend"]
+    return canonical({k: v for k, v in trend.items() if k not in LAKE_ONLY_TREND_KEYS})
+
+
 def stack_dates_from(wildcards):
     """Where the stack reads each raster's date: a sentinel3 dataset's scene grids carry
     their sensing time in their metadata; a geotiff dataset says (dates.from)."""
@@ -250,7 +262,7 @@ BATCH_FILES = ("stats.csv", "pixels.parquet", "windows.json", "grids.tif")
 
 def final_outputs(wildcards):
     """The final targets: per dataset and variable the trend, its maps and (sentinel3)
-    time series; per sentinel3 dataset the coverage chart, the run summary, the
+    time series and lake-level trends (table, GeoPackage, map); per sentinel3 dataset the coverage chart, the run summary, the
     quicklooks folder (quicklook_scenes) and every batch's files. The batches are asked
     for because Snakemake leaves a deleted intermediate file missing while what was made
     from it is up to date; a batch's statistics and pixels are results users read."""
@@ -262,6 +274,9 @@ def final_outputs(wildcards):
             targets.append(f"results/{name}/plots/{variable}_significance.png")
             if cfg["kind"] == "sentinel3":
                 targets.append(f"results/{name}/plots/{variable}_timeseries.png")
+                targets.append(f"results/{name}/lakes/{variable}_trends.csv")
+                targets.append(f"results/{name}/lakes/{variable}_trends.gpkg")
+                targets.append(f"results/{name}/plots/{variable}_lake_trends.png")
         if cfg["kind"] == "sentinel3":
             targets.append(f"results/{name}/plots/coverage.png")
             targets.append(f"results/{name}/summary.csv")
