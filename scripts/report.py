@@ -1,5 +1,5 @@
-"""Rules plot_trend, plot_significance, plot_timeseries, plot_coverage and quicklook: a
-figure. Hands Snakemake's values to :func:`eotrend.stages.report.run` (by hand:
+"""Rules plot_trend, plot_significance, plot_timeseries, plot_coverage, plot_lake_trends and
+quicklook: a figure. Hands Snakemake's values to :func:`eotrend.stages.report.run` (by hand:
 ``python -m eotrend --help``)."""
 
 if __name__ == "__main__":

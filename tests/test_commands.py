@@ -9,7 +9,8 @@ import pytest
 from support.commands import REPO, run
 
 STAGES = [
-    "download", "plan", "scenes", "locate", "extract", "timeseries", "stack", "trend", "report",
+    "download", "plan", "scenes", "locate", "extract", "timeseries", "stack", "trend", "lakes",
+    "report",
     "summary", "synthetic",
 ]  # fmt: skip
 EOTREND = [sys.executable, "-m", "eotrend"]

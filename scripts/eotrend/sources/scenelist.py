@@ -40,6 +40,9 @@ class Entry:
     whole product) and ``fetched_bytes`` the bytes fetching them cost (the zip; the
     files; for ``s3_windows`` the manifest: what each scene then reads from the object
     store is in its batch table, ``remote_bytes``), whenever they were fetched.
+    ``features`` names the AOI features the product's footprint reaches (ids joined by
+    ``;``; "" when unknown: no footprint, or a GeoTIFF series), so a study of many lakes
+    can tell which scenes see which lake.
     """
 
     name: str
@@ -55,6 +58,7 @@ class Entry:
     fetch: str = ""
     files: str = ""
     fetched_bytes: int = 0
+    features: str = ""
     baseline: str = field(init=False, default="")
 
     def __post_init__(self) -> None:

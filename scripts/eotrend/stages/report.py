@@ -56,14 +56,14 @@ def _outline(ax, aoi_path: str | Path | None) -> None:
         return
     from eotrend.geo.aoi import read_aoi
 
-    for feature in read_aoi(aoi_path):
+    for feature in read_aoi(aoi_path, ids=False):
         for part in getattr(feature.geometry, "geoms", [feature.geometry]):
             for ring in [part.exterior, *part.interiors]:
                 ax.plot(*np.asarray(ring.coords)[:, :2].T, color="k", lw=0.8)
 
 
 # The slope each p-value band tests (the trend map shows it).
-SLOPE_OF = {"pvalue": "slope", "mk_pvalue": "sen_slope", "seasonal_pvalue": "seasonal_sen_slope"}
+SLOPE_OF = fdr.SLOPE_OF
 
 # What each p-value band tests, for the colour bar.
 PVALUE_TESTS = {
@@ -210,6 +210,109 @@ def feature_timeseries(
     _save(fig, output)
 
 
+def lake_trends_map(geopackage: str | Path, output: str | Path, *, title: str) -> None:
+    """The lakes of a lake-trend GeoPackage (the lakes stage's) coloured by their slope:
+    diverging colours centred on 0, the slope's unit on the colour bar; lakes whose trend
+    is not significant (q >= alpha_FDR) grey, lakes without a fit hatched. Which slope,
+    unit and test: the layer's metadata (SLOPE, UNIT, FDR_PVALUE, FDR_ALPHA)."""
+    from matplotlib import patheffects
+    from matplotlib.collections import PatchCollection
+    from matplotlib.colors import Normalize
+    from matplotlib.patches import Patch, PathPatch
+    from matplotlib.path import Path as MplPath
+    from shapely.geometry.polygon import orient
+
+    from eotrend.geo.vectors import read_geopackage
+
+    geometries, table, meta = read_geopackage(geopackage)
+    slope = table[meta["SLOPE"]].to_numpy(np.float64)
+    significant = table["significant"].to_numpy(bool)
+    fitted = np.isfinite(slope)
+    limit = float(np.max(np.abs(slope[fitted]))) if fitted.any() else 0.0
+    norm = Normalize(vmin=-(limit or 1.0), vmax=limit or 1.0)
+
+    def patch(geometry) -> PathPatch:
+        """A polygon (holes kept: rings oriented for the nonzero fill rule) as a patch."""
+        vertices, codes = [], []
+        for part in getattr(geometry, "geoms", [geometry]):
+            part = orient(part, 1.0)
+            for ring in [part.exterior, *part.interiors]:
+                xy = np.asarray(ring.coords)[:, :2]
+                vertices.append(xy)
+                codes += [MplPath.MOVETO] + [MplPath.LINETO] * (len(xy) - 2) + [MplPath.CLOSEPOLY]
+        return PathPatch(MplPath(np.concatenate(vertices), codes))
+
+    west, south, east, north = np.array([g.bounds for g in geometries]).T
+    pad_x = 0.05 * max(east.max() - west.min(), 1e-6)
+    pad_y = 0.05 * max(north.max() - south.min(), 1e-6)
+    aspect = 1.0 / max(np.cos(np.radians((south.min() + north.max()) / 2.0)), 0.1)
+    # The map 7 inches wide, as tall as the AOI's shape asks (within 2 to 8 inches).
+    tall = aspect * (north.max() - south.min() + 2 * pad_y) / (east.max() - west.min() + 2 * pad_x)
+    fig, ax = plt.subplots(figsize=(8, 2.8 + min(max(7.0 * tall, 2.0), 8.0)), layout="constrained")
+    shown = fitted & significant
+    grey = fitted & ~significant
+    if shown.any():
+        coloured = PatchCollection(
+            [patch(g) for g, keep in zip(geometries, shown, strict=True) if keep],
+            cmap="RdBu_r",
+            norm=norm,
+            edgecolor="k",
+            linewidth=0.6,
+        )
+        coloured.set_array(slope[shown])
+        ax.add_collection(coloured)
+    ax.add_collection(
+        PatchCollection(
+            [patch(g) for g, keep in zip(geometries, grey, strict=True) if keep],
+            facecolor="0.75",
+            edgecolor="k",
+            linewidth=0.6,
+        )
+    )
+    ax.add_collection(
+        PatchCollection(
+            [patch(g) for g, keep in zip(geometries, ~fitted, strict=True) if keep],
+            facecolor="white",
+            edgecolor="0.4",
+            hatch="///",
+            linewidth=0.6,
+        )
+    )
+    ax.set_xlim(west.min() - pad_x, east.max() + pad_x)
+    ax.set_ylim(south.min() - pad_y, north.max() + pad_y)
+    ax.set_aspect(aspect)
+    ax.set_xlabel("longitude (deg)")
+    ax.set_ylabel("latitude (deg)")
+    if len(geometries) <= LABELLED_LAKES:
+        for geometry, name in zip(geometries, table["feature"], strict=True):
+            point = geometry.representative_point()
+            text = ax.annotate(name, (point.x, point.y), fontsize=7, ha="center", va="center")
+            text.set_path_effects([patheffects.withStroke(linewidth=2, foreground="white")])
+    mappable = plt.cm.ScalarMappable(norm=norm, cmap="RdBu_r")
+    label = (
+        f"{meta['SLOPE']} of {meta['VARIABLE']}'s {meta['STATISTIC']} per "
+        f"{'scene' if meta['COMPOSITE'] == 'none' else meta['COMPOSITE']} ({meta['UNIT']})"
+    )
+    bar = fig.colorbar(mappable, ax=ax, location="bottom", shrink=0.7, aspect=40)
+    bar.set_label(label)
+    tested = int(np.count_nonzero(np.isfinite(table["qvalue"].to_numpy(np.float64))))
+    test = PVALUE_TESTS.get(meta["FDR_PVALUE"], meta["FDR_PVALUE"])
+    fig.legend(
+        handles=[
+            Patch(
+                facecolor="0.75", edgecolor="k", label=f"not significant: q ≥ {meta['FDR_ALPHA']}"
+            ),
+            Patch(facecolor="white", edgecolor="0.4", hatch="///", label="too few observations"),
+        ],
+        loc="outside lower center",
+        fontsize=8,
+        title=f"q: {meta['FDR_METHOD']} over {tested} lakes, {test}",
+        title_fontsize=8,
+    )
+    ax.set_title(title)
+    _save(fig, output)
+
+
 def coverage(
     manifest_csv: str | Path, table_csv: str | Path, output: str | Path, *, title: str
 ) -> None:
@@ -286,7 +389,9 @@ def bounds_tuple(window) -> tuple[int, int, int, int]:
     return (window.row0, window.row1, window.col0, window.col1)
 
 
-KINDS = ("trend-map", "significance", "timeseries", "coverage", "quicklook")
+KINDS = ("trend-map", "significance", "timeseries", "coverage", "quicklook", "lake-trends")
+# Lake maps with at most this many lakes name each lake.
+LABELLED_LAKES = 30
 QUICKLOOK_COLUMNS = ("lon", "lat", "valid")
 """The pixel table's columns a quicklook draws."""
 
@@ -307,7 +412,8 @@ def run(
     """Draw one figure of ``kind`` (:data:`KINDS`) from ``source`` into ``figure`` (PNG).
 
     ``source`` is a trend GeoTIFF (trend-map, significance), a time series (timeseries),
-    a scene list (coverage, with the time series ``table``) or a product (quicklook, with
+    a lake-trend GeoPackage (lake-trends), a scene list (coverage, with the time series
+    ``table``) or a product (quicklook, with
     ``aoi``, locate's ``window`` JSON and extract's ``pixels`` table). ``aoi`` is drawn
     on maps; ``robust`` adds the Theil-Sen line to a time series.
     """
@@ -319,6 +425,8 @@ def run(
         feature_timeseries(source, variable, figure, title=title, robust=robust)
     elif kind == "coverage":
         coverage(source, table, figure, title=title)
+    elif kind == "lake-trends":
+        lake_trends_map(source, figure, title=title)
     elif kind == "quicklook":
         scene_window = json.loads(Path(window).read_text(encoding="utf-8"))
         scene_pixels = pd.read_parquet(pixels, columns=list(QUICKLOOK_COLUMNS))

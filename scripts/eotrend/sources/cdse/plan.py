@@ -94,8 +94,8 @@ def plan_download(name: str, dataset: dict) -> Plan:
     """The download plan of a cdse dataset (validated config, defaults filled in)."""
     settings = Settings.from_config(dataset["source"]["cdse"])
     cache = Path(dataset["source"]["cache"])
-    features = read_aoi(dataset["aoi"])
-    skipped, kept = find_products(dataset, settings, features)
+    features = read_aoi(dataset["aoi"], dataset.get("aoi_id"))
+    skipped, kept, _ = find_products(dataset, settings, features)
     variables = tuple(dataset["variables"])
     typical = layout.TYPICAL_FILE_BYTES.get(settings.product_type)
     costs = [
