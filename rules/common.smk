@@ -4,6 +4,7 @@
 import csv
 import os
 import glob
+import re
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -177,6 +178,77 @@ def quicklook_scenes(dataset):
 def quicklook_names(wildcards):
     """A params function: the scenes of the wildcard's dataset that get a quicklook."""
     return quicklook_scenes(wildcards.dataset)
+
+
+# The figures of a dataset (rule figures_<dataset>, rules/report.smk).
+
+
+def figure_report(path, caption, subcategory, figure, variable=None):
+    """A figure of the dataset's `figures` job as a report() item (wildcard {dataset})."""
+    labels = {"dataset": "{dataset}", "figure": figure}
+    if variable is not None:
+        labels["variable"] = variable
+    return report(
+        path,
+        caption=caption,
+        category="{dataset}",
+        subcategory=subcategory,
+        labels=labels,
+    )
+
+
+def figure_outputs(name):
+    """The figures of dataset `name`, named lists in the order of its variables: per
+    variable the trend map, the significance map and (sentinel3) the time series; per
+    sentinel3 dataset the coverage chart."""
+    variables = dataset_variables(name)
+    plots = "results/{dataset}/plots"
+    outputs = {
+        "trend_maps": [
+            figure_report(f"{plots}/{v}_trend.png", "../report/trend_map.rst", v, "trend map", v)
+            for v in variables
+        ],
+        "significance_maps": [
+            figure_report(
+                f"{plots}/{v}_significance.png",
+                "../report/significance.rst",
+                v,
+                "p-value and observations",
+                v,
+            )
+            for v in variables
+        ],
+    }
+    if DATASETS[name]["kind"] == "sentinel3":
+        outputs["timeseries_plots"] = [
+            figure_report(
+                f"{plots}/{v}_timeseries.png", "../report/timeseries.rst", v, "time series", v
+            )
+            for v in variables
+        ]
+        outputs["coverage_plot"] = figure_report(
+            f"{plots}/coverage.png", "../report/coverage.rst", "scenes", "coverage"
+        )
+    return outputs
+
+
+def figure_inputs(name):
+    """What dataset `name`'s figures are drawn from: its trends (in the order of its
+    variables) and, for a sentinel3 dataset, the time series and the scene list."""
+    inputs = {"trends": [f"results/{{dataset}}/trend/{v}.tif" for v in dataset_variables(name)]}
+    if DATASETS[name]["kind"] == "sentinel3":
+        inputs["table"] = "results/{dataset}/timeseries.csv"
+        inputs["manifest"] = "results/{dataset}/manifest.csv"
+    return inputs
+
+
+def figure_params(name):
+    """What dataset `name`'s figures read of its config: the variables (figure titles)
+    and, for a sentinel3 dataset, trend.robust (the Theil-Sen line of the time series)."""
+    params = {"variables": dataset_variables(name)}
+    if DATASETS[name]["kind"] == "sentinel3":
+        params["robust"] = dataset_setting("trend.robust")
+    return params
 
 
 def canonical(value):

@@ -3,7 +3,8 @@ run, an edit plans exactly the rules that read the edited key.
 
 The oracle is Snakemake itself (`snakemake -n` of the edited config) against the rules
 each key belongs to, worked out by hand from the rules: a figure key (`quicklooks`)
-plans figure jobs only, a trend key the trend and its figures, a key written out with
+plans figure jobs only, a trend key the trend and the dataset's figure job (every map
+and chart of a dataset is drawn by one job, figures_<dataset>), a key written out with
 its schema default nothing at all; an extraction key (`quality`) reruns the scenes; a
 deleted batch file its batch. Every file under results/ is a declared output: Snakemake's
 own `--delete-all-output` lists it.
@@ -24,7 +25,8 @@ from support.configs import base_config
 
 pytestmark = pytest.mark.workflow
 
-FIGURES = {"plot_trend", "plot_significance", "plot_timeseries", "plot_coverage", "quicklooks"}
+# The figure jobs of the river dataset: its maps and charts in one job, its quicklooks.
+FIGURES = {"figures_river", "quicklooks"}
 TREND = {"trend_tile", "trend"}
 
 # Two batches of three scenes, so that a batch's rerun can be told from the dataset's.
@@ -87,9 +89,12 @@ def test_a_figure_key_plans_figure_jobs_only(finished):
 
 
 def test_a_trend_key_plans_the_trend_and_its_figures_only(finished):
+    """trend.robust: the trend and the dataset's one figure job (its maps and time series
+    show the trend); the quicklooks do not (they show the scenes)."""
     jobs = planned(finished, edited(finished, "trend", trend={"robust": True}))
     assert set(jobs) >= TREND, jobs
     assert set(jobs) - {"all"} <= TREND | FIGURES, jobs
+    assert jobs["figures_river"] == 1 and "quicklooks" not in jobs, jobs
 
 
 def test_a_quality_key_reruns_every_scene_and_what_follows(finished, tmp_path):
