@@ -444,7 +444,7 @@ def draw_timeseries(
 
     rows = _read_csv(table) if isinstance(table, (str, Path)) else table
     median_column = stats_column(variable, "median")
-    per_year = f"{unit}/yr" if unit is not None and unit not in DIMENSIONLESS else "/yr"
+    per_year = f" {unit}/yr" if unit is not None and unit not in DIMENSIONLESS else "/yr"
     fig = Figure(figsize=(9, 5.4), layout="constrained")
     ax = fig.add_subplot()
     for feature in sorted({row["feature"] for row in rows}):
@@ -470,7 +470,7 @@ def draw_timeseries(
                     intercept + slope * t,
                     "--",
                     color=line.get_color(),
-                    label=f"{feature} OLS: {slope:.3g} {per_year}, p={float(fit['pvalue'][0]):.2g}",
+                    label=f"{feature} OLS: {slope:.3g}{per_year}, p={float(fit['pvalue'][0]):.2g}",
                 )
             if robust:
                 sen = regression.theil_sen_mann_kendall(t, median[:, None])
@@ -481,7 +481,7 @@ def draw_timeseries(
                         float(sen["sen_intercept"][0]) + sen_slope * t,
                         ":",
                         color=line.get_color(),
-                        label=f"{feature} Theil-Sen: {sen_slope:.3g} {per_year}",
+                        label=f"{feature} Theil-Sen: {sen_slope:.3g}{per_year}",
                     )
     ax.set_xlabel("time (decimal year)")
     ax.set_ylabel(f"{variable} ({unit_label(unit)})\nmedian per scene, p25-p75 band")
