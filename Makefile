@@ -75,5 +75,6 @@ docs: install
 bench: install
 	$(RUN) python bench/run.py
 
+# Everything a run made, the scene cache included; the product cache (resources/products) stays.
 clean:
-	rm -rf results logs benchmarks .snakemake report.html
+	rm -rf results logs benchmarks .snakemake report.html resources/scenes

@@ -15,6 +15,7 @@ include: "rules/download.smk"
 include: "rules/scenes.smk"
 include: "rules/stack.smk"
 include: "rules/trend.smk"
+include: "rules/lakes.smk"
 include: "rules/report.smk"
 
 

@@ -19,6 +19,7 @@ BENCHMARKS = {
     "stack": "stack_bench",
     "trend": "trend_bench",
     "mask": "mask_bench",
+    "aoi": "aoi_bench",
     "fetch": "fetch_bench",
     "scale": "scale_bench",
     "demo": "demo_bench",

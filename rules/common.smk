@@ -12,6 +12,7 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 from eotrend.core.config import check_config
 from eotrend.core.errors import InputError
+from eotrend.geo.aoi import read_aoi
 
 # The config against the schema (defaults filled in) and what the schema cannot say, one
 # line per problem with the closest valid key for a misspelt one.
@@ -33,6 +34,18 @@ for _name, _cfg in DATASETS.items():
             "working directory, e.g. exports/ndvi_*.tif."
         )
 
+# A sentinel3 dataset's AOI must be usable now, before any download: every duplicate,
+# empty or missing id and unusable geometry of the file in one message. Read on every
+# parse (each cluster job parses too) without a cache: reading and checking 5,000 lake
+# polygons of 65 vertices takes about 0.1 s from a GeoPackage or Shapefile, 0.5 s from
+# GeoJSON, plus 0.2 s of imports (bench/aoi_bench.py).
+for _name, _cfg in DATASETS.items():
+    if _cfg["kind"] == "sentinel3":
+        try:
+            read_aoi(_cfg["aoi"], _cfg["aoi_id"])
+        except InputError as error:
+            raise WorkflowError(f"invalid config: datasets.{_name}.aoi: {error}") from None
+
 # Sentinel-3 product names without ".SEN3" (ESA's OLCI naming convention); strict so that
 # underscores and dots never make wildcards ambiguous.
 SCENE_PATTERN = (
@@ -53,16 +66,31 @@ def dataset_config(wildcards):
     return DATASETS[wildcards.dataset]
 
 
-# The dataset keys the download stage reads: its source, dates and AOI, and what the
-# baseline check compares with the products (variables, quality, product_masks).
-DOWNLOAD_KEYS = ("kind", "start", "end", "aoi", "source", "variables", "quality", "product_masks")
+# The dataset keys the download stage reads: its source, dates and AOI (with the column
+# of its ids, checked first), and what the baseline check compares with the products
+# (variables, quality, product_masks).
+DOWNLOAD_KEYS = (
+    "kind",
+    "start",
+    "end",
+    "aoi",
+    "aoi_id",
+    "source",
+    "variables",
+    "quality",
+    "product_masks",
+)
 
 
 def download_settings(wildcards):
     """The part of the dataset's config the download stage reads: an edit of any other key
-    (figures, trend, grid) leaves the checkpoint alone."""
+    (figures, trend, grid) leaves the checkpoint alone. ``aoi_id`` is left out while null
+    (its default), so that checkpoints run before it existed keep their params."""
     cfg = dataset_config(wildcards)
-    return canonical({key: cfg[key] for key in DOWNLOAD_KEYS if key in cfg})
+    settings = {key: cfg[key] for key in DOWNLOAD_KEYS if key in cfg}
+    if settings.get("aoi_id", 0) is None:
+        del settings["aoi_id"]
+    return canonical(settings)
 
 
 def dataset_variables(name):
@@ -199,8 +227,8 @@ def figure_report(path, caption, subcategory, figure, variable=None):
 
 def figure_outputs(name):
     """The figures of dataset `name`, named lists in the order of its variables: per
-    variable the trend map, the significance map and (sentinel3) the time series; per
-    sentinel3 dataset the coverage chart."""
+    variable the trend map, the significance map and (sentinel3) the time series and the
+    lake trend map; per sentinel3 dataset the coverage chart."""
     variables = dataset_variables(name)
     plots = "results/{dataset}/plots"
     outputs = {
@@ -226,6 +254,12 @@ def figure_outputs(name):
             )
             for v in variables
         ]
+        outputs["lake_trend_maps"] = [
+            figure_report(
+                f"{plots}/{v}_lake_trends.png", "../report/lake_trends.rst", v, "lake trends", v
+            )
+            for v in variables
+        ]
         outputs["coverage_plot"] = figure_report(
             f"{plots}/coverage.png", "../report/coverage.rst", "scenes", "coverage"
         )
@@ -234,9 +268,12 @@ def figure_outputs(name):
 
 def figure_inputs(name):
     """What dataset `name`'s figures are drawn from: its trends (in the order of its
-    variables) and, for a sentinel3 dataset, the time series and the scene list."""
-    inputs = {"trends": [f"results/{{dataset}}/trend/{v}.tif" for v in dataset_variables(name)]}
+    variables) and, for a sentinel3 dataset, its lake trends (GeoPackages, same order),
+    the time series and the scene list."""
+    variables = dataset_variables(name)
+    inputs = {"trends": [f"results/{{dataset}}/trend/{v}.tif" for v in variables]}
     if DATASETS[name]["kind"] == "sentinel3":
+        inputs["lakes"] = [f"results/{{dataset}}/lakes/{v}_trends.gpkg" for v in variables]
         inputs["table"] = "results/{dataset}/timeseries.csv"
         inputs["manifest"] = "results/{dataset}/manifest.csv"
     return inputs
@@ -274,6 +311,18 @@ def dataset_setting(key):
     return setting
 
 
+# The trend keys only the lake-level trends read (the lakes rule); the per-pixel trend's
+# settings leave them out, so that editing one reruns the lakes alone.
+LAKE_ONLY_TREND_KEYS = ("lake_statistic",)
+
+
+def pixel_trend_settings(wildcards):
+    """A params function: the dataset's `trend` block (defaults filled in, canonical)
+    without LAKE_ONLY_TREND_KEYS."""
+    trend = dataset_config(wildcards)["trend"]
+    return canonical({k: v for k, v in trend.items() if k not in LAKE_ONLY_TREND_KEYS})
+
+
 def stack_dates_from(wildcards):
     """Where the stack reads each raster's date: a sentinel3 dataset's scene grids carry
     their sensing time in their metadata; a geotiff dataset says (dates.from)."""
@@ -294,8 +343,8 @@ BATCH_FILES = ("stats.csv", "pixels.parquet", "windows.json", "grids.tif")
 
 def final_outputs(wildcards):
     """The final targets: per dataset and variable the trend, its maps and (sentinel3)
-    time series; per sentinel3 dataset the coverage chart, the run summary, the
-    quicklooks folder (quicklook_scenes) and every batch's files. The batches are asked
+    time series and lake-level trends (table, GeoPackage, map); per sentinel3 dataset
+    the coverage chart, the run summary, the quicklooks folder (quicklook_scenes) and every batch's files. The batches are asked
     for because Snakemake leaves a deleted intermediate file missing while what was made
     from it is up to date; a batch's statistics and pixels are results users read."""
     targets = []
@@ -306,6 +355,9 @@ def final_outputs(wildcards):
             targets.append(f"results/{name}/plots/{variable}_significance.png")
             if cfg["kind"] == "sentinel3":
                 targets.append(f"results/{name}/plots/{variable}_timeseries.png")
+                targets.append(f"results/{name}/lakes/{variable}_trends.csv")
+                targets.append(f"results/{name}/lakes/{variable}_trends.gpkg")
+                targets.append(f"results/{name}/plots/{variable}_lake_trends.png")
         if cfg["kind"] == "sentinel3":
             targets.append(f"results/{name}/plots/coverage.png")
             targets.append(f"results/{name}/summary.csv")

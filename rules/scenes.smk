@@ -30,6 +30,7 @@ rule scenes:
         runtime=runtime_batch,
     params:
         scenes=batch_scenes,
+        aoi_id=dataset_setting("aoi_id"),
         variables=dataset_setting("variables"),
         quality=dataset_setting("quality"),
         grid=dataset_setting("grid"),

@@ -23,7 +23,7 @@ rule trend_tile:
         mem_mb=mem_mb_raster,
         runtime=runtime_min,
     params:
-        settings=dataset_setting("trend"),
+        settings=pixel_trend_settings,
     script:
         "../scripts/trend_tile.py"
 

@@ -9,8 +9,8 @@ import pytest
 from support.commands import REPO, run
 
 STAGES = [
-    "download", "scenes", "locate", "extract", "timeseries", "stack", "trend", "report", "summary",
-    "synthetic",
+    "download", "scenes", "locate", "extract", "timeseries", "stack", "trend", "lakes", "report",
+    "summary", "synthetic",
 ]  # fmt: skip
 EOTREND = [sys.executable, "-m", "eotrend"]
 

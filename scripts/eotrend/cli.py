@@ -25,6 +25,18 @@ PROG = "python -m eotrend"
 # -- options shared by several commands ------------------------------------------------
 
 
+def _aoi(parser: argparse.ArgumentParser) -> None:
+    """The AOI file and the attribute naming its features (the dataset keys aoi, aoi_id)."""
+    parser.add_argument("aoi", help="polygon vector file (GeoJSON, GeoPackage, Shapefile, KML)")
+    parser.add_argument(
+        "--aoi-id",
+        metavar="COLUMN",
+        default=schema_default("aoi_id"),
+        help="the AOI attribute holding each feature's id (default: the first of name, Name, "
+        "NAME, id, ID a feature has, else its index)",
+    )
+
+
 def _workers(parser: argparse.ArgumentParser) -> None:
     """``--workers``, ``--mem-mb`` and ``--verbose`` of commands that run a worker pool."""
     parser.add_argument(
@@ -145,7 +157,7 @@ def _download(args: argparse.Namespace) -> None:
 
 def _scenes_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifest", help="scene list of the download stage (CSV)")
-    parser.add_argument("aoi", help="polygon vector file (GeoJSON, GeoPackage, Shapefile, KML)")
+    _aoi(parser)
     parser.add_argument(
         "-o",
         "--output",
@@ -166,6 +178,7 @@ def _scenes(args: argparse.Namespace) -> None:
     settings = _extraction_settings(args)
     scenes.run(
         aoi=args.aoi,
+        aoi_id=args.aoi_id,
         table=args.output,
         **scenes.batch_outputs(args.output),
         scenes=scenes.jobs_from_manifest(args.manifest, args.scenes_dir),
@@ -177,7 +190,7 @@ def _scenes(args: argparse.Namespace) -> None:
 
 def _locate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("product", help="unzipped .SEN3 product folder")
-    parser.add_argument("aoi", help="polygon vector file (GeoJSON, GeoPackage, Shapefile, KML)")
+    _aoi(parser)
     parser.add_argument("-o", "--output", required=True, help="vertex table to write (CSV)")
     parser.add_argument("--window", help="also write the extraction window (JSON)")
     _workers(parser)
@@ -187,13 +200,19 @@ def _locate(args: argparse.Namespace) -> None:
     from eotrend.sentinel3.locate import locate_to_files
 
     locate_to_files(
-        args.product, args.aoi, args.output, args.window, threads=args.workers, mem_mb=args.mem_mb
+        args.product,
+        args.aoi,
+        args.output,
+        args.window,
+        id_column=args.aoi_id,
+        threads=args.workers,
+        mem_mb=args.mem_mb,
     )
 
 
 def _extract_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("product", help="unzipped .SEN3 product folder")
-    parser.add_argument("aoi", help="polygon vector file (GeoJSON, GeoPackage, Shapefile, KML)")
+    _aoi(parser)
     parser.add_argument("-o", "--output", required=True, help="pixel table to write (Parquet)")
     parser.add_argument("--stats", help="per-feature statistics to write (CSV)")
     parser.add_argument("--grid-dir", help="folder for one GeoTIFF per variable on the grid")
@@ -220,6 +239,7 @@ def _extract(args: argparse.Namespace) -> None:
         settings["quality"],
         settings["grid"],
         product_masks=settings["product_masks"],
+        id_column=args.aoi_id,
         threads=args.workers,
         mem_mb=args.mem_mb,
         provenance=provenance.tags(),
@@ -458,11 +478,108 @@ def _trend(args: argparse.Namespace) -> None:
     )
 
 
+def _lakes_arguments(parser: argparse.ArgumentParser) -> None:
+    from eotrend.geo.dates import PERIODS
+    from eotrend.stages.lakes import STATISTICS
+    from eotrend.stages.stack import REDUCERS
+    from eotrend.stats.mannkendall import TESTS
+
+    def default(key: str) -> object:
+        return schema_default(f"trend.{key}")
+
+    parser.add_argument("table", help="time series of the timeseries stage (CSV)")
+    parser.add_argument("aoi", help="the polygon file the time series was extracted with")
+    parser.add_argument("--variable", required=True, help="variable, e.g. TSM_NN")
+    parser.add_argument("-o", "--output", required=True, help="trend table to write (CSV)")
+    parser.add_argument(
+        "--geopackage", help="polygons with the trends to write (default: -o with .gpkg)"
+    )
+    parser.add_argument(
+        "--pixels", nargs="+", default=[], help="pixel tables whose metadata give the unit"
+    )
+    parser.add_argument(
+        "--statistic",
+        choices=STATISTICS,
+        default=default("lake_statistic"),
+        help="per-scene statistic fitted (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--period",
+        choices=PERIODS,
+        default=schema_default("composite.period"),
+        help="reduce each lake's series per period first (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--reducer",
+        choices=REDUCERS,
+        default=schema_default("composite.reducer"),
+        help="how a period is reduced (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-obs",
+        type=int,
+        default=default("min_obs"),
+        help="fewest observations for a fit (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--time-unit", choices=["year", "day"], default=default("time_unit"), help="of the slope"
+    )
+    parser.add_argument(
+        "--test", choices=TESTS, default=default("test"), help="Mann-Kendall test of mk_pvalue"
+    )
+    parser.add_argument("--lags", type=int, default=default("lags"), help="of hamed_rao/yue_wang")
+    parser.add_argument(
+        "--ci", type=float, default=default("ci"), help="level of slope intervals (0: none)"
+    )
+    parser.add_argument(
+        "--seasons", choices=["none", "month", "season"], default=default("seasons")
+    )
+    parser.add_argument(
+        "--fdr-alpha",
+        type=float,
+        default=default("fdr.alpha"),
+        help="significant: q below this (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fdr-pvalue",
+        choices=["pvalue", "mk_pvalue", "seasonal_pvalue"],
+        default=default("fdr.pvalue"),
+        help="the p-values whose q-values decide (default: %(default)s)",
+    )
+    _verbose(parser)
+
+
+def _lakes(args: argparse.Namespace) -> None:
+    from eotrend.stages import lakes
+
+    lakes.run(
+        table=args.table,
+        aoi=args.aoi,
+        trends=args.output,
+        geopackage=args.geopackage or f"{args.output.removesuffix('.csv')}.gpkg",
+        variable=args.variable,
+        pixels=args.pixels,
+        statistic=args.statistic,
+        period=args.period,
+        reducer=args.reducer,
+        min_obs=args.min_obs,
+        time_unit=args.time_unit,
+        test=args.test,
+        lags=args.lags,
+        ci=args.ci,
+        seasons=args.seasons,
+        fdr_alpha=args.fdr_alpha,
+        fdr_pvalue=args.fdr_pvalue,
+    )
+
+
 def _report_arguments(parser: argparse.ArgumentParser) -> None:
     from eotrend.stages.report import KINDS
 
     parser.add_argument("kind", choices=KINDS)
-    parser.add_argument("source", help="trend GeoTIFF, time series or scene list (CSV), or product")
+    parser.add_argument(
+        "source", help="trend GeoTIFF, time series or scene list (CSV), lake GeoPackage, or product"
+    )
     parser.add_argument("-o", "--output", required=True, help="PNG to write")
     parser.add_argument("--title", default="", help="figure title")
     parser.add_argument("--aoi", help="polygon file drawn on maps (and the quicklook)")
@@ -558,7 +675,9 @@ def _synthetic(args: argparse.Namespace) -> None:
         from eotrend.synthetic.spec import SceneSpec
 
         water = (
-            shapely.union_all([f.geometry for f in read_aoi(args.water)]) if args.water else None
+            shapely.union_all([f.geometry for f in read_aoi(args.water, ids=False)])
+            if args.water
+            else None
         )
         spec = SceneSpec(
             centre_lon=args.centre[0],
@@ -629,6 +748,12 @@ COMMANDS: dict[str, tuple[Callable, Callable, str, str]] = {
         _trend,
         "per-pixel regression of a stack's values on time",
         "python -m eotrend trend stack.tif -o trend.tif --robust",
+    ),
+    "lakes": (
+        _lakes_arguments,
+        _lakes,
+        "the trend of each AOI feature's per-scene statistic, q-values over the features",
+        "python -m eotrend lakes timeseries.csv aoi.geojson --variable TSM_NN -o TSM_NN_trends.csv",
     ),
     "report": (
         _report_arguments,

@@ -483,38 +483,39 @@ CASES = [
         "AOI self-intersecting polygon",
         aoi_case(
             [feature("bowtie", polygon(BOWTIE))],
-            ["feature 'bowtie' has an invalid polygon (Self-intersection", "make_valid"],
+            ["feature 'bowtie' (row 1): has an invalid polygon (Self-intersection", "make_valid"],
         ),
     ),
     Case(
         "AOI hole outside its polygon",
         aoi_case(
             [feature("holey", polygon(*LAKE, [(-59.9, -2.9), (-59.8, -2.9), (-59.8, -2.8)]))],
-            ["feature 'holey' has an invalid polygon", "make_valid"],
+            ["feature 'holey' (row 1): has an invalid polygon", "make_valid"],
         ),
     ),
     Case(
         "AOI of points",
         aoi_case(
             [feature("gauge", {"type": "Point", "coordinates": [-60.0, -3.0]})],
-            ["feature 'gauge' is a Point, not a polygon", "buffer points or lines"],
+            ["feature 'gauge' (row 1): is a Point, not a polygon", "buffer points or lines"],
         ),
     ),
     Case(
         "AOI of lines",
         aoi_case(
             [feature("river", {"type": "LineString", "coordinates": [[-60.1, -3], [-59.9, -3]]})],
-            ["feature 'river' is a LineString, not a polygon"],
+            ["feature 'river' (row 1): is a LineString, not a polygon"],
         ),
     ),
     Case(
         "AOI feature without geometry",
-        aoi_case([feature("ghost", None)], ["feature 'ghost' has an empty geometry"]),
+        aoi_case([feature("ghost", None)], ["feature 'ghost' (row 1): has no geometry"]),
     ),
     Case(
         "AOI duplicate feature names",
         aoi_case(
-            [feature("lake", polygon(*LAKE))] * 2, ["several features named lake", "unique `name`"]
+            [feature("lake", polygon(*LAKE))] * 2,
+            ["duplicate id 'lake' (rows 1, 2)", "unique, non-empty `name`"],
         ),
     ),
     Case("AOI across the antimeridian", across_antimeridian, check_across_antimeridian),
@@ -691,15 +692,18 @@ def test_snakemake_stops_at_once_on_a_bad_config(change, named, base, tmp_path):
 
 
 def test_snakemake_names_a_bad_aoi_without_a_traceback(tmp_path):
-    """Through the workflow, the failing job's log (shown by snakemake) holds the one line."""
+    """Through the workflow, the AOI is checked when Snakemake parses the workflow, before
+    any job: one line names the setting, the file and the feature (a point the test
+    wrote), and no job ran (no download log)."""
     geojson(tmp_path / "aoi.geojson", [feature("gauge", {"type": "Point", "coordinates": [0, 0]})])
     config(tmp_path, {"kind": "sentinel3", "aoi": "aoi.geojson"})
     result = snakemake(tmp_path, "results/river/manifest.csv", timeout=300)
     out = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert "error: aoi.geojson: feature 'gauge' is a Point, not a polygon" in out
-    log = (tmp_path / "logs/river/download.log").read_text()
-    assert "Traceback" not in log and log.count("error: ") == 1
+    assert result.returncode != 0 and "Traceback" not in out
+    (line,) = [line for line in out.splitlines() if line.startswith("invalid config: ")]
+    assert line.startswith("invalid config: datasets.river.aoi: aoi.geojson: 1 problem in 1 of")
+    assert "feature 'gauge' (row 1): is a Point, not a polygon" in line
+    assert not (tmp_path / "logs").exists()
 
 
 def test_relative_paths_are_named_as_given(base, tmp_path):

@@ -16,14 +16,17 @@ import json
 import urllib.error
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from urllib.request import urlopen
 
+import numpy as np
 import pytest
 import shapely
 import yaml
 
 from eotrend.core.config import load_dataset
 from eotrend.core.errors import InputError
+from eotrend.sources.cdse import catalogue
 from eotrend.sources.cdse.catalogue import aoi_polygon, search, search_polygons, search_url
 from eotrend.sources.cdse.settings import Settings
 from eotrend.sources.scenelist import read_entries
@@ -323,6 +326,49 @@ def test_one_name_under_two_ids_is_returned_once(fake):
     assert found[0].id == min(first.id, second.id)  # served first (ties by Id)
 
 
+def offline_records(footprints: dict[str, shapely.Geometry]) -> dict[str, FakeProduct]:
+    """One offline product (nothing to download) per footprint, a minute apart on
+    2020-06-01, keyed as ``footprints``."""
+    t = utc(2020, 6, 1, 10)
+    return {
+        key: record(
+            f"S3A_OL_2_WFR____20200601T10{i:02d}00_20200601T10{i + 3:02d}00_20200601T120000_"
+            f"0179_051_124_{3000 + i:04d}_MAR_O_NT_003.SEN3",
+            t + timedelta(minutes=i),
+            footprint,
+            online=False,
+        )
+        for i, (key, footprint) in enumerate(footprints.items())
+    }
+
+
+def download_offline(
+    folder: Path, fake: FakeCdse, name: str, features: dict[str, shapely.Geometry]
+) -> Path:
+    """The download stage of a June 2020 dataset ``name`` over ``features`` (name ->
+    geometry, written as a GeoJSON AOI) against ``fake``, whose products are all offline:
+    it ends saying no scene is usable, the manifest written first. Returns the manifest."""
+    aoi = folder / f"{name}.geojson"
+    rows = [
+        {"type": "Feature", "properties": {"name": n}, "geometry": shapely.geometry.mapping(g)}
+        for n, g in features.items()
+    ]
+    aoi.write_text(json.dumps({"type": "FeatureCollection", "features": rows}))
+    dataset = base_dataset(
+        "sentinel3_cdse",
+        aoi=str(aoi),
+        start="2020-06-01",
+        end="2020-06-30",
+        source={"cache": str(folder / "cache"), "cdse": fake.settings()},
+    )
+    (folder / "config.yaml").write_text(yaml.safe_dump({"datasets": {name: dataset}}))
+    manifest = folder / "manifest.csv"
+    settings = load_dataset(folder / "config.yaml", name)
+    with pytest.raises(InputError, match=r"no usable scene of 2020-06-01\.\.2020-06-30"):
+        download(dataset=name, settings=settings, manifest=str(manifest))
+    return manifest
+
+
 # --- AOIs split at the antimeridian ----------------------------------------------------
 
 FIJI_EAST = shapely.box(178.0, -18.0, 180.0, -16.0)
@@ -351,40 +397,10 @@ def test_antimeridian_aoi_is_searched_per_side(tmp_path, fake):
         [shapely.box(179.0, -19.0, 180.0, -15.0), shapely.box(-180.0, -19.0, -179.0, -15.0)]
     )
     band = shapely.box(10.0, -18.0, 15.0, -16.0)  # same latitudes, far away
-    t = utc(2020, 6, 1, 10)
-    records = {
-        key: record(
-            f"S3A_OL_2_WFR____20200601T10{i:02d}00_20200601T10{i + 3:02d}00_20200601T120000_"
-            f"0179_051_124_{3000 + i:04d}_MAR_O_NT_003.SEN3",
-            t + timedelta(minutes=i),
-            footprint,
-            online=False,
-        )
-        for i, (key, footprint) in enumerate(
-            {"east": east_only, "west": west_only, "both": both, "band": band}.items()
-        )
-    }
+    records = offline_records({"east": east_only, "west": west_only, "both": both, "band": band})
     fake.add(*records.values())
-    aoi = tmp_path / "fiji.geojson"
-    feature = {"type": "Feature", "properties": {"name": "fiji"}}
-    geometry = shapely.geometry.mapping(shapely.MultiPolygon([FIJI_EAST, FIJI_WEST]))
-    aoi.write_text(
-        json.dumps({"type": "FeatureCollection", "features": [feature | {"geometry": geometry}]})
-    )
-    fiji = base_dataset(
-        "sentinel3_cdse",
-        aoi=str(aoi),
-        start="2020-06-01",
-        end="2020-06-30",
-        source={"cache": str(tmp_path / "cache"), "cdse": fake.settings()},
-    )
-    config = {"datasets": {"fiji": fiji}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    manifest = tmp_path / "manifest.csv"
-    settings = load_dataset(tmp_path / "config.yaml", "fiji")
-    # Offline products only: nothing usable, said at the checkpoint (manifest written first).
-    with pytest.raises(InputError, match=r"no usable scene of 2020-06-01\.\.2020-06-30"):
-        download(dataset="fiji", settings=settings, manifest=str(manifest))
+    fiji = {"fiji": shapely.MultiPolygon([FIJI_EAST, FIJI_WEST])}
+    manifest = download_offline(tmp_path, fake, "fiji", fiji)
     entries = read_entries(manifest)
     expected = {records[k].name.removesuffix(".SEN3") for k in ("east", "west", "both")}
     assert sorted(e.name for e in entries) == sorted(expected)
@@ -393,3 +409,76 @@ def test_antimeridian_aoi_is_searched_per_side(tmp_path, fake):
     assert len(areas) == 2
     assert all(a.bounds[2] - a.bounds[0] < 3 for a in areas)  # no band around the globe
     assert areas[0].covers(FIJI_WEST) and areas[1].covers(FIJI_EAST)
+
+
+# --- AOIs of many lakes -----------------------------------------------------------------
+
+
+def scattered_lakes(count: int, centres: list[tuple[float, float]], seed: int = 5) -> list:
+    """``count`` lakes of ~2 km (0.02 deg squares) spread around ``centres`` (lon, lat),
+    +-4 deg, deterministic."""
+    rng = np.random.default_rng(seed)
+    lakes = []
+    for k in range(count):
+        lon, lat = centres[k % len(centres)]
+        x, y = lon + rng.uniform(-4, 4), lat + rng.uniform(-4, 4)
+        lakes.append(shapely.box(x, y, x + 0.02, y + 0.02))
+    return lakes
+
+
+def test_thousands_of_lakes_are_searched_as_a_few_polygons_that_cover_them():
+    """3,000 lakes in three clusters over Europe, Africa and South America: a few
+    search polygons, each within the service's URL budget (the WKT travels in the URL:
+    at most MAX_WKT_CHARS characters), every lake covered by one (shapely, lake by lake),
+    no polygon spanning the ocean between two clusters (each within about one OLCI
+    frame of 12 degrees, the clusters being 8 degrees wide), the same polygons on a
+    second call."""
+    lakes = scattered_lakes(3000, [(10.0, 48.0), (25.0, -5.0), (-60.0, -10.0)])
+    polygons = search_polygons(lakes)
+    assert 3 <= len(polygons) <= catalogue.MAX_SEARCH_POLYGONS
+    assert all(
+        len(shapely.to_wkt(p, rounding_precision=5)) <= catalogue.MAX_WKT_CHARS for p in polygons
+    )
+    for lake in lakes:
+        assert any(p.covers(lake) for p in polygons)
+    for polygon in polygons:
+        west, south, east, north = polygon.bounds
+        assert max(east - west, north - south) <= 12.5, polygon.bounds
+    assert [p.wkt for p in search_polygons(lakes)] == [p.wkt for p in polygons]
+
+
+def test_the_manifest_names_the_lakes_each_product_reaches(tmp_path, fake):
+    """A catalogue of five products over 60 lakes in two clusters: the search polygons
+    leave out the gap between the clusters (the product there is never returned); the
+    manifest lists each returned product once, with the lakes its footprint reaches
+    (oracle: shapely intersects, lake by lake), a product over no lake skipped as
+    reaching no feature. Offline products: nothing to download."""
+    lakes = scattered_lakes(60, [(10.0, 48.0), (25.0, -5.0)], seed=9)
+    names = [f"lake{k:03d}" for k in range(len(lakes))]
+    footprints = {
+        "north": shapely.box(5.0, 44.0, 12.0, 53.0),
+        "south": shapely.box(20.0, -10.0, 30.0, -2.0),
+        "both": shapely.box(0.0, -10.0, 30.0, 53.0),
+        "between": shapely.box(14.5, 20.0, 18.0, 25.0),
+        "edge": shapely.box(13.0, 51.0, 16.0, 54.0),
+    }
+    records = offline_records(footprints)
+    fake.add(*records.values())
+    manifest = download_offline(tmp_path, fake, "lakes", dict(zip(names, lakes, strict=True)))
+    entries = {e.name: e for e in read_entries(manifest)}
+    # The product between the clusters lies outside every search polygon: never returned.
+    assert not any(s.area.intersects(footprints["between"]) for s in fake.searches())
+    assert (
+        len(fake.searches()) >= 2 and records["between"].name.removesuffix(".SEN3") not in entries
+    )
+    assert len(entries) == len(records) - 1
+    for key, footprint in footprints.items():
+        if key == "between":
+            continue
+        entry = entries[records[key].name.removesuffix(".SEN3")]
+        reached = [n for n, g in zip(names, lakes, strict=True) if footprint.intersects(g)]
+        assert (entry.features.split(";") if entry.features else []) == reached, key
+        if reached:
+            assert "Online=false" in entry.reason, key
+        else:
+            assert entry.reason == "catalogue footprint does not reach the AOI", key

@@ -317,6 +317,62 @@ def test_pvalues_are_drawn_from_0001_to_1_smaller_ones_clipped_and_said_so(wide_
     assert np.abs(at(fair) - at(floor)).max() > 0.1
 
 
+def test_lake_map_gives_the_tables_slope_unit_and_greys_lakes_not_significant(tmp_path):
+    """A hand-made lake table (GeoPackage as the lakes stage writes it): the colour bar
+    names the table's slope_unit (the layer metadata give none); in the rendered pixels a
+    significant lake has its slope's colour of the diverging map centred on zero, a lake
+    that is not significant the grey of the legend's "not significant" entry (not its
+    slope's colour), and a lake without a fit is hatched and in the legend."""
+    from eotrend.geo.vectors import write_geopackage
+
+    names = ["up", "down", "flat", "short"]
+    boxes = [
+        shapely.box(LON + 0.3 * k, LAT, LON + 0.3 * k + 0.2, LAT + 0.2) for k in range(len(names))
+    ]
+    table = pd.DataFrame(
+        {
+            "feature": names,
+            "n": [12, 12, 12, 2],
+            "slope": [0.5, -0.25, 0.4, np.nan],
+            "slope_unit": ["g.m-3 per year"] * 4,
+            "pvalue": [0.001, 0.002, 0.6, np.nan],
+            "qvalue": [0.004, 0.004, 0.6, np.nan],
+            "significant": [True, True, False, False],
+            "note": ["ok", "ok", "ok", "too_few_observations"],
+        }
+    )
+    meta = {"VARIABLE": "TSM_NN", "STATISTIC": "median", "COMPOSITE": "none", "SLOPE": "slope",
+            "MIN_OBS": "3", "FDR_METHOD": "Benjamini-Hochberg", "FDR_PVALUE": "pvalue",
+            "FDR_ALPHA": "0.1"}  # fmt: skip
+    geopackage = tmp_path / "TSM_NN_trends.gpkg"
+    write_geopackage(geopackage, "TSM_NN", boxes, table, meta)
+    fig = report.draw_lake_trends_map(geopackage, title="t")
+    bar = next(ax for ax in fig.axes if ax.get_label() == "<colorbar>")
+    label = " ".join(bar.get_xlabel().split())
+    assert "(g.m-3 per year)" in label and "slope of TSM_NN's median" in label, label
+    pixels = render(fig)
+    ax = next(ax for ax in fig.axes if ax.get_label() == "lakes")
+    at = [
+        colour_near(pixels, ax, box.centroid.x, LAT + 0.05, half=3) for box in boxes
+    ]  # below the names
+    slopes = colormaps[report.SLOPE_COLOURS]
+    assert np.abs(at[0] - slopes(0.5 + 0.5 * 0.5 / 0.5)[:3]).max() < 0.02
+    assert np.abs(at[1] - slopes(0.5 - 0.5 * 0.25 / 0.5)[:3]).max() < 0.02
+    grey = np.array(to_rgba(report.NOT_SIGNIFICANT)[:3])
+    assert np.abs(at[2] - grey).max() < 0.02
+    assert np.abs(at[2] - slopes(0.5 + 0.5 * 0.4 / 0.5)[:3]).max() > 0.1
+    legend = {text.get_text(): patch for text, patch in zip(
+        fig.legends[0].get_texts(), fig.legends[0].get_patches(), strict=True)}  # fmt: skip
+    not_significant = next(p for t, p in legend.items() if t.startswith("not significant"))
+    assert np.allclose(not_significant.get_facecolor()[:3], grey)
+    assert "q ≥ 0.1" in " ".join(next(t for t in legend if t.startswith("not")).split())
+    no_fit = next(p for t, p in legend.items() if t.startswith("no fit"))
+    assert no_fit.get_hatch() == report.NODATA_HATCH
+    hatched = [c for c in ax.collections if c.get_hatch() == report.NODATA_HATCH]
+    assert len(hatched) == 1 and len(hatched[0].get_paths()) == 1
+    assert np.abs(at[3] - grey).max() > 0.1 and np.abs(at[3] - slopes(0.5)[:3]).max() > 0.1
+
+
 # -- charts ------------------------------------------------------------------------------
 
 

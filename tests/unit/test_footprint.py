@@ -297,12 +297,15 @@ def test_catalogue_footprint_of_a_polar_frame_keeps_the_product():
     catalogue gives its footprint as the plain lon/lat polygon of the manifest ring (what
     the catalogue returns for polar frames is unverified): that polygon misses the AOI
     in lon/lat, the ring on the sphere reaches it."""
-    from eotrend.sources.cdse.source import _catalogue_misses
+    from eotrend.sources.cdse.source import _catalogue_reach
 
     ring = fp.read_footprint(POLAR)
     as_given = shapely.make_valid(shapely.Polygon(ring))
     pole = [box("pole", -100.0, 89.0, -80.0, 89.3)]
     assert not as_given.intersects(pole[0].geometry)
-    assert not _catalogue_misses(as_given, pole)
-    assert _catalogue_misses(as_given, [box("Europe", 10.0, 45.0, 10.5, 45.5)])
-    assert not _catalogue_misses(None, pole)
+    assert _catalogue_reach(as_given, pole, -90.0) == "pole"
+    europe = [box("Europe", 10.0, 45.0, 10.5, 45.5)]
+    assert _catalogue_reach(as_given, europe, 10.0) == ""
+    assert _catalogue_reach(None, pole, -90.0) is None
+    # Both at once: the manifest's features name the one the frame reaches.
+    assert _catalogue_reach(as_given, europe + pole, 10.0) == "pole"

@@ -116,7 +116,9 @@ def test_read_aoi_names_features_and_keeps_holes(tmp_path):
 )
 def test_bad_geometries_name_the_feature(tmp_path, geometry, message):
     path = write_geojson(tmp_path / "bad.geojson", [feature(geometry, "river")])
-    with pytest.raises(InputError, match=f"bad.geojson: feature 'river' .*{message}"):
+    with pytest.raises(
+        InputError, match=f"bad.geojson: .*: feature 'river' \\(row 1\\): .*{message}"
+    ):
         read_aoi(path)
 
 
@@ -186,7 +188,9 @@ def test_projected_coordinates_without_a_crs_are_named_with_the_fix(tmp_path):
     with pytest.raises(InputError) as raised:
         read_aoi(path)
     message = str(raised.value)
-    assert message.startswith(f"{path}: feature 'lake' has coordinates x -6.78e+06..-6.77e+06")
+    assert message.startswith(
+        f"{path}: feature 'lake' (row 1) has coordinates x -6.78e+06..-6.77e+06"
+    )
     assert "looks projected" in message and "-t_srs EPSG:4326" in message
 
 

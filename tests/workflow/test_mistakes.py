@@ -2,8 +2,9 @@
 the fix, and nothing half-written left behind.
 
 Oracles: the mistake is made by the test itself (a key one letter off, dates swapped, a
-glob of an empty folder, an AOI a continent away from every scene), so the name and the
-numbers the message must hold are known without running eotrend.
+glob of an empty folder, an AOI a continent away from every scene, problems planted in an
+AOI file), so the name and the numbers the message must hold are known without running
+eotrend.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from pathlib import Path
 import pytest
 import shapely
 import yaml
+from osgeo import ogr
 
 from eotrend.core.errors import InputError
 from eotrend.sources.entries import name_entry
 from eotrend.stages.download import check_some_scene
 from support.commands import REPO, snakemake
+from support.vectors import BOWTIE, square, write_layer
 
 pytestmark = pytest.mark.workflow
 
@@ -103,3 +106,63 @@ def test_no_scene_covering_the_aoi_is_said_at_the_checkpoint(tmp_path):
     check_some_scene("lake", settings, [*entries, name_entry(names[0], "ok", "")])  # one is enough
     # A failed product is source.on_failure's business, not this check's.
     check_some_scene("lake", settings, [*entries, name_entry(names[0], "failed", "HTTP 500")])
+
+
+def test_every_problem_of_the_aoi_is_refused_before_any_job(tmp_path):
+    """An AOI GeoPackage of 5,000 lakes with three problems planted (a duplicate id, a
+    bowtie, a point) stops the dry run when Snakemake reads the workflow, before any
+    download: one line names the setting, the file, the count and each problem by id and
+    row. The same file without them passes, its ids taken from the column `aoi_id` names."""
+
+    def lakes(path: Path, planted: bool) -> None:
+        rows = [
+            (
+                {"lake_id": f"lake_{k:04d}", "name": "lake"},
+                square(-61 + k % 100 * 0.01, -3 + k // 100 * 0.01, 0.005),
+            )
+            for k in range(5000)
+        ]
+        if planted:
+            rows[10] = ({"lake_id": "lake_0003", "name": "lake"}, rows[10][1])
+            rows[20] = ({"lake_id": "bowtie", "name": "lake"}, BOWTIE)
+            rows[4999] = ({"lake_id": "gauge", "name": "lake"}, "POINT (-60.5 -2.5)")
+        write_layer(path, {"lake_id": ogr.OFTString, "name": ogr.OFTString}, rows)
+
+    def use(aoi: str, aoi_id: str):
+        def change(config):
+            config["datasets"]["amazon_olci"].update(aoi=aoi, aoi_id=aoi_id)
+
+        return change
+
+    workdir = demo_with(tmp_path / "bad", use("lakes.gpkg", "lake_id"))
+    lakes(workdir / "lakes.gpkg", planted=True)
+    line = refused(workdir)
+    assert line.startswith(
+        "invalid config: datasets.amazon_olci.aoi: lakes.gpkg: 3 problems in 4 of its 5000 features"
+    )
+    assert "duplicate id 'lake_0003' (rows 4, 11)" in line
+    assert "feature 'bowtie' (row 21): has an invalid polygon (Self-intersection" in line
+    assert "feature 'gauge' (row 5000): is a Point, not a polygon" in line
+
+    workdir = demo_with(tmp_path / "good", use("lakes.gpkg", "lake_id"))
+    lakes(workdir / "lakes.gpkg", planted=False)
+    result = snakemake(workdir, "-n", timeout=120)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+
+    # The default id column, `name`, is the same for every lake.
+    workdir = demo_with(tmp_path / "names", use("lakes.gpkg", None))
+    lakes(workdir / "lakes.gpkg", planted=False)
+    line = refused(workdir)
+    assert "lakes.gpkg: 1 problem in 5000 of its 5000 features" in line
+    assert "duplicate id 'lake' (rows 1, 2, 3, 4, 5 and 4995 more)" in line
+
+
+def test_an_aoi_id_the_file_lacks_is_named_with_its_columns(tmp_path):
+    def misname(config):
+        config["datasets"]["amazon_olci"]["aoi_id"] = "Name"
+
+    line = refused(demo_with(tmp_path, misname))
+    assert line.startswith(
+        "invalid config: datasets.amazon_olci.aoi: data/demo/aoi.geojson: has no attribute "
+        "'Name' to take the feature ids from (did you mean 'name'?)"
+    )

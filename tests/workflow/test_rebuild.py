@@ -3,11 +3,14 @@ run, an edit plans exactly the rules that read the edited key.
 
 The oracle is Snakemake itself (`snakemake -n` of the edited config) against the rules
 each key belongs to, worked out by hand from the rules: a figure key (`quicklooks`)
-plans figure jobs only, a trend key the trend and the dataset's figure job (every map
-and chart of a dataset is drawn by one job, figures_<dataset>), a key written out with
-its schema default nothing at all; an extraction key (`quality`) reruns the scenes; a
-deleted batch file its batch. Every file under results/ is a declared output: Snakemake's
-own `--delete-all-output` lists it.
+plans figure jobs only, a trend key the trends that read it and the dataset's figure job
+(every map and chart of a dataset, the lake trend maps too, is drawn by one job,
+figures_<dataset>; the per-pixel trend reads every trend key; the lake-level trends, rule
+lakes, read min_obs, time_unit, test, lags, ci, seasons, fdr.alpha, fdr.pvalue and
+lake_statistic, not robust, breaks or fdr.enabled), a key written out with its schema
+default nothing at all; an extraction key (`quality`) reruns the scenes; a deleted batch
+file its batch. Every file under results/ is a declared output: Snakemake's own
+`--delete-all-output` lists it.
 """
 
 from __future__ import annotations
@@ -25,9 +28,12 @@ from support.configs import base_config
 
 pytestmark = pytest.mark.workflow
 
-# The figure jobs of the river dataset: its maps and charts in one job, its quicklooks.
+# The figure jobs of the river dataset: its maps and charts (lake trend maps included) in
+# one job, its quicklooks.
 FIGURES = {"figures_river", "quicklooks"}
-TREND = {"trend_tile", "trend"}
+PIXEL_TREND = {"trend_tile", "trend"}
+LAKE_TREND = {"lakes"}
+TREND = PIXEL_TREND | LAKE_TREND
 
 # Two batches of three scenes, so that a batch's rerun can be told from the dataset's.
 BASE = base_config(
@@ -78,7 +84,7 @@ def test_a_key_written_with_its_default_changes_nothing(finished):
         min_coverage=0.9,
         product_masks=True,
         grid={"crs": "EPSG:4326", "resolution": 0.003, "max_distance_m": 400, "margin": 2},
-        trend={"min_obs": 3, "robust": False, "time_unit": "year"},
+        trend={"min_obs": 3, "robust": False, "time_unit": "year", "lake_statistic": "median"},
     )
     assert planned(finished, defaults) == {}
 
@@ -88,11 +94,20 @@ def test_a_figure_key_plans_figure_jobs_only(finished):
     assert jobs == {"quicklooks": 1, "all": 1}
 
 
-def test_a_trend_key_plans_the_trend_and_its_figures_only(finished):
-    """trend.robust: the trend and the dataset's one figure job (its maps and time series
-    show the trend); the quicklooks do not (they show the scenes)."""
-    jobs = planned(finished, edited(finished, "trend", trend={"robust": True}))
-    assert set(jobs) >= TREND, jobs
+@pytest.mark.parametrize(
+    ("trend", "trends"),
+    [
+        ({"robust": True}, PIXEL_TREND),
+        ({"min_obs": 4}, TREND),
+        ({"lake_statistic": "mean"}, LAKE_TREND),
+    ],
+    ids=["robust", "min_obs", "lake_statistic"],
+)
+def test_a_trend_key_plans_the_trends_that_read_it_and_their_figures_only(finished, trend, trends):
+    """The trends that read the key, and the dataset's one figure job (its maps, time
+    series and lake maps show the trends); the quicklooks do not (they show the scenes)."""
+    jobs = planned(finished, edited(finished, "trend", trend=trend))
+    assert set(jobs) & TREND == trends, jobs
     assert set(jobs) - {"all"} <= TREND | FIGURES, jobs
     assert jobs["figures_river"] == 1 and "quicklooks" not in jobs, jobs
 

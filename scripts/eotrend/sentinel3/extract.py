@@ -653,6 +653,7 @@ def extract_to_files(
     grid_settings: dict,
     *,
     product_masks: bool = True,
+    id_column: str | None = None,
     threads: int | None = None,
     mem_mb: float | None = None,
     provenance: dict[str, str] | None = None,
@@ -662,9 +663,10 @@ def extract_to_files(
     ``window`` None means the scene does not cover the AOI: the outputs are written
     empty (statistics rows with count 0 and note ``outside_swath``, all-NaN grids), not
     an error. ``grid_settings``: crs, resolution, margin, max_distance_m (see
-    :func:`gridding.dataset_grid`).
+    :func:`gridding.dataset_grid`). Features are named by their ``id_column``
+    (:func:`~eotrend.geo.aoi.read_aoi`).
     """
-    features = read_aoi(aoi_path)
+    features = read_aoi(aoi_path, id_column)
     extract = extract_scene(
         Path(product_path),
         features,

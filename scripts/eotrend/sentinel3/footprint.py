@@ -116,27 +116,42 @@ def footprint_polygon(ring: np.ndarray, step_deg: float = STEP_DEG) -> shapely.G
     return polygon if polygon.is_valid else shapely.make_valid(polygon)
 
 
-def ring_reaches(ring: np.ndarray, features: list[Feature], lon0: float) -> bool:
-    """Whether the footprint ring (n, 2) (lon, lat) intersects any AOI feature.
+def features_reached(ring: np.ndarray, features: list[Feature], lon0: float) -> np.ndarray:
+    """Indices (int, ascending) of the AOI features the footprint ring (n, 2) (lon, lat)
+    intersects.
 
     Features are unwrapped around ``lon0`` (their rings continuous, see
     :func:`eotrend.geo.geometry.unwrap_geometry`) and compared with the footprint polygon
     (:func:`footprint_polygon`) at every 360-degree shift at which their longitudes can
-    overlap.
+    overlap, all features at once per shift (thousands of lakes cost milliseconds).
     """
     footprint = footprint_polygon(ring)
     shapely.prepare(footprint)
     west, _, east, _ = footprint.bounds
-    for feature in features:
-        part = geo.unwrap_geometry(feature.geometry, lon0)
-        f_west, _, f_east, _ = part.bounds
-        for turn in range(math.ceil((west - f_east) / 360), math.floor((east - f_west) / 360) + 1):
-            if footprint.intersects(shapely.affinity.translate(part, xoff=360.0 * turn)):
-                return True
-    return False
+    parts = np.array([geo.unwrap_geometry(f.geometry, lon0) for f in features], dtype=object)
+    bounds = shapely.bounds(parts)
+    hit = np.zeros(len(parts), dtype=bool)
+    first = math.ceil((west - bounds[:, 2].max()) / 360)
+    last = math.floor((east - bounds[:, 0].min()) / 360)
+    for turn in range(first, last + 1):
+        shifted = shapely.transform(parts, lambda xy, t=turn: xy + np.array([360.0 * t, 0.0]))
+        hit |= shapely.intersects(footprint, shifted)
+    return np.flatnonzero(hit)
+
+
+def ring_reaches(ring: np.ndarray, features: list[Feature], lon0: float) -> bool:
+    """Whether the footprint ring (n, 2) (lon, lat) intersects any AOI feature (see
+    :func:`features_reached`)."""
+    return len(features_reached(ring, features, lon0)) > 0
 
 
 def reaches(product: str | Path, features: list[Feature], lon0: float) -> bool:
     """Whether the product's footprint (:func:`read_footprint`) intersects any AOI
-    feature (see :func:`ring_reaches`)."""
+    feature (see :func:`features_reached`)."""
     return ring_reaches(read_footprint(product), features, lon0)
+
+
+def product_features(product: str | Path, features: list[Feature], lon0: float) -> np.ndarray:
+    """Indices of the AOI features the product's footprint reaches (see
+    :func:`features_reached`)."""
+    return features_reached(read_footprint(product), features, lon0)

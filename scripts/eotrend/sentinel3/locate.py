@@ -414,7 +414,7 @@ def extraction_window(
 
 def window_for(product_path: Path, aoi_path: Path) -> Window | None:
     """The extraction window of an AOI file in a scene (None when the scene misses it)."""
-    return extraction_window(Path(product_path), read_aoi(aoi_path))
+    return extraction_window(Path(product_path), read_aoi(aoi_path, ids=False))
 
 
 def read_window(path: str | Path) -> Window | None:
@@ -437,6 +437,7 @@ def locate_to_files(
     vertices_csv: Path,
     window_json: Path | None = None,
     *,
+    id_column: str | None = None,
     threads: int | None = None,
     mem_mb: float | None = None,
 ) -> Window | None:
@@ -444,10 +445,11 @@ def locate_to_files(
 
     The window file holds the scene name, ``window`` (row0/row1/col0/col1 half-open, or
     null when the AOI lies outside the scene), ``covers_aoi`` and vertex counts. Returns
-    that window (None: the scene misses the AOI), the one extraction reads.
+    that window (None: the scene misses the AOI), the one extraction reads. Features are
+    named by their ``id_column`` (:func:`~eotrend.geo.aoi.read_aoi`).
     """
     product = open_product(product_path)
-    features = read_aoi(aoi_path)
+    features = read_aoi(aoi_path, id_column)
     tie = TieGrid.read(product.path)
     located = locate(product.path, vertex_table(features), tie=tie, threads=threads, mem_mb=mem_mb)
     window = extraction_window(product.path, features, tie)

@@ -69,6 +69,7 @@ def collect(
             cache / name,
             dataset["start"],
             dataset["end"],
+            aoi_id=dataset.get("aoi_id"),
             threads=threads,
             mem_mb=mem_mb,
         )
@@ -77,7 +78,7 @@ def collect(
             source["local"]["path"],
             dataset["start"],
             dataset["end"],
-            read_aoi(dataset["aoi"]),
+            read_aoi(dataset["aoi"], dataset.get("aoi_id")),
             cache=cache,
             threads=threads,
             mem_mb=mem_mb,

@@ -8,7 +8,7 @@ from pathlib import Path
 from eotrend.core.errors import InputError
 from eotrend.geo.aoi import Feature, first_vertex_lon
 from eotrend.sentinel3 import layout, reader
-from eotrend.sentinel3.footprint import reaches
+from eotrend.sentinel3.footprint import product_features
 from eotrend.sources.cdse.cache import (
     check_product,
 )
@@ -25,11 +25,16 @@ def product_entry(
 ) -> Entry:
     """A manifest entry for a product folder, from its own manifest.
 
-    With ``aoi``, a product whose footprint misses every feature is marked skipped.
+    With ``aoi``, the entry lists the features the product's footprint reaches, and a
+    product that reaches none is marked skipped.
     """
     product = reader.open_product(path)
-    if aoi is not None and status == "ok" and not reaches(path, aoi, first_vertex_lon(aoi)):
-        status, reason = "skipped", "footprint does not reach the AOI"
+    reached = ""
+    if aoi is not None:
+        hits = product_features(path, aoi, first_vertex_lon(aoi))
+        reached = feature_list(aoi, hits)
+        if status == "ok" and not len(hits):
+            status, reason = "skipped", "footprint does not reach the AOI"
     return Entry(
         name=product.name,
         sensing_start=product.sensing_start.isoformat(),
@@ -41,7 +46,14 @@ def product_entry(
         path=str(path),
         status=status,
         reason=reason,
+        features=reached,
     )
+
+
+def feature_list(aoi: list[Feature], indices) -> str:
+    """The names of ``aoi[i]`` for each index, joined by ``;`` (the manifest's
+    ``features``)."""
+    return ";".join(aoi[i].name for i in indices)
 
 
 def name_entry(name: str, status: str, reason: str, path: str | Path = "", size: int = 0) -> Entry:

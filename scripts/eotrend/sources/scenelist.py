@@ -39,7 +39,9 @@ class Entry:
     the scene's stages read with their sizes (``name=bytes`` joined by ``;``; "" for a
     whole product) and ``fetched_bytes`` the bytes fetching them cost (the zip; the
     files; for ``s3_windows`` the manifest, the windows' bytes being logged by locate
-    and extract), whenever they were fetched.
+    and extract), whenever they were fetched. ``features`` names the AOI features the
+    product's footprint reaches (ids joined by ``;``; "" when unknown: no footprint, or a
+    GeoTIFF series), so a study of many lakes can tell which scenes see which lake.
     """
 
     name: str
@@ -55,6 +57,7 @@ class Entry:
     fetch: str = ""
     files: str = ""
     fetched_bytes: int = 0
+    features: str = ""
     baseline: str = field(init=False, default="")
 
     def __post_init__(self) -> None:

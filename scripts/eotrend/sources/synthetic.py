@@ -32,7 +32,7 @@ def synthetic_scene_specs(settings: dict, aoi_path: str | Path) -> list:
     """
     from eotrend.synthetic.spec import SceneSpec
 
-    features = read_aoi(aoi_path)
+    features = read_aoi(aoi_path, ids=False)
     centre = shapely.union_all([f.geometry for f in features]).envelope.centroid
     first, last = settings["years"]
     per_year = settings["scenes_per_year"]
@@ -87,10 +87,12 @@ def synthetic_products(
     start: str,
     end: str,
     *,
+    aoi_id: str | None = None,
     threads: int | None = None,
     mem_mb: float | None = None,
 ) -> list[Entry]:
-    """Make (or reuse from the cache) the synthetic products; water where the AOI is."""
+    """Make (or reuse from the cache) the synthetic products; water where the AOI is;
+    each entry names the features (``aoi_id``, see :func:`read_aoi`) its footprint reaches."""
     from eotrend.synthetic.spec import product_name
 
     cache = Path(cache)
@@ -99,7 +101,7 @@ def synthetic_products(
         for s in synthetic_scene_specs(settings, aoi_path)
         if in_period(s.sensing_start, start, end)
     ]
-    water = shapely.union_all([f.geometry for f in read_aoi(aoi_path)])
+    water = shapely.union_all([f.geometry for f in read_aoi(aoi_path, ids=False)])
     todo = [s for s in specs if not (cache / product_name(s)).is_dir()]
     log.info(
         "%d synthetic scenes, %d in the cache, %d to make",
@@ -112,7 +114,7 @@ def synthetic_products(
         task_mb = 200 + todo[0].rows * todo[0].columns * 8 * 6 / 2**20
         plan = plan_workers(len(tasks), threads=threads, mem_mb=mem_mb, task_mem_mb=task_mb)
         run_tasks(make_scene_task, tasks, plan, label="scenes", logger=log)
-    aoi = read_aoi(aoi_path)
+    aoi = read_aoi(aoi_path, aoi_id)
     return [product_entry(cache / product_name(s), aoi=aoi) for s in specs]
 
 

@@ -45,9 +45,12 @@ def run(
 
     Raises:
         DownloadError: products failed and ``source.on_failure`` is ``fail``.
-        InputError: a configured variable or quality flag does not fit the scenes of one
-            of their processing baselines.
+        InputError: the AOI file has problems (all listed, before anything is fetched:
+            :func:`~eotrend.geo.aoi.read_aoi`); a configured variable or quality flag does
+            not fit the scenes of one of their processing baselines.
     """
+    if settings["kind"] == "sentinel3":  # every problem of the AOI file before any fetch
+        read_aoi(settings["aoi"], settings.get("aoi_id"))
     entries = collect(dataset, settings, threads=threads, mem_mb=mem_mb)
     write_manifest(manifest, entries)
     check_failures(dataset, entries, settings["source"]["on_failure"])
@@ -64,7 +67,7 @@ def check_some_scene(dataset: str, settings: dict, entries: list) -> None:
     if settings["kind"] != "sentinel3" or any(e.status in ("ok", "failed") for e in entries):
         return
     west, south, east, north = shapely.union_all(
-        [f.geometry for f in read_aoi(settings["aoi"])]
+        [f.geometry for f in read_aoi(settings["aoi"], ids=False)]
     ).bounds
     reasons = Counter(f"{e.status}: {e.reason}" for e in entries)
     why = "; ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))

@@ -1,14 +1,15 @@
 """Figures people look at (matplotlib, PNG): trend maps, significance and observation
-maps, per-feature time series and a coverage chart, all of a dataset drawn in one process
-(rule ``figures``), and per-scene quicklooks (rule ``quicklooks``).
+maps, per-feature time series, lake trend maps and a coverage chart, all of a dataset
+drawn in one process (rule ``figures``), and per-scene quicklooks (rule ``quicklooks``).
 
 What a reviewer reads without asking:
 
 * every colour bar and value axis carries the variable's unit: the trend GeoTIFF's UNIT
   tag, which the stack took from its inputs (a scene grid's UNIT band metadata, the
-  product's units attribute); a series whose rasters give none says so;
+  product's units attribute); a series whose rasters give none says so; a lake map's is
+  the lake table's slope_unit;
 * maps name their CRS and use plain tick labels (no offset or scientific notation);
-* pixels without data are hatched, never the colour of a zero slope (diverging colours
+* pixels and lakes without data are hatched, never the colour of a zero slope (diverging colours
   centred on zero) nor the grey of a slope that is not significant;
 * p-values are drawn from 0.001 to 1 on a log scale, smaller ones in the colour of 0.001
   (the colour bar says so): the range a test's verdict depends on;
@@ -38,7 +39,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap, LogNorm, Normalize, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Rectangle
+from matplotlib.patches import Patch, PathPatch, Rectangle
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, ScalarFormatter
 from osgeo import osr
 
@@ -70,11 +71,13 @@ DIMENSIONLESS = {"", "1", "dl"}
 # window's full resolution costs four times the drawing for detail a quicklook does not
 # show.
 QUICKLOOK_CELLS = 320
+# Lake maps with at most this many lakes name each lake.
+LABELLED_LAKES = 30
 # Tick spacings (times a power of ten) of map axes: round numbers.
 TICK_STEPS = (1, 2, 5, 10)
 
 # The slope each p-value band tests (the trend map shows it).
-SLOPE_OF = {"pvalue": "slope", "mk_pvalue": "sen_slope", "seasonal_pvalue": "seasonal_sen_slope"}
+SLOPE_OF = fdr.SLOPE_OF
 
 # What each p-value band tests, for the colour bar.
 PVALUE_TESTS = {
@@ -562,6 +565,161 @@ def coverage(
     save(draw_coverage(manifest_csv, table_csv, title=title), output)
 
 
+# -- lake trends -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LakeTrends:
+    """A lake-trend GeoPackage (the lakes stage's) read once: the AOI's polygons (lon/lat),
+    the table's columns in feature order and the layer metadata (SLOPE, UNIT, FDR_*)."""
+
+    geometries: list
+    columns: dict[str, list]
+    meta: dict[str, str]
+
+    @classmethod
+    def read(cls, path: str | Path | LakeTrends) -> LakeTrends:
+        if isinstance(path, LakeTrends):
+            return path
+        from eotrend.geo.vectors import read_layer
+
+        return cls(*read_layer(path))
+
+    def values(self, name: str) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in self.columns[name]], np.float64)
+
+    @property
+    def slope_unit(self) -> str:
+        """The slope's unit: the table's slope_unit column (the layer's UNIT without one)."""
+        units = {str(v) for v in self.columns.get("slope_unit", []) if v not in (None, "")}
+        return " or ".join(sorted(units)) if units else self.meta.get("UNIT", "")
+
+
+def _lake_patch(geometry) -> PathPatch:
+    """A polygon or multipolygon (holes kept: rings oriented for the nonzero fill rule) as
+    one patch."""
+    from matplotlib.path import Path as MplPath
+    from shapely.geometry.polygon import orient
+
+    vertices, codes = [], []
+    for part in getattr(geometry, "geoms", [geometry]):
+        part = orient(part, 1.0)
+        for ring in [part.exterior, *part.interiors]:
+            xy = np.asarray(ring.coords)[:, :2]
+            vertices.append(xy)
+            codes += [MplPath.MOVETO] + [MplPath.LINETO] * (len(xy) - 2) + [MplPath.CLOSEPOLY]
+    return PathPatch(MplPath(np.concatenate(vertices), codes))
+
+
+def draw_lake_trends_map(lakes: str | Path | LakeTrends, *, title: str) -> Figure:
+    """The lakes of a lake-trend GeoPackage coloured by their slope (the layer's SLOPE
+    column): diverging colours centred on 0, the colour bar in the table's slope_unit;
+    lakes whose trend is not significant (q >= alpha_FDR) grey, lakes without a fit
+    hatched, both in the legend. Lakes are named when there are at most
+    :data:`LABELLED_LAKES`."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patheffects import withStroke
+
+    lakes = LakeTrends.read(lakes)
+    meta, geometries = lakes.meta, lakes.geometries
+    slope_name = meta.get("SLOPE", "slope")
+    slope = lakes.values(slope_name)
+    significant = np.array([bool(v) for v in lakes.columns["significant"]], dtype=bool)
+    fitted = np.isfinite(slope)
+    shown = fitted & significant
+    finite = np.abs(slope[shown] if shown.any() else slope[fitted])
+    limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    norm = Normalize(vmin=-limit, vmax=limit)
+    if geometries:
+        west, south, east, north = np.array([g.bounds for g in geometries]).T
+        west, south, east, north = west.min(), south.min(), east.max(), north.max()
+    else:
+        west, south, east, north = -1.0, -1.0, 1.0, 1.0
+    pad_x, pad_y = 0.05 * max(east - west, 1e-6), 0.05 * max(north - south, 1e-6)
+    aspect = 1.0 / max(math.cos(math.radians((south + north) / 2.0)), 0.1)
+    # The map 6.5 inches wide, as tall as the AOI's shape asks (within 1.2 to 8 inches).
+    tall = aspect * (north - south + 2 * pad_y) / (east - west + 2 * pad_x)
+    fig = Figure(figsize=(8, 2.8 + min(max(6.5 * tall, 1.2), 8.0)), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_label("lakes")
+    layers = (
+        (shown, {"cmap": SLOPE_COLOURS, "norm": norm, "edgecolor": "k"}),
+        (fitted & ~significant, {"facecolor": NOT_SIGNIFICANT, "edgecolor": "k"}),
+        (~fitted, {"facecolor": NODATA_FACE, "edgecolor": NODATA_EDGE, "hatch": NODATA_HATCH}),
+    )
+    for keep, style in layers:
+        if not keep.any():
+            continue
+        patches = [_lake_patch(g) for g, k in zip(geometries, keep, strict=True) if k]
+        collection = PatchCollection(patches, linewidth=0.6, **style)
+        if "cmap" in style:
+            collection.set_array(slope[keep])
+        ax.add_collection(collection)
+    ax.set_xlim(west - pad_x, east + pad_x)
+    ax.set_ylim(south - pad_y, north + pad_y)
+    ax.set_aspect(aspect)
+    ax.set_xlabel(f"longitude (degrees east)\nCRS: {crs_name(_lonlat_wkt())}")
+    ax.set_ylabel("latitude (degrees north)")
+    _plain(ax.xaxis, MaxNLocator(nbins=5, steps=TICK_STEPS))
+    _plain(ax.yaxis, MaxNLocator(nbins=5, steps=TICK_STEPS))
+    if len(geometries) <= LABELLED_LAKES:
+        for geometry, name in zip(geometries, lakes.columns["feature"], strict=True):
+            point = geometry.representative_point()
+            text = ax.annotate(str(name), (point.x, point.y), fontsize=7, ha="center", va="center")
+            text.set_path_effects([withStroke(linewidth=2, foreground="white")])
+    composite = meta.get("COMPOSITE", "none")
+    label = (
+        f"{slope_name} of {meta.get('VARIABLE', 'the variable')}'s "
+        f"{meta.get('STATISTIC', 'statistic')} per {'scene' if composite == 'none' else composite}"
+        f" ({lakes.slope_unit})"
+    )
+    bar = fig.colorbar(
+        ScalarMappable(norm=norm, cmap=SLOPE_COLOURS),
+        ax=ax,
+        location="bottom",
+        shrink=0.7,
+        aspect=40,
+        label=_wrap(label, 80),
+    )
+    _plain(bar.ax.xaxis)
+    tested = int(np.count_nonzero(np.isfinite(lakes.values("qvalue"))))
+    pname = meta.get("FDR_PVALUE", "pvalue")
+    words = (
+        f"q ≥ {float(meta.get('FDR_ALPHA', 'nan')):g} ({meta.get('FDR_METHOD', fdr.METHOD)} "
+        f"false discovery rate of {pname}, {PVALUE_TESTS.get(pname, pname)}, over {tested} lakes)"
+    )
+    minimum = meta.get("MIN_OBS")
+    fig.legend(
+        handles=[
+            Patch(facecolor=NOT_SIGNIFICANT, edgecolor="k", label=_not_significant_label(words)),
+            _nodata_patch(
+                f"no fit: fewer than {minimum} observations, or all at one time"
+                if minimum
+                else "no fit: too few observations"
+            ),
+        ],
+        loc="outside lower center",
+        ncols=2,
+        fontsize=8,
+        frameon=False,
+    )
+    ax.set_title(title)
+    return fig
+
+
+def lake_trends_map(geopackage: str | Path, output: str | Path, *, title: str) -> None:
+    """:func:`draw_lake_trends_map` saved to ``output``."""
+    save(draw_lake_trends_map(geopackage, title=title), output)
+
+
+@lru_cache(maxsize=1)
+def _lonlat_wkt() -> str:
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4326)
+    return srs.ExportToWkt()
+
+
 # -- quicklooks --------------------------------------------------------------------------
 
 
@@ -726,7 +884,7 @@ def _array_values(array) -> np.ndarray:
 # -- the rules ---------------------------------------------------------------------------
 
 
-KINDS = ("trend-map", "significance", "timeseries", "coverage", "quicklook")
+KINDS = ("trend-map", "significance", "timeseries", "coverage", "quicklook", "lake-trends")
 
 
 def run(
@@ -746,10 +904,10 @@ def run(
     """Draw one figure of ``kind`` (:data:`KINDS`) from ``source`` into ``figure`` (PNG).
 
     ``source`` is a trend GeoTIFF (trend-map, significance), a time series (timeseries,
-    with the values' ``unit``), a scene list (coverage, with the time series ``table``)
-    or a product (quicklook, with ``aoi``, locate's ``window`` JSON and extract's
-    ``pixels`` table). ``aoi`` is drawn on maps; ``robust`` adds the Theil-Sen line to a
-    time series.
+    with the values' ``unit``), a lake-trend GeoPackage (lake-trends), a scene list
+    (coverage, with the time series ``table``) or a product (quicklook, with ``aoi``,
+    locate's ``window`` JSON and extract's ``pixels`` table). ``aoi`` is drawn on the
+    raster maps; ``robust`` adds the Theil-Sen line to a time series.
     """
     if kind == "trend-map":
         trend_map(source, figure, title=title, aoi_path=aoi)
@@ -759,6 +917,8 @@ def run(
         feature_timeseries(source, variable, figure, title=title, robust=robust, unit=unit)
     elif kind == "coverage":
         coverage(source, table, figure, title=title)
+    elif kind == "lake-trends":
+        lake_trends_map(source, figure, title=title)
     elif kind == "quicklook":
         scene_window = json.loads(Path(window).read_text(encoding="utf-8"))
         tables = read_quicklook_pixels(pixels)
@@ -782,7 +942,9 @@ def run_figures(
     trend_maps: list[str],
     significance_maps: list[str],
     timeseries_plots: list[str] = (),
+    lake_trend_maps: list[str] = (),
     coverage_plot: str | None = None,
+    lakes: list[str] = (),
     aoi: str | list | None = None,
     table: str | None = None,
     manifest: str | None = None,
@@ -794,8 +956,9 @@ def run_figures(
     Per variable (``variables``, in the order of its ``trends`` GeoTIFFs): the trend map
     (``trend_maps``) and the significance map (``significance_maps``); for a sentinel3
     dataset also its time series (``timeseries_plots``, from ``table``; with the
-    Theil-Sen line when ``robust``) and the coverage chart (``coverage_plot``, from the
-    scene list ``manifest``). ``aoi`` is drawn on the maps.
+    Theil-Sen line when ``robust``), its lake trend map (``lake_trend_maps``, from the
+    lakes stage's GeoPackages ``lakes``) and the coverage chart (``coverage_plot``, from
+    the scene list ``manifest``). ``aoi`` is drawn on the trend and significance maps.
     """
     aoi_path = aoi if isinstance(aoi, str) and aoi else None
     if not len(variables) == len(trends) == len(trend_maps) == len(significance_maps):
@@ -824,6 +987,10 @@ def run_figures(
             robust=robust,
         )  # fmt: skip
         save(figure, output)
+    if len(lakes) != len(lake_trend_maps):
+        raise ValueError("one lake-trend GeoPackage per lake trend map")
+    for variable, geopackage, output in zip(variables, lakes, lake_trend_maps, strict=False):
+        lake_trends_map(geopackage, output, title=f"{dataset}: {variable} trend per lake")
     if coverage_plot:
         save(draw_coverage(manifest, rows, title=f"{dataset}: coverage"), coverage_plot)
 

@@ -39,6 +39,7 @@ from eotrend.core.atomic import atomic_path, write_text
 from eotrend.core.errors import EotrendError
 from eotrend.engine.limits import plan_workers
 from eotrend.engine.pool import Task, WorkerCrashError, iter_tasks
+from eotrend.geo.aoi import read_aoi
 from eotrend.sentinel3 import batches
 
 log = logging.getLogger(__name__)
@@ -80,18 +81,21 @@ class SceneSettings:
     quality: str | dict
     grid: dict
     product_masks: bool
+    aoi_id: str | None = None
 
     @property
     def digest(self) -> str:
-        """The digest of these settings (in each scene's stamp and provenance tags)."""
-        return provenance.settings_digest(
-            {
-                "variables": self.variables,
-                "quality": self.quality,
-                "grid": self.grid,
-                "product_masks": self.product_masks,
-            }
-        )
+        """The digest of these settings (in each scene's stamp and provenance tags).
+        ``aoi_id`` counts only when set: scenes done before it existed stay current."""
+        settings = {
+            "variables": self.variables,
+            "quality": self.quality,
+            "grid": self.grid,
+            "product_masks": self.product_masks,
+        }
+        if self.aoi_id is not None:
+            settings["aoi_id"] = self.aoi_id
+        return provenance.settings_digest(settings)
 
 
 class BatchError(EotrendError):
@@ -214,7 +218,12 @@ def process_scene(job: dict, aoi: str, settings: dict, stamp: dict) -> tuple[str
     try:
         (folder / STAMP).unlink(missing_ok=True)
         window = locate_to_files(
-            job.product, aoi, folder / "vertices.csv", folder / "window.json", threads=1
+            job.product,
+            aoi,
+            folder / "vertices.csv",
+            folder / "window.json",
+            id_column=settings["aoi_id"],
+            threads=1,
         )
         extract_to_files(
             job.product,
@@ -227,6 +236,7 @@ def process_scene(job: dict, aoi: str, settings: dict, stamp: dict) -> tuple[str
             settings["quality"],
             settings["grid"],
             product_masks=settings["product_masks"],
+            id_column=settings["aoi_id"],
             threads=1,
             provenance=provenance.tags(stamp["config"]),
         )
@@ -273,6 +283,7 @@ def run(
     quality: str | dict,
     grid: dict,
     product_masks: bool,
+    aoi_id: str | None = None,
     threads: int | None = None,
     mem_mb: float | None = None,
 ) -> pd.DataFrame:
@@ -287,6 +298,8 @@ def run(
         scenes: one dict per scene with the :class:`SceneJob` fields (name, product,
             folder: its work folder).
         variables, quality, grid, product_masks: the dataset's extraction settings.
+        aoi_id: the AOI attribute that names each feature (None: ``name``, else the
+            index; :func:`~eotrend.geo.aoi.read_aoi`).
         threads, mem_mb: the job's CPUs and memory budget (MB).
     """
     settings = SceneSettings(
@@ -294,8 +307,10 @@ def run(
         quality=quality,
         grid=grid,
         product_masks=product_masks,
+        aoi_id=aoi_id,
     )
     jobs = [SceneJob(**scene) for scene in scenes]
+    read_aoi(aoi, aoi_id)  # the AOI's problems once, not once per scene
     done = run_batch(jobs, aoi, settings, table, threads=threads, mem_mb=mem_mb)
     gather_outputs(jobs, settings.variables, Path(stats), Path(pixels), Path(windows), Path(grids))
     return done

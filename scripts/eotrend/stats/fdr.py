@@ -24,6 +24,8 @@ METHOD = "Benjamini-Hochberg"
 # Name of the band of q-values.
 QVALUE = "qvalue"
 DEFAULT_ALPHA = 0.10
+# The slope whose test gives each p-value that q-values can control (what maps show).
+SLOPE_OF = {"pvalue": "slope", "mk_pvalue": "sen_slope", "seasonal_pvalue": "seasonal_sen_slope"}
 # Sorted positions whose q-values are computed (float64) at a time.
 _CHUNK = 2**22
 
@@ -33,16 +35,19 @@ class QValues:
 
     Args:
         pieces: the map's p-values in any pieces and order (NaN = no test), any float
-            dtype; stored as float32 (the p band's type).
+            dtype; stored as ``dtype``.
+        dtype: float32 for a map (the p band's type, 4 bytes per pixel); float64 for a
+            table of p-values, whose q-values are then statsmodels' to the last bit.
     """
 
-    def __init__(self, pieces: Iterable[np.ndarray]) -> None:
-        kept = [np.asarray(p, dtype=np.float32).ravel() for p in pieces]
+    def __init__(self, pieces: Iterable[np.ndarray], dtype: type = np.float32) -> None:
+        self.dtype = np.dtype(dtype)
+        kept = [np.asarray(p, dtype=self.dtype).ravel() for p in pieces]
         kept = [p[np.isfinite(p)] for p in kept]
-        self.sorted_p = np.sort(np.concatenate(kept)) if kept else np.empty(0, np.float32)
+        self.sorted_p = np.sort(np.concatenate(kept)) if kept else np.empty(0, self.dtype)
         del kept
         m = self.sorted_p.size
-        self.sorted_q = np.empty(m, dtype=np.float32)
+        self.sorted_q = np.empty(m, dtype=self.dtype)
         running = np.inf
         # From the largest p down: q_i = min(raw_i, q_(i+1)), raw_i = p_i / (i / m).
         for stop in range(m, 0, -_CHUNK):
@@ -60,9 +65,9 @@ class QValues:
         return int(self.sorted_p.size)
 
     def __call__(self, p: np.ndarray) -> np.ndarray:
-        """The q-value of each of ``p`` (values of the map) -> float32, NaN where p is."""
-        p = np.asarray(p, dtype=np.float32)
-        q = np.full(p.shape, np.nan, dtype=np.float32)
+        """The q-value of each of ``p`` (values of the map) -> ``dtype``, NaN where p is."""
+        p = np.asarray(p, dtype=self.dtype)
+        q = np.full(p.shape, np.nan, dtype=self.dtype)
         ok = np.isfinite(p)
         # Tied p-values share the q-value of the last of them.
         index = np.searchsorted(self.sorted_p, p[ok], side="right") - 1
@@ -70,9 +75,9 @@ class QValues:
         return q
 
 
-def qvalues(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg q-values of one array of p-values -> float32 of its shape."""
-    return QValues([p])(p)
+def qvalues(p: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+    """Benjamini-Hochberg q-values of one array of p-values -> ``dtype`` of its shape."""
+    return QValues([p], dtype)(p)
 
 
 class TileFiller:

@@ -208,12 +208,22 @@ def hamed_rao_factor(
         lags: lags counted (0 = all).
         alpha: significance level of the autocorrelation filter.
     """
-    from scipy import special
-
-    k, n = detrended.shape
-    pair = pairs(n)
+    pair = pairs(detrended.shape[1])
     # Each value's sum of sign(x_i - x_j): its rank minus the mean rank (n + 1) / 2, twice.
     y = pair.sign_sums(pair.differences(detrended)) * 0.5
+    return hamed_rao_ranked(y, nobs, lags=lags, alpha=alpha)
+
+
+def hamed_rao_ranked(
+    y: np.ndarray, nobs: np.ndarray, *, lags: int = 0, alpha: float = 0.05
+) -> np.ndarray:
+    """:func:`hamed_rao_factor` from the centred ranks ``y`` (k, n) of the detrended
+    series: each valid value's rank (ties averaged) minus ``(nobs + 1) / 2``, 0 past the
+    row's valid values. (A long single series ranks its values by sorting, in memory of
+    n, instead of comparing all pairs.)"""
+    from scipy import special
+
+    k = y.shape[0]
     nv = nobs.astype(np.float64)
     top = _max_lag(nobs, lags)
     sums = _autocovariance_sums(y, int(top.max(initial=0)))
@@ -258,6 +268,20 @@ def lag1_autocorrelation(x: np.ndarray, nobs: np.ndarray) -> np.ndarray:
         return (sums[:, 1] / nv) / (sums[:, 0] / nv)
 
 
+def whitened(
+    x: np.ndarray, times: np.ndarray, nobs: np.ndarray, slope: np.ndarray | None
+) -> np.ndarray:
+    """The pre-whitened series of :func:`whitened_score`: (k, n - 1), NaN past each
+    row's ``nobs - 1`` values (every value NaN where r1 is)."""
+    series = x if slope is None else x - times * slope[:, None]
+    r1 = lag1_autocorrelation(series, nobs)
+    white = series[:, 1:] - series[:, :-1] * r1[:, None]
+    if slope is not None:
+        white = white + times[:, 1:] * slope[:, None]
+    valid = np.arange(white.shape[1]) < (nobs - 1)[:, None]
+    return np.where(valid, white, np.nan)  # NaN r1 leaves every value NaN: S = 0, p = 1
+
+
 def whitened_score(
     x: np.ndarray, times: np.ndarray, nobs: np.ndarray, slope: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -273,13 +297,7 @@ def whitened_score(
         x: (k, n) compacted values; times: (k, n) their times; nobs: (k,) valid counts.
         slope: (k,) Sen slope per unit of time, or None.
     """
-    series = x if slope is None else x - times * slope[:, None]
-    r1 = lag1_autocorrelation(series, nobs)
-    white = series[:, 1:] - series[:, :-1] * r1[:, None]
-    if slope is not None:
-        white = white + times[:, 1:] * slope[:, None]
-    valid = np.arange(white.shape[1]) < (nobs - 1)[:, None]
-    white = np.where(valid, white, np.nan)  # NaN r1 leaves every value NaN: S = 0, p = 1
+    white = whitened(x, times, nobs, slope)
     pair = pairs(white.shape[1])
     s, var_s, _ = score(pair.differences(white), np.maximum(nobs - 1, 0), pair.incidence)
     return s, var_s

@@ -413,13 +413,13 @@ def _robust_chunk(
         ties = ties_y
         if tied_t is not None:  # ties in time (bands sharing a date)
             ties = ties + mannkendall.tie_correction(tied_t, pair.incidence)
-        rows += _sen_interval(slopes, count, nobs, ties, ci)
+        rows += sen_interval(slopes, count, nobs, ties, ci)
     result = np.stack(rows)
     result[:, count == 0] = np.nan  # all valid times equal (or fewer than 2 values)
     return result
 
 
-def _sen_interval(
+def sen_interval(
     slopes: np.ndarray,
     count: np.ndarray,
     nobs: np.ndarray,

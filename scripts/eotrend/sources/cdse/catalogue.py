@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import quote, urlencode
 
+import numpy as np
 import shapely
 import shapely.geometry
 from shapely.geometry.base import BaseGeometry
@@ -138,34 +139,95 @@ def _wkt(polygon: shapely.Polygon) -> str:
     return shapely.to_wkt(polygon, rounding_precision=5, trim=True)
 
 
-def search_polygons(geometries: list, max_chars: int = MAX_WKT_CHARS) -> list[shapely.Polygon]:
-    """The polygons to search the catalogue with: one covering the whole AOI
-    (:func:`aoi_polygon`), or one per side for an AOI split at the antimeridian.
+MAX_SPAN_DEG = 12.0
+"""The widest group of AOI parts searched as one polygon (degrees of longitude or
+latitude): about one OLCI frame (a 1,270 km swath, ~3 minutes or ~1,200 km along the
+track; ESA, Sentinel-3 OLCI User Guide, "Coverage"). Within that a hull returns about
+the products each part would; a wider group is split so that the gaps between distant
+lakes are not searched."""
+MAX_SEARCH_POLYGONS = 16
+"""At most this many polygons per search (each costs its own queries per time window)."""
+
+
+def search_polygons(
+    geometries: list, max_chars: int = MAX_WKT_CHARS, max_span: float = MAX_SPAN_DEG
+) -> list[shapely.Polygon]:
+    """The polygons to search the catalogue with, each covering a group of AOI parts
+    (:func:`aoi_polygon`); together they cover the AOI, and products found by several
+    are merged by Id.
+
+    Parts are grouped by :func:`group_parts`: an AOI within ``max_span`` degrees is one
+    polygon; thousands of lakes over a continent become a few polygons around the
+    clusters, so that the search neither returns every product over the gaps nor sends
+    thousands of vertices (the Intersects filter travels in the URL).
 
     In lon/lat an area across 180° can only be drawn as parts on either side of it (a
     MultiPolygon split at ±180°). The convex hull of such parts spans the globe the wrong
-    way round: a band of every longitude, holding every product at those latitudes (soon
-    past the catalogue's paging limit). So when the AOI's parts span more than 180° of
-    longitude, the parts whose centroid lies west of 0° and those east of it are searched
-    as two polygons (each covering its parts); the results are merged by product Id.
+    way round: a band of every longitude, holding every product at those latitudes. So
+    when the AOI's parts span more than 180° of longitude, the parts west of 0° and those
+    east of it are grouped separately.
     """
     parts = list(shapely.get_parts(geometries))
     west, _, east, _ = shapely.total_bounds(parts)
     if east - west <= 180.0:
-        return [aoi_polygon(geometries, max_chars)]
-    sides = (
-        [p for p in parts if p.centroid.x < 0.0],
-        [p for p in parts if p.centroid.x >= 0.0],
-    )
-    polygons = [aoi_polygon(side, max_chars) for side in sides if side]
-    log.info(
-        "the AOI spans lon %.2f..%.2f (split at the antimeridian?): searched as %d polygons, "
-        "one per side of 0 degrees",
-        west,
-        east,
-        len(polygons),
-    )
+        sides = [parts]
+    else:
+        sides = [
+            [p for p in parts if p.centroid.x < 0.0],
+            [p for p in parts if p.centroid.x >= 0.0],
+        ]
+        log.info(
+            "the AOI spans lon %.2f..%.2f (split at the antimeridian?): its parts west and "
+            "east of 0 degrees are searched apart",
+            west,
+            east,
+        )
+    groups = [g for side in sides if side for g in group_parts(side, max_span)]
+    polygons = [aoi_polygon(group, max_chars) for group in groups]
+    if len(polygons) > 1:
+        log.info("%d AOI parts searched as %d polygons", len(parts), len(polygons))
     return polygons
+
+
+def group_parts(
+    parts: list, max_span: float = MAX_SPAN_DEG, max_groups: int = MAX_SEARCH_POLYGONS
+) -> list[list]:
+    """``parts`` (shapely geometries, lon/lat) in groups whose bounding box spans at most
+    ``max_span`` degrees: the widest group is cut across its longer side where its parts'
+    centres are furthest apart (:func:`_widest_gap`), until every group fits or there
+    are ``max_groups`` groups. Deterministic: the same parts give the same groups."""
+    groups = [list(parts)]
+    while len(groups) < max_groups:
+        spans = [_span_deg(group) for group in groups]
+        widest = max(range(len(groups)), key=lambda k: spans[k])
+        if spans[widest] <= max_span or len(groups[widest]) < 2:
+            break
+        group = groups.pop(widest)
+        west, south, east, north = shapely.total_bounds(group)
+        axis = 0 if east - west >= north - south else 1
+        centres = np.array([shapely.get_coordinates(p.centroid)[0][axis] for p in group])
+        order = np.argsort(centres, kind="stable")
+        cut = _widest_gap(centres[order])
+        groups += [[group[i] for i in order[:cut]], [group[i] for i in order[cut:]]]
+    return groups
+
+
+def _widest_gap(values: np.ndarray) -> int:
+    """Where to cut sorted ``values`` (1-D, ascending, 2 or more) in two: after the widest
+    gap between neighbours among the middle 80 % of them, so that separate clusters part
+    where they are apart and no cut leaves a sliver; of gaps within 5 % of the widest
+    (evenly spread values), the one nearest the middle."""
+    low = max(1, len(values) // 10)
+    high = max(low + 1, len(values) - len(values) // 10)
+    gaps = np.diff(values)[low - 1 : high - 1]
+    near = np.flatnonzero(gaps >= 0.95 * gaps.max()) + low
+    return int(near[np.argmin(np.abs(near - len(values) / 2))])
+
+
+def _span_deg(parts: list) -> float:
+    """The larger side (degrees) of the bounding box of ``parts``."""
+    west, south, east, north = shapely.total_bounds(parts)
+    return max(east - west, north - south)
 
 
 def year_windows(start: date, end: date) -> list[tuple[datetime, datetime]]:

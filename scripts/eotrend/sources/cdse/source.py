@@ -15,7 +15,7 @@ from eotrend.core.credentials import find_credentials
 from eotrend.core.errors import InputError
 from eotrend.geo.aoi import Feature, first_vertex_lon, read_aoi
 from eotrend.sentinel3 import layout
-from eotrend.sentinel3.footprint import ring_reaches
+from eotrend.sentinel3.footprint import features_reached
 from eotrend.sources.cdse.cache import (
     product_path,
 )
@@ -24,14 +24,15 @@ from eotrend.sources.cdse.jobs import FetchJob
 from eotrend.sources.cdse.perfile import cache_problem, fetch_record
 from eotrend.sources.cdse.settings import Settings
 from eotrend.sources.cdse.transfer import fetch_all
-from eotrend.sources.entries import in_period, product_entry
+from eotrend.sources.entries import feature_list, in_period, product_entry
 from eotrend.sources.scenelist import Entry
 
 log = logging.getLogger(__name__)
 
 
-def catalogue_entry(product: Product, status: str, reason: str = "") -> Entry:
-    """A manifest entry from a catalogue record (for products not in the cache)."""
+def catalogue_entry(product: Product, status: str, reason: str = "", features: str = "") -> Entry:
+    """A manifest entry from a catalogue record (for products not in the cache);
+    ``features``: the AOI features its catalogue footprint reaches."""
     return Entry(
         name=product.name,
         sensing_start=product.start.isoformat(),
@@ -43,20 +44,42 @@ def catalogue_entry(product: Product, status: str, reason: str = "") -> Entry:
         path="",
         status=status,
         reason=reason,
+        features=features,
     )
 
 
-def _catalogue_misses(footprint: shapely.Geometry | None, aoi: list[Feature]) -> bool:
-    """Whether a catalogue footprint surely misses the AOI: neither as given (lon/lat)
-    nor as rings on the sphere (a polar frame winding around the pole, which a lon/lat
-    polygon misrepresents; what the catalogue returns for those is unverified). The
-    product's own manifest footprint is checked again once it is downloaded."""
-    if footprint is None or any(footprint.intersects(f.geometry) for f in aoi):
-        return False
-    lon0 = first_vertex_lon(aoi)
+def _catalogue_reach(
+    footprint: shapely.Geometry | None, aoi: list[Feature], lon0: float
+) -> str | None:
+    """The AOI features a catalogue footprint reaches (the manifest's ``features``), ""
+    when it surely reaches none, None when the footprint is unknown. A feature counts
+    when the footprint reaches it as given (lon/lat) or as rings on the sphere (a polar
+    frame winding around the pole is misrepresented by a lon/lat polygon; what the
+    catalogue returns for those is unverified). The product's own manifest footprint is
+    checked again once it is downloaded."""
+    if footprint is None:
+        return None
+    geometries = np.array([f.geometry for f in aoi], dtype=object)
+    hits = set(np.flatnonzero(shapely.intersects(footprint, geometries)).tolist())
     parts = getattr(footprint, "geoms", [footprint])
     rings = [np.asarray(part.exterior.coords)[:, :2] for part in parts if hasattr(part, "exterior")]
-    return not any(ring_reaches(ring, aoi, lon0) for ring in rings)
+    hits.update(int(i) for ring in rings for i in features_reached(ring, aoi, lon0))
+    return feature_list(aoi, sorted(hits))
+
+
+def _skip_reason(product: Product, reach: str | None, start: str, end: str) -> str:
+    """Why a catalogue product is not a candidate ("" when it is): not an OLCI product
+    name, sensed outside the period, a footprint that reaches no feature (``reach`` ""),
+    or offline."""
+    if not layout.PRODUCT_NAME.match(product.name):
+        return "not an OLCI product name"
+    if not in_period(product.start, start, end):
+        return f"sensed outside {start}..{end}"
+    if reach == "":
+        return "catalogue footprint does not reach the AOI"
+    if not product.online:
+        return "offline in the catalogue (Online=false): order it in the Data Workspace"
+    return ""
 
 
 def cdse_products(
@@ -74,7 +97,8 @@ def cdse_products(
     settings = Settings.from_config(dataset["source"]["cdse"])
     variables = tuple(dataset["variables"])
     start, end = dataset["start"], dataset["end"]
-    aoi = read_aoi(dataset["aoi"])
+    aoi = read_aoi(dataset["aoi"], dataset.get("aoi_id"))
+    lon0 = first_vertex_lon(aoi)
     polygons = search_polygons([f.geometry for f in aoi])
     found = search(
         settings, polygons, date.fromisoformat(start), date.fromisoformat(end), aoi=dataset["aoi"]
@@ -86,29 +110,19 @@ def cdse_products(
             f"over this AOI sensed {start}..{end}",
             "Check the AOI, the dates and source.cdse.product_type.",
         )
-    entries, candidates = [], []
+    entries, candidates, reach = [], [], {}
     for product in found:
-        if not layout.PRODUCT_NAME.match(product.name):
-            entries.append(catalogue_entry(product, "skipped", "not an OLCI product name"))
-        elif not in_period(product.start, start, end):
-            entries.append(catalogue_entry(product, "skipped", f"sensed outside {start}..{end}"))
-        elif _catalogue_misses(product.footprint, aoi):
-            entries.append(
-                catalogue_entry(product, "skipped", "catalogue footprint does not reach the AOI")
-            )
-        elif not product.online:
-            entries.append(
-                catalogue_entry(
-                    product,
-                    "skipped",
-                    "offline in the catalogue (Online=false): order it in the Data Workspace",
-                )
-            )
+        reach[product.name] = _catalogue_reach(product.footprint, aoi, lon0)
+        reason = _skip_reason(product, reach[product.name], start, end)
+        if reason:
+            entries.append(catalogue_entry(product, "skipped", reason, reach[product.name] or ""))
         else:
             candidates.append(product)
     kept, dropped = select(candidates)
     entries += [
-        catalogue_entry(p, "skipped", dropped[p.name]) for p in candidates if p.name in dropped
+        catalogue_entry(p, "skipped", dropped[p.name], reach[p.name] or "")
+        for p in candidates
+        if p.name in dropped
     ]
     todo = [
         p
@@ -136,7 +150,9 @@ def cdse_products(
     for product in kept:
         result = results.get(product.name)
         if result is not None and not result.ok:
-            entries.append(catalogue_entry(product, "failed", result.reason))
+            entries.append(
+                catalogue_entry(product, "failed", result.reason, reach[product.name] or "")
+            )
             continue
         path = product_path(cache, product.name)
         record = fetch_record(path, settings.fetch, variables, product.size)
