@@ -24,7 +24,7 @@ from common import REPO, load_average, table
 from equivalence import Tree, run, worktree
 
 OLD_REV = "9aae0f8"
-FIGURES = ("plot", "quicklook", "summary")  # rule name prefixes of figure and report jobs
+FIGURES = ("plot", "figures", "quicklook", "summary")  # rule prefixes of figure and report jobs
 
 
 def rule_of(benchmark: Path, root: Path) -> str:

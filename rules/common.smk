@@ -4,6 +4,7 @@
 import csv
 import os
 import glob
+import re
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -207,6 +208,86 @@ def quicklook_names(wildcards):
     return quicklook_scenes(wildcards.dataset)
 
 
+# The figures of a dataset (rule figures_<dataset>, rules/report.smk).
+
+
+def figure_report(path, caption, subcategory, figure, variable=None):
+    """A figure of the dataset's `figures` job as a report() item (wildcard {dataset})."""
+    labels = {"dataset": "{dataset}", "figure": figure}
+    if variable is not None:
+        labels["variable"] = variable
+    return report(
+        path,
+        caption=caption,
+        category="{dataset}",
+        subcategory=subcategory,
+        labels=labels,
+    )
+
+
+def figure_outputs(name):
+    """The figures of dataset `name`, named lists in the order of its variables: per
+    variable the trend map, the significance map and (sentinel3) the time series and the
+    lake trend map; per sentinel3 dataset the coverage chart."""
+    variables = dataset_variables(name)
+    plots = "results/{dataset}/plots"
+    outputs = {
+        "trend_maps": [
+            figure_report(f"{plots}/{v}_trend.png", "../report/trend_map.rst", v, "trend map", v)
+            for v in variables
+        ],
+        "significance_maps": [
+            figure_report(
+                f"{plots}/{v}_significance.png",
+                "../report/significance.rst",
+                v,
+                "p-value and observations",
+                v,
+            )
+            for v in variables
+        ],
+    }
+    if DATASETS[name]["kind"] == "sentinel3":
+        outputs["timeseries_plots"] = [
+            figure_report(
+                f"{plots}/{v}_timeseries.png", "../report/timeseries.rst", v, "time series", v
+            )
+            for v in variables
+        ]
+        outputs["lake_trend_maps"] = [
+            figure_report(
+                f"{plots}/{v}_lake_trends.png", "../report/lake_trends.rst", v, "lake trends", v
+            )
+            for v in variables
+        ]
+        outputs["coverage_plot"] = figure_report(
+            f"{plots}/coverage.png", "../report/coverage.rst", "scenes", "coverage"
+        )
+    return outputs
+
+
+def figure_inputs(name):
+    """What dataset `name`'s figures are drawn from: its trends (in the order of its
+    variables) and, for a sentinel3 dataset, its lake trends (GeoPackages, same order),
+    the time series and the scene list."""
+    variables = dataset_variables(name)
+    inputs = {"trends": [f"results/{{dataset}}/trend/{v}.tif" for v in variables]}
+    if DATASETS[name]["kind"] == "sentinel3":
+        inputs["lakes"] = [f"results/{{dataset}}/lakes/{v}_trends.gpkg" for v in variables]
+        inputs["table"] = "results/{dataset}/timeseries.csv"
+        inputs["manifest"] = "results/{dataset}/manifest.csv"
+    return inputs
+
+
+def figure_params(name):
+    """What dataset `name`'s figures read of its config: the variables (figure titles)
+    and, for a sentinel3 dataset, trend.robust (the Theil-Sen line of the time series)."""
+    params = {"variables": dataset_variables(name)}
+    if DATASETS[name]["kind"] == "sentinel3":
+        params["robust"] = dataset_setting("trend.robust")
+    return params
+
+
 def canonical(value):
     """``value`` with every mapping's keys in sorted order: Snakemake compares params as
     text, so the order keys were written in must not count as a change."""
@@ -262,8 +343,8 @@ BATCH_FILES = ("stats.csv", "pixels.parquet", "windows.json", "grids.tif")
 
 def final_outputs(wildcards):
     """The final targets: per dataset and variable the trend, its maps and (sentinel3)
-    time series and lake-level trends (table, GeoPackage, map); per sentinel3 dataset the coverage chart, the run summary, the
-    quicklooks folder (quicklook_scenes) and every batch's files. The batches are asked
+    time series and lake-level trends (table, GeoPackage, map); per sentinel3 dataset
+    the coverage chart, the run summary, the quicklooks folder (quicklook_scenes) and every batch's files. The batches are asked
     for because Snakemake leaves a deleted intermediate file missing while what was made
     from it is up to date; a batch's statistics and pixels are results users read."""
     targets = []

@@ -3,7 +3,8 @@
 # series: least squares, Theil-Sen, the Mann-Kendall test of trend.test, seasonal Kendall
 # with trend.seasons, Benjamini-Hochberg q-values over the lakes (eotrend/stages/lakes.py).
 # The params are the keys the stage reads, one by one: an edit of any other trend key
-# (robust, breaks, fdr.enabled) leaves the lakes alone.
+# (robust, breaks, fdr.enabled) leaves the lakes alone. The map of each variable's lake
+# trends is drawn by the dataset's figures job (rules/report.smk).
 
 
 rule lakes:
@@ -38,31 +39,3 @@ rule lakes:
         fdr_pvalue=dataset_setting("trend.fdr.pvalue"),
     script:
         "../scripts/lakes.py"
-
-
-rule plot_lake_trends:
-    input:
-        source="results/{dataset}/lakes/{variable}_trends.gpkg",
-    output:
-        figure=report(
-            "results/{dataset}/plots/{variable}_lake_trends.png",
-            caption="../report/lake_trends.rst",
-            category="{dataset}",
-            subcategory="{variable}",
-            labels={"dataset": "{dataset}", "variable": "{variable}", "figure": "lake trends"},
-        ),
-    log:
-        "logs/{dataset}/plot_lake_trends/{variable}.log",
-    benchmark:
-        "benchmarks/{dataset}/plot_lake_trends/{variable}.tsv"
-    conda:
-        "../envs/eotrend.yaml"
-    threads: 1
-    resources:
-        mem_mb=mem_mb_light,
-        runtime=runtime_min,
-    params:
-        kind="lake-trends",
-        title="{dataset}: {variable} trend per lake",
-    script:
-        "../scripts/report.py"

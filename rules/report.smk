@@ -5,124 +5,35 @@
 report: "../report/workflow.rst"
 
 
-rule plot_trend:
-    input:
-        source="results/{dataset}/trend/{variable}.tif",
-        aoi=aoi_input,
-    output:
-        figure=report(
-            "results/{dataset}/plots/{variable}_trend.png",
-            caption="../report/trend_map.rst",
-            category="{dataset}",
-            subcategory="{variable}",
-            labels={"dataset": "{dataset}", "variable": "{variable}", "figure": "trend map"},
-        ),
-    log:
-        "logs/{dataset}/plot_trend/{variable}.log",
-    benchmark:
-        "benchmarks/{dataset}/plot_trend/{variable}.tsv"
-    conda:
-        "../envs/eotrend.yaml"
-    threads: 1
-    resources:
-        mem_mb=mem_mb_light,
-        runtime=runtime_min,
-    params:
-        kind="trend-map",
-        title="{dataset}: {variable} trend (slope per year)",
-    script:
-        "../scripts/report.py"
+# One job per dataset draws every map and chart of it: a figure costs a fraction of a
+# job's start-up (Python, matplotlib, GDAL), and a dataset's variables are known here, so
+# each figure is a declared report() output of its own (rule figures_<dataset>).
+for _name in DATASETS:
 
-
-rule plot_significance:
-    input:
-        source="results/{dataset}/trend/{variable}.tif",
-        aoi=aoi_input,
-    output:
-        figure=report(
-            "results/{dataset}/plots/{variable}_significance.png",
-            caption="../report/significance.rst",
-            category="{dataset}",
-            subcategory="{variable}",
-            labels={
-                "dataset": "{dataset}",
-                "variable": "{variable}",
-                "figure": "p-value and observations",
-            },
-        ),
-    log:
-        "logs/{dataset}/plot_significance/{variable}.log",
-    benchmark:
-        "benchmarks/{dataset}/plot_significance/{variable}.tsv"
-    conda:
-        "../envs/eotrend.yaml"
-    threads: 1
-    resources:
-        mem_mb=mem_mb_light,
-        runtime=runtime_min,
-    params:
-        kind="significance",
-        title="{dataset}: {variable} p-value and observations",
-    script:
-        "../scripts/report.py"
-
-
-rule plot_timeseries:
-    input:
-        source="results/{dataset}/timeseries.csv",
-    output:
-        figure=report(
-            "results/{dataset}/plots/{variable}_timeseries.png",
-            caption="../report/timeseries.rst",
-            category="{dataset}",
-            subcategory="{variable}",
-            labels={"dataset": "{dataset}", "variable": "{variable}", "figure": "time series"},
-        ),
-    log:
-        "logs/{dataset}/plot_timeseries/{variable}.log",
-    benchmark:
-        "benchmarks/{dataset}/plot_timeseries/{variable}.tsv"
-    conda:
-        "../envs/eotrend.yaml"
-    threads: 1
-    resources:
-        mem_mb=mem_mb_light,
-        runtime=runtime_min,
-    params:
-        kind="timeseries",
-        title="{dataset}: {variable} per feature",
-        robust=dataset_setting("trend.robust"),
-    script:
-        "../scripts/report.py"
-
-
-rule plot_coverage:
-    input:
-        source="results/{dataset}/manifest.csv",
-        table="results/{dataset}/timeseries.csv",
-    output:
-        figure=report(
-            "results/{dataset}/plots/coverage.png",
-            caption="../report/coverage.rst",
-            category="{dataset}",
-            subcategory="scenes",
-            labels={"dataset": "{dataset}", "figure": "coverage"},
-        ),
-    log:
-        "logs/{dataset}/plot_coverage.log",
-    benchmark:
-        "benchmarks/{dataset}/plot_coverage.tsv"
-    conda:
-        "../envs/eotrend.yaml"
-    threads: 1
-    resources:
-        mem_mb=mem_mb_light,
-        runtime=runtime_min,
-    params:
-        kind="coverage",
-        title="{dataset}: coverage",
-    script:
-        "../scripts/report.py"
+    rule:
+        name:
+            f"figures_{re.sub(r'[^A-Za-z0-9_]', '_', _name)}"
+        input:
+            **figure_inputs(_name),
+            aoi=aoi_input,
+        output:
+            **figure_outputs(_name),
+        log:
+            "logs/{dataset}/figures.log",
+        benchmark:
+            "benchmarks/{dataset}/figures.tsv"
+        wildcard_constraints:
+            dataset=re.escape(_name),
+        conda:
+            "../envs/eotrend.yaml"
+        threads: 1
+        resources:
+            mem_mb=mem_mb_light,
+            runtime=runtime_min,
+        params:
+            **figure_params(_name),
+        script:
+            "../scripts/report.py"
 
 
 rule quicklooks:

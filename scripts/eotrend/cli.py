@@ -609,6 +609,7 @@ def _report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--title", default="", help="figure title")
     parser.add_argument("--aoi", help="polygon file drawn on maps (and the quicklook)")
     parser.add_argument("--variable", help="variable of the time series")
+    parser.add_argument("--unit", help="unit of the variable's values (time series)")
     parser.add_argument("--robust", action="store_true", help="also draw the Theil-Sen line")
     parser.add_argument("--table", help="time series table (coverage)")
     parser.add_argument("--window", help="locate's window.json (quicklook)")
@@ -630,6 +631,7 @@ def _report(args: argparse.Namespace) -> None:
         window=args.window,
         pixels=args.pixels,
         robust=args.robust,
+        unit=args.unit,
     )
 
 

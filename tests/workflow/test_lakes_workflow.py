@@ -1,5 +1,5 @@
 """The lake-level trends in a real snakemake run of the small synthetic Sentinel-3 config:
-the rules lakes and plot_lake_trends make the table, the GeoPackage and the map, and the
+the rule lakes makes the table and the GeoPackage, the dataset's figures job the map, and the
 table equals scipy / pymannkendall / statsmodels on each lake's series, built here with
 pandas from the run's own timeseries.csv."""
 

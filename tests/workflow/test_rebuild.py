@@ -3,13 +3,14 @@ run, an edit plans exactly the rules that read the edited key.
 
 The oracle is Snakemake itself (`snakemake -n` of the edited config) against the rules
 each key belongs to, worked out by hand from the rules: a figure key (`quicklooks`)
-plans figure jobs only, a trend key the trends that read it and their figures (the
-per-pixel trend reads every trend key; the lake-level trends, rule lakes, read min_obs,
-time_unit, test, lags, ci, seasons, fdr.alpha, fdr.pvalue and lake_statistic, not
-robust, breaks or fdr.enabled), a key written out with its schema default nothing at
-all; an extraction key (`quality`) reruns the scenes; a deleted batch file its batch.
-Every file under results/ is a declared output: Snakemake's own `--delete-all-output`
-lists it.
+plans figure jobs only, a trend key the trends that read it and the dataset's figure job
+(every map and chart of a dataset, the lake trend maps too, is drawn by one job,
+figures_<dataset>; the per-pixel trend reads every trend key; the lake-level trends, rule
+lakes, read min_obs, time_unit, test, lags, ci, seasons, fdr.alpha, fdr.pvalue and
+lake_statistic, not robust, breaks or fdr.enabled), a key written out with its schema
+default nothing at all; an extraction key (`quality`) reruns the scenes; a deleted batch
+file its batch. Every file under results/ is a declared output: Snakemake's own
+`--delete-all-output` lists it.
 """
 
 from __future__ import annotations
@@ -27,10 +28,9 @@ from support.configs import base_config
 
 pytestmark = pytest.mark.workflow
 
-FIGURES = {
-    "plot_trend", "plot_significance", "plot_timeseries", "plot_coverage", "quicklooks",
-    "plot_lake_trends",
-}  # fmt: skip
+# The figure jobs of the river dataset: its maps and charts (lake trend maps included) in
+# one job, its quicklooks.
+FIGURES = {"figures_river", "quicklooks"}
 PIXEL_TREND = {"trend_tile", "trend"}
 LAKE_TREND = {"lakes"}
 TREND = PIXEL_TREND | LAKE_TREND
@@ -104,9 +104,12 @@ def test_a_figure_key_plans_figure_jobs_only(finished):
     ids=["robust", "min_obs", "lake_statistic"],
 )
 def test_a_trend_key_plans_the_trends_that_read_it_and_their_figures_only(finished, trend, trends):
+    """The trends that read the key, and the dataset's one figure job (its maps, time
+    series and lake maps show the trends); the quicklooks do not (they show the scenes)."""
     jobs = planned(finished, edited(finished, "trend", trend=trend))
     assert set(jobs) & TREND == trends, jobs
     assert set(jobs) - {"all"} <= TREND | FIGURES, jobs
+    assert jobs["figures_river"] == 1 and "quicklooks" not in jobs, jobs
 
 
 def test_a_quality_key_reruns_every_scene_and_what_follows(finished, tmp_path):

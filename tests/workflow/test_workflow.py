@@ -94,6 +94,28 @@ def test_ndvi_trend_equals_scipy_on_the_inputs(small_run):
     assert np.nanmean(np.abs(slope - true_slope)) < 5e-3
 
 
+def test_trends_carry_the_unit_of_the_products_attributes(small_run):
+    """The unit of each trend's values (tag UNIT) is the one the products' units attribute
+    gives, read with netCDF4: the physical unit of a log10 product (TSM_NN), CF's "1" for
+    a variable without one (water-leaving reflectance); a GeoTIFF series without a unit
+    gets none."""
+    import netCDF4
+
+    product = next((small_run / "resources/products/river").glob("*.SEN3"))
+    with netCDF4.Dataset(product / "tsm_nn.nc") as ds:
+        tsm_units = ds["TSM_NN"].units
+    with netCDF4.Dataset(product / "Oa08_reflectance.nc") as ds:
+        assert "units" not in ds["Oa08_reflectance"].ncattrs()
+    assert tsm_units == "lg(re g.m-3)"
+    tags = {
+        name: raster.read_info(small_run / f"results/{name}").tags
+        for name in ("river/trend/TSM_NN.tif", "river/trend/Oa08_reflectance.tif")
+    }
+    assert tags["river/trend/TSM_NN.tif"]["UNIT"] == "g.m-3"
+    assert tags["river/trend/Oa08_reflectance.tif"]["UNIT"] == "1"
+    assert "UNIT" not in raster.read_info(small_run / "results/ndvi/trend/ndvi_max.tif").tags
+
+
 def test_rerun_does_nothing(small_run):
     result = snakemake(small_run, "-n")
     assert result.returncode == 0
@@ -112,7 +134,7 @@ def test_dry_run_prints_the_plan(tmp_path):
     assert snakemake(tmp_path, "--until", "download").returncode == 0
     planned = snakemake(tmp_path, "-n")
     out = planned.stdout + planned.stderr
-    for rule in ("scenes", "stack", "trend", "plot_trend", "quicklooks", "all"):
+    for rule in ("scenes", "stack", "trend", "figures_river", "figures_ndvi", "quicklooks", "all"):
         assert rule in out
 
 

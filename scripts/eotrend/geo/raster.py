@@ -50,6 +50,7 @@ class RasterInfo:
         tags: dataset metadata, default domain.
         block_size: (columns, rows) of the file's tiles or strips (band 1): reads aligned
             to it decompress every tile once.
+        unit_types: per band GDAL unit type ("" when unset).
     """
 
     path: str
@@ -64,6 +65,17 @@ class RasterInfo:
     band_metadata: tuple[dict[str, str], ...]
     tags: dict[str, str]
     block_size: tuple[int, int] = (0, 0)
+    unit_types: tuple[str, ...] = ()
+
+
+def band_unit(info: RasterInfo, band: int = 1) -> str | None:
+    """The unit of band ``band``'s values (1-based): its UNIT metadata item (as eotrend
+    writes it), else the dataset's UNIT tag, else the band's GDAL unit type; None when
+    the raster gives none."""
+    found = info.band_metadata[band - 1].get("UNIT") or info.tags.get("UNIT")
+    if not found and len(info.unit_types) >= band:
+        found = info.unit_types[band - 1]
+    return found or None
 
 
 def _open(path: str | os.PathLike[str], options: Sequence[str] = ()) -> gdal.Dataset:
@@ -119,6 +131,7 @@ def read_info(path: str | os.PathLike[str]) -> RasterInfo:
         band_metadata=tuple(dict(b.GetMetadata() or {}) for b in bands),
         tags=dict(ds.GetMetadata() or {}),
         block_size=tuple(bands[0].GetBlockSize()),
+        unit_types=tuple(b.GetUnitType() or "" for b in bands),
     )
 
 

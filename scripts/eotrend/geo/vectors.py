@@ -10,15 +10,18 @@ layer's metadata items (GDAL's default domain) say what the columns hold.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import shapely
 from osgeo import ogr, osr
 from shapely.geometry.base import BaseGeometry
 
 from eotrend.core.atomic import atomic_path
 from eotrend.core.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ogr.UseExceptions()
 osr.UseExceptions()
@@ -33,6 +36,8 @@ def _lonlat() -> osr.SpatialReference:
 
 def _field_type(values: pd.Series) -> tuple[int, int]:
     """(OGR field type, subtype) of a column."""
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(values):
         return ogr.OFTInteger, ogr.OFSTBoolean
     if pd.api.types.is_integer_dtype(values):
@@ -92,6 +97,8 @@ def write_geopackage(
 
 
 def _set_field(feature: ogr.Feature, name: str, kind: int, value: object) -> None:
+    import pandas as pd
+
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         feature.SetFieldNull(name)
     elif kind == ogr.OFTInteger:
@@ -104,9 +111,12 @@ def _set_field(feature: ogr.Feature, name: str, kind: int, value: object) -> Non
         feature.SetField(name, str(value))
 
 
-def read_geopackage(path: str | Path) -> tuple[list[BaseGeometry], pd.DataFrame, dict[str, str]]:
-    """The first layer of a GeoPackage written by :func:`write_geopackage`: geometries
-    (shapely), the table (null reals as NaN, booleans as bool) and the layer metadata."""
+def read_layer(
+    path: str | Path,
+) -> tuple[list[BaseGeometry], dict[str, list], dict[str, str]]:
+    """The first layer of a GeoPackage written by :func:`write_geopackage` without pandas:
+    geometries (shapely), column -> values in feature order (null reals as NaN, other
+    nulls as None, booleans as bool) and the layer metadata."""
     path = Path(path)
     try:
         source = ogr.Open(str(path))
@@ -115,18 +125,26 @@ def read_geopackage(path: str | Path) -> tuple[list[BaseGeometry], pd.DataFrame,
     layer = source.GetLayer(0)
     definition = layer.GetLayerDefn()
     fields = [definition.GetFieldDefn(i) for i in range(definition.GetFieldCount())]
-    geometries, records = [], []
+    geometries = []
+    columns: dict[str, list] = {field.GetName(): [] for field in fields}
     for feature in layer:
         geometries.append(shapely.from_wkb(bytes(feature.GetGeometryRef().ExportToIsoWkb())))
-        record = {}
         for field in fields:
             name = field.GetName()
             if not feature.IsFieldSetAndNotNull(name):
-                record[name] = np.nan if field.GetType() == ogr.OFTReal else None
+                value = np.nan if field.GetType() == ogr.OFTReal else None
             elif field.GetSubType() == ogr.OFSTBoolean:
-                record[name] = bool(feature.GetField(name))
+                value = bool(feature.GetField(name))
             else:
-                record[name] = feature.GetField(name)
-        records.append(record)
-    table = pd.DataFrame.from_records(records, columns=[f.GetName() for f in fields])
-    return geometries, table, dict(layer.GetMetadata() or {})
+                value = feature.GetField(name)
+            columns[name].append(value)
+    return geometries, columns, dict(layer.GetMetadata() or {})
+
+
+def read_geopackage(path: str | Path) -> tuple[list[BaseGeometry], pd.DataFrame, dict[str, str]]:
+    """The first layer of a GeoPackage written by :func:`write_geopackage`: geometries
+    (shapely), the table (null reals as NaN, booleans as bool) and the layer metadata."""
+    import pandas as pd
+
+    geometries, columns, metadata = read_layer(path)
+    return geometries, pd.DataFrame(columns), metadata

@@ -31,14 +31,16 @@ import pyarrow.parquet as pq
 from eotrend.core.atomic import atomic_path, write_text
 from eotrend.core.errors import InputError
 from eotrend.geo import raster
+from eotrend.sentinel3 import layout
 
 GRID_BLOCK_BYTES = 128 * 2**20
 """The most memory one row block of a batch's grids takes while they are gathered."""
 
 
 def write_stats(paths: list[Path], output: Path) -> None:
-    """The scenes' statistics tables (CSV) as one CSV, in the given order."""
-    table = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+    """The scenes' statistics tables (CSV) as one CSV, in the given order (counts as
+    whole numbers, :func:`eotrend.sentinel3.layout.whole_counts`)."""
+    table = layout.whole_counts(pd.concat([pd.read_csv(path) for path in paths], ignore_index=True))
     with atomic_path(output) as tmp:
         table.to_csv(tmp, index=False)
 

@@ -56,6 +56,14 @@ from eotrend.geo.aoi import Feature, mean_lon, read_aoi
 from eotrend.sentinel3 import angles, coverage, layout, quality, reader
 from eotrend.sentinel3.locate import PREDICTION_SPACINGS, SPACING_SAFETY, TieGrid
 
+# The naming rule of value and statistics columns (in layout: figures read it without pandas).
+from eotrend.sentinel3.layout import (  # noqa: F401
+    count_columns,
+    stats_column,
+    value_column,
+    whole_counts,
+)
+
 log = logging.getLogger(__name__)
 
 # The columns of a statistics row that describe the scene and feature, not a variable.
@@ -74,24 +82,6 @@ NOTES = {
     "low_coverage": "observed below min_coverage: left out of the time series",
 }
 ANGLE_BLOCK = 1 << 16  # pixels interpolated at a time
-
-
-def value_column(variable: str, units: str | None = None) -> str:
-    """The column of ``variable`` in pixel tables and statistics (and its bands' name).
-
-    A variable stored as log10 holds physical values in unit X, and its column says so:
-    ``<variable>_<X>`` (``TSM_NN_g.m-3``, ``CHL_OC4ME_mg.m-3``, ``KD490_M07_m-1``). Every
-    other variable keeps its name. ``units`` is the file's units attribute (``lg(re X)``
-    for log10 products); None assumes the documented units (:data:`layout.LOG10_PRODUCTS`).
-    """
-    unit = layout.LOG10_PRODUCTS.get(variable) if units is None else layout.log10_unit(units)
-    return f"{variable}_{unit}" if unit else variable
-
-
-def stats_column(variable: str, statistic: str) -> str:
-    """The statistics column of ``variable``, e.g. ("TSM_NN", "median") ->
-    ``TSM_NN_g.m-3_median``; ``statistic`` is one of :data:`STATISTICS` or ``gmean``."""
-    return f"{value_column(variable)}_{statistic}"
 
 
 @dataclass(frozen=True)
@@ -227,6 +217,14 @@ def _read_geo(
     holding these pixels are read (:func:`eotrend.sentinel3.reader.read_packed`).
     """
     bounds = (window.row0, window.row1, window.col0, window.col1)
+    shape = (tie.lon.shape[0], tie.columns)
+    if window.row1 > shape[0] or window.col1 > shape[1]:  # before predicting off the grid
+        raise InputError(
+            path,
+            f"variable longitude of shape {shape} does not hold the window rows "
+            f"{window.row0}-{window.row1}, columns {window.col0}-{window.col1}",
+            "The window belongs to another product: run locate again.",
+        )
     error = PREDICTION_SPACINGS * tie.spacing
     while True:
         near = tie.near(window, geometries, lon0, error)
@@ -619,7 +617,9 @@ def feature_statistics(extract: SceneExtract, features: list[Feature]) -> pd.Dat
             )
             record.update({f"{column}_{key}": value for key, value in summary.items()})
         records.append(record)
-    return pd.DataFrame.from_records(records)
+    table = pd.DataFrame.from_records(records)
+    # Counts are whole numbers in every row (never NaN here): int64, written as such.
+    return table.astype({column: np.int64 for column in count_columns(table.columns)})
 
 
 def write_pixels(path: Path, extract: SceneExtract) -> None:
@@ -664,7 +664,9 @@ def write_grids(
 
     Each cell takes the nearest valid pixel (any feature) that has a value for the
     variable, within ``max_distance_m``; else NaN (nodata). A scene without valid pixels
-    gives all-NaN grids. Band description = the value column, metadata UNIT and VARIABLE.
+    gives all-NaN grids. Band description = the value column, metadata UNIT (the
+    product's units attribute, physical for log10 products; "1", CF's unit of
+    dimensionless values, when the product gives none) and VARIABLE.
     """
     good = extract.pixels[extract.pixels["valid"].to_numpy(bool)].drop_duplicates(["row", "col"])
     columns = list(extract.columns.values())
@@ -685,7 +687,7 @@ def write_grids(
                 crs_wkt=grid.crs_wkt,
                 nodata=float("nan"),
                 descriptions=[column],
-                band_metadata=[{"UNIT": extract.units[variable], "VARIABLE": variable}],
+                band_metadata=[{"UNIT": extract.units[variable] or "1", "VARIABLE": variable}],
                 tags=tags,
             )
 

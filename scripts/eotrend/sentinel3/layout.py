@@ -166,6 +166,39 @@ def log10_unit(units: str) -> str | None:
     return re.sub(r"\s+", ".", match.group(1).strip()) if match else None
 
 
+def value_column(variable: str, units: str | None = None) -> str:
+    """The column of ``variable`` in pixel tables and statistics (and its bands' name).
+
+    A variable stored as log10 holds physical values in unit X, and its column says so:
+    ``<variable>_<X>`` (``TSM_NN_g.m-3``, ``CHL_OC4ME_mg.m-3``, ``KD490_M07_m-1``). Every
+    other variable keeps its name. ``units`` is the file's units attribute (``lg(re X)``
+    for log10 products); None assumes the documented units (:data:`LOG10_PRODUCTS`).
+    """
+    unit = LOG10_PRODUCTS.get(variable) if units is None else log10_unit(units)
+    return f"{variable}_{unit}" if unit else variable
+
+
+def stats_column(variable: str, statistic: str) -> str:
+    """The statistics column of ``variable``, e.g. ("TSM_NN", "median") ->
+    ``TSM_NN_g.m-3_median``; ``statistic`` is one of the statistics of
+    :data:`eotrend.sentinel3.extract.STATISTICS` or ``gmean``."""
+    return f"{value_column(variable)}_{statistic}"
+
+
+def count_columns(columns) -> list[str]:
+    """The columns of a statistics table that count pixels: ``count``, ``valid_count``
+    and each variable's ``<column>_count``."""
+    return [column for column in columns if column == "count" or column.endswith("_count")]
+
+
+def whole_counts(table):
+    """``table`` with its count columns as whole numbers, written ``118`` (never
+    ``118.0``): pandas' nullable Int64, so that a count left out (a NaN row) stays
+    empty. ``table`` is a pandas DataFrame (pandas is not imported here: figures read
+    these names without it)."""
+    return table.astype({column: "Int64" for column in count_columns(table.columns)})
+
+
 MANIFEST = "xfdumanifest.xml"
 UNCERTAINTY_SUFFIXES = ("_err", "_unc")
 

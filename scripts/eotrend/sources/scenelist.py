@@ -69,7 +69,7 @@ COLUMNS = [f.name for f in fields(Entry)]
 GIVEN = [f.name for f in fields(Entry) if f.init]
 """The columns an entry is made from; the others are derived (``baseline``): a manifest
 of an earlier run without them is read as well."""
-OPTIONAL = ("fetch", "files", "fetched_bytes")
+OPTIONAL = ("fetch", "files", "fetched_bytes", "features")
 """Given columns that manifests written before they existed lack (read as their defaults)."""
 INTEGERS = ("size", "fetched_bytes")
 

@@ -48,7 +48,7 @@ NOTES = {
 # The layer metadata of the GeoPackage (what the figure and a reader need to know).
 METADATA_KEYS = (
     "DATASET", "VARIABLE", "COLUMN", "STATISTIC", "COMPOSITE", "TIME_UNIT", "UNIT",
-    "MK_TEST", "SLOPE", "FDR_METHOD", "FDR_PVALUE", "FDR_ALPHA", "EOTREND_VERSION",
+    "MIN_OBS", "MK_TEST", "SLOPE", "FDR_METHOD", "FDR_PVALUE", "FDR_ALPHA", "EOTREND_VERSION",
 )  # fmt: skip
 
 
@@ -252,6 +252,7 @@ def run(
         "COMPOSITE": "none" if period == "none" else f"{period} {reducer}",
         "TIME_UNIT": time_unit,
         "UNIT": slope_unit(unit, time_unit),
+        "MIN_OBS": str(min_obs),
         "MK_TEST": test,
         "SLOPE": fdr.SLOPE_OF[fdr_pvalue],
         "FDR_METHOD": fdr.METHOD,

@@ -443,8 +443,9 @@ def stack(
     The output is a tiled (256 x 256, pixel-interleaved), DEFLATE-compressed (level 1,
     floating-point predictor) float32 GeoTIFF with NaN nodata, one band per acquisition
     (or period), band description = :attr:`Band.description`, band metadata DATE (ISO
-    8601, UTC, to the second), PERIOD (:attr:`Band.label`) and SOURCES (file names),
-    dataset metadata ``tags``.
+    8601, UTC, to the second), PERIOD (:attr:`Band.label`), SOURCES (file names) and
+    UNIT (the inputs' unit, :func:`common_unit`, when they give one), dataset metadata
+    ``tags``.
 
     Args:
         inputs: GeoTIFF files or folders (see :func:`resolve_inputs`); the tiles of an
@@ -499,6 +500,7 @@ def stack(
             period,
             "" if period == "none" else f", reducer {reducer}",
         )
+        unit = common_unit(list(reads.values()), labels)
         band_paths = [tuple(str(reads[s]) for s in band.inputs) for band in bands]
         _write_stack(
             output,
@@ -512,9 +514,40 @@ def stack(
             mem_mb=mem_mb,
             tags=tags,
             origins=origins,
+            unit=unit,
         )
         write_dates_csv(dates_csv, bands, origins)
     return bands
+
+
+def common_unit(paths: list[Path], labels: list[str]) -> str | None:
+    """The unit of the inputs' values (:func:`eotrend.geo.raster.band_unit` of each; a
+    scene grid's UNIT is its product's units attribute), which the stack's bands carry.
+    None when no input gives one, or only some do (logged: the stack cannot vouch for
+    the others).
+
+    Raises:
+        InputError: two inputs give different units (one variable has one unit).
+    """
+    units = [raster.band_unit(raster.read_info(path)) for path in paths]
+    known = [(label, unit) for label, unit in zip(labels, units, strict=True) if unit]
+    for label, unit in known[1:]:
+        if unit != known[0][1]:
+            raise InputError(
+                label,
+                f"its values are in {unit!r}, those of {known[0][0]} in {known[0][1]!r}",
+                "Stack rasters of one variable in one unit (convert the others first).",
+            )
+    if known and len(known) < len(units):
+        log.warning(
+            "%d of %d inputs give no unit (e.g. %s), the others %r: the stack gets none",
+            len(units) - len(known),
+            len(units),
+            labels[units.index(None)],
+            known[0][1],
+        )
+        return None
+    return known[0][1] if known else None
 
 
 def split_batch_grids(
@@ -585,9 +618,11 @@ def _write_stack(
     mem_mb: float | None,
     tags: dict[str, str] | None,
     origins: dict[str, str],
+    unit: str | None = None,
 ) -> None:
     """Read, reduce and write the stack by row blocks (see :func:`stack`); ``origins``
-    names the file and band behind each temporary VRT.
+    names the file and band behind each temporary VRT; every band's UNIT is ``unit``
+    (none when None).
 
     Workers write their blocks as .npy files into ``tmp``; this process writes them into
     the GeoTIFF as they complete and deletes them.
@@ -622,6 +657,7 @@ def _write_stack(
                 "SOURCES": ";".join(
                     Path(s).stem if s in origins else Path(s).name for s in b.sources
                 ),
+                **({"UNIT": unit} if unit else {}),
             }
             for b in bands
         ],

@@ -23,6 +23,7 @@ from eotrend.sentinel3.extract import (
     SCENE_COLUMNS,
     SceneExtract,
     feature_statistics,
+    whole_counts,
 )
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ def collect_statistics(
 
     A feature observed less than ``min_coverage`` of (the ``coverage`` column) keeps its
     row, noted ``low_coverage``, with its statistics left out (NaN): a median of the part
-    of a lake on the swath edge is not the lake's median.
+    of a lake on the swath edge is not the lake's median. Counts are whole numbers
+    (empty where left out).
     """
     table = pd.concat([pd.read_csv(path) for path in stats_paths], ignore_index=True)
     if pixel_paths is not None and "coverage" in table:
@@ -61,6 +63,7 @@ def collect_statistics(
                 int(low.sum()),
                 min_coverage,
             )
+    table = whole_counts(table)  # a low_coverage row's counts are left out, not 0
     with atomic_path(output) as tmp:
         table.to_csv(tmp, index=False)
     return table

@@ -180,8 +180,9 @@ def trend(
     nobs; with ``ci`` slope_low, slope_high; with the robust bands sen_slope,
     sen_intercept, mk_tau, mk_pvalue (and sen_slope_low, sen_slope_high with ``ci``); with
     seasons seasonal_sen_slope, seasonal_tau, seasonal_pvalue; with breaks break_time,
-    break_pvalue, break_shift; with fdr qvalue. Slopes per ``time_unit``; tags TIME_UNIT,
-    DATES, MIN_OBS, ROBUST, those of :meth:`Options.tags` and the provenance tags (plus
+    break_pvalue, break_shift; with fdr qvalue. Slopes per ``time_unit``; tags UNIT (of
+    the stack's values, :func:`eotrend.geo.raster.band_unit`, when it gives one),
+    TIME_UNIT, DATES, MIN_OBS, ROBUST, those of :meth:`Options.tags` and the provenance tags (plus
     ``tags``). A Cloud-Optimised GeoTIFF when ``cog`` (overviews only for rasters larger
     than a screen), compressed with ``compress`` at its fastest level with the
     floating-point predictor.
@@ -273,8 +274,10 @@ def trend(
         )
         for r, nr, c, nc in windows
     ]
+    unit = raster.band_unit(info)
     all_tags = {
         **provenance.tags(),
+        **({"UNIT": unit} if unit else {}),
         "TIME_UNIT": time_unit,
         "MIN_OBS": str(min_obs),
         **options.tags(),
