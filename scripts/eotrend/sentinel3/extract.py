@@ -54,7 +54,6 @@ from eotrend.geo import grids as gridding
 from eotrend.geo import raster
 from eotrend.geo.aoi import Feature, mean_lon, read_aoi
 from eotrend.sentinel3 import angles, coverage, layout, quality, reader
-from eotrend.sentinel3.locate import PREDICTION_SPACINGS, SPACING_SAFETY, TieGrid
 
 # The naming rule of value and statistics columns (in layout: figures read it without pandas).
 from eotrend.sentinel3.layout import (  # noqa: F401
@@ -63,6 +62,7 @@ from eotrend.sentinel3.layout import (  # noqa: F401
     value_column,
     whole_counts,
 )
+from eotrend.sentinel3.locate import PREDICTION_SPACINGS, SPACING_SAFETY, TieGrid
 
 log = logging.getLogger(__name__)
 
