@@ -127,6 +127,11 @@ def command_tree(args: list[str], interval: float = 0.05) -> tuple[float, float,
     return wall, int(out.split()[-1]) / 1024, peak[0] / 2**20
 
 
+def tree_rss_bytes(pid: int) -> int:
+    """RSS of process ``pid`` and every process below it, bytes (from /proc, now)."""
+    return _rss_bytes(pid) + sum(_rss_bytes(p) for p in _descendants(pid))
+
+
 def _descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (not ``pid`` itself), from /proc."""
     children: dict[int, list[int]] = {}

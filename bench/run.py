@@ -21,6 +21,7 @@ BENCHMARKS = {
     "mask": "mask_bench",
     "aoi": "aoi_bench",
     "fetch": "fetch_bench",
+    "lakes": "lakes_bench",  # extract with 1, 300 and 5,000 lakes (about 2 minutes)
     "scale": "scale_bench",
     "demo": "demo_bench",
     "equivalence": "equivalence",  # old vs new code, every output compared (a few minutes)
