@@ -78,15 +78,21 @@ def timed(func: Callable[[], object], repeat: int = 1) -> float:
     return best
 
 
-def command(args: list[str]) -> tuple[float, float]:
-    """Run a command; (wall seconds, peak RSS in MB of it and its children)."""
-    wrapped = [
+def with_peak_rss(args: list[str]) -> list[str]:
+    """``args`` run by a Python wrapper that prints, last, the peak RSS (KiB) of its
+    largest descendant process (RUSAGE_CHILDREN: from the kernel, exact)."""
+    return [
         sys.executable,
         "-c",
         "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
         *args,
     ]
+
+
+def command(args: list[str]) -> tuple[float, float]:
+    """Run a command; (wall seconds, peak RSS in MB of it and its children)."""
+    wrapped = with_peak_rss(args)
     start = time.perf_counter()
     result = subprocess.run(wrapped, check=True, capture_output=True, text=True)
     return time.perf_counter() - start, int(result.stdout.split()[-1]) / 1024
@@ -100,13 +106,7 @@ def command_tree(args: list[str], interval: float = 0.05) -> tuple[float, float,
     what a memory limit sees when the command runs worker processes, from sampling /proc
     (a peak shorter than ``interval`` can be missed).
     """
-    wrapped = [
-        sys.executable,
-        "-c",
-        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
-        *args,
-    ]
+    wrapped = with_peak_rss(args)
     start = time.perf_counter()
     process = subprocess.Popen(wrapped, stdout=subprocess.PIPE, text=True)
     peak = [0]

@@ -59,7 +59,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import EOTREND, OUT, full_scene, load_average, table, tree_rss_bytes
+from common import EOTREND, OUT, full_scene, load_average, table, tree_rss_bytes, with_peak_rss
 
 VARIABLES = ["Oa08_reflectance", "TSM_NN"]
 COUNTS = (1, 300, 5000)
@@ -158,13 +158,7 @@ def run(args: list[str], trace: Path | None = None) -> dict:
             *("strace", "-f", "-ff", "-qq", "-y", "-s", "0", "-e", "signal=none"),
             *("-e", "trace=read,pread64,preadv,preadv2", "-o", str(trace / "read"), *args),
         ]
-    wrapped = [
-        sys.executable,
-        "-c",
-        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
-        *args,
-    ]
+    wrapped = with_peak_rss(args)
     start = time.perf_counter()
     process = subprocess.Popen(
         wrapped, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True

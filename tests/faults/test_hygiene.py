@@ -21,7 +21,7 @@ from eotrend.synthetic.spec import SceneSpec
 from support.commands import REPO, snakemake
 from support.configs import DROP, base_config, base_dataset
 from support.fake_cdse import FakeCdse, products_from_specs
-from support.scenes import write_polygons
+from support.scenes import square_ring, write_polygons
 from support.stages import error_line, stage
 
 pytestmark = pytest.mark.timeout(300)
@@ -192,7 +192,7 @@ def test_refused_credentials_are_never_shown(tmp_path):
     """A wrong password: one clear message naming where the credentials came from, and
     neither the password tried nor the username in any output, log or file."""
     x, y = -60.9, -3.4
-    ring = [(x - 0.05, y - 0.05), (x + 0.05, y - 0.05), (x + 0.05, y + 0.05), (x - 0.05, y + 0.05)]
+    ring = square_ring(x, y, 0.05)
     aoi = write_polygons(tmp_path / "aoi.geojson", [[ring]], ["lake"])
     spec = SceneSpec(x, y, datetime(2020, 7, 1, 13, 50, tzinfo=UTC), rows=120, columns=129)
     products = products_from_specs(tmp_path / "src", [spec], water=shapely.Polygon(ring))

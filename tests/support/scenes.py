@@ -53,6 +53,12 @@ def full_lonlat(product: Path) -> tuple[np.ndarray, np.ndarray]:
         )
 
 
+def square_ring(x: float, y: float, half: float) -> list[tuple[float, float]]:
+    """The ring (lon, lat, counter-clockwise, not closed) of the square of half-side
+    ``half`` degrees centred on (x, y)."""
+    return [(x - half, y - half), (x + half, y - half), (x + half, y + half), (x - half, y + half)]
+
+
 def write_polygons(
     path: Path, polygons: list[list[list[tuple[float, float]]]], names: list[str] | None = None
 ) -> Path:

@@ -25,7 +25,7 @@ from eotrend.synthetic.spec import SceneSpec
 from support.cdse import checked_fake
 from support.configs import base_dataset
 from support.fake_cdse import FakeProduct, products_from_specs
-from support.scenes import write_polygons
+from support.scenes import square_ring, write_polygons
 
 LAKE = (-60.9, -3.4)
 RATE = 4 * 20e6  # bytes per second: 4 connections x 20 MB/s
@@ -43,7 +43,7 @@ def fake(tmp_path, caplog, monkeypatch):
 def products(tmp_path_factory) -> list[FakeProduct]:
     """Three products over the lake, in 2020 and 2021."""
     x, y = LAKE
-    ring = [(x - 0.05, y - 0.05), (x + 0.05, y - 0.05), (x + 0.05, y + 0.05), (x - 0.05, y + 0.05)]
+    ring = square_ring(x, y, 0.05)
     specs = [
         SceneSpec(x, y, datetime(*day, 13, 50, tzinfo=UTC), rows=120, columns=129, seed=i)
         for i, day in enumerate([(2020, 6, 1), (2021, 3, 2), (2021, 8, 9)])
@@ -53,7 +53,7 @@ def products(tmp_path_factory) -> list[FakeProduct]:
 
 def config(tmp_path: Path, fake, fetch: str = "files") -> dict:
     x, y = LAKE
-    ring = [(x - 0.02, y - 0.02), (x + 0.02, y - 0.02), (x + 0.02, y + 0.02), (x - 0.02, y + 0.02)]
+    ring = square_ring(x, y, 0.02)
     aoi = write_polygons(tmp_path / "aoi.geojson", [[ring]], ["lake"])
     lake = base_dataset(
         "sentinel3_cdse",

@@ -18,7 +18,7 @@ from eotrend.synthetic.spec import SceneSpec
 from support.commands import snakemake
 from support.configs import base_config
 from support.fake_cdse import FakeCdse, products_from_specs
-from support.scenes import write_polygons
+from support.scenes import square_ring, write_polygons
 
 pytestmark = pytest.mark.workflow
 
@@ -29,7 +29,7 @@ def test_the_plan_target_runs_without_the_download(tmp_path, monkeypatch):
     workdir = tmp_path / "project"
     workdir.mkdir()
     x, y = LAKE
-    ring = [(x - 0.05, y - 0.05), (x + 0.05, y - 0.05), (x + 0.05, y + 0.05), (x - 0.05, y + 0.05)]
+    ring = square_ring(x, y, 0.05)
     write_polygons(workdir / "aoi.geojson", [[ring]], ["lake"])
     specs = [
         SceneSpec(x, y, datetime(year, 7, 1, 13, 50, tzinfo=UTC), rows=120, columns=129, seed=year)

@@ -26,7 +26,7 @@ from eotrend.synthetic.product import write_product
 from eotrend.synthetic.spec import SceneSpec, product_name
 from support.commands import run, snakemake
 from support.configs import base_dataset
-from support.scenes import write_polygons
+from support.scenes import square_ring, write_polygons
 
 pytestmark = pytest.mark.workflow
 
@@ -52,7 +52,7 @@ def same_day_run(tmp_path_factory):
     of them (S3B, then S3A) on 2020-07-01."""
     workdir = tmp_path_factory.mktemp("sameday")
     x, y = LAKE
-    ring = [(x - 0.05, y - 0.05), (x + 0.05, y - 0.05), (x + 0.05, y + 0.05), (x - 0.05, y + 0.05)]
+    ring = square_ring(x, y, 0.05)
     write_polygons(workdir / "aoi.geojson", [[ring]], ["lake"])
     names = []
     for k, (when, mission) in enumerate(SCENES):

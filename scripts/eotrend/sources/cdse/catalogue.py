@@ -205,7 +205,7 @@ def group_parts(
         group = groups.pop(widest)
         west, south, east, north = shapely.total_bounds(group)
         axis = 0 if east - west >= north - south else 1
-        centres = np.array([shapely.get_coordinates(p.centroid)[0][axis] for p in group])
+        centres = shapely.get_coordinates(shapely.centroid(group))[:, axis]
         order = np.argsort(centres, kind="stable")
         cut = _widest_gap(centres[order])
         groups += [[group[i] for i in order[:cut]], [group[i] for i in order[cut:]]]
