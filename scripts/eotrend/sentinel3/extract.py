@@ -1,21 +1,22 @@
 """The extract stage: one scene's pixels inside the AOI, their statistics, their grids.
 
-Reading. Within the pixel window from locate (which holds every pixel centre inside the
-AOI), the geo coordinates are read only at the pixels whose centre can lie inside a
-feature: those whose centre, interpolated between the tie points of its row, lies within
-the interpolation's error of a feature (the error checked against the centres read, see
-:func:`_read_geo`), so only the chunks they lie in are read. The flag file and each data
-file are then read only at the pixels inside the features (only their chunks: a
-product in the object store costs about the chunks its pixels lie in, see
-:mod:`eotrend.sentinel3.remote`), and for angles the matching tie-point window. One
-worker task per file through the shared engine; tasks return the stored integers, and
-only the pixels kept are decoded.
+Reading. Per feature, only the pixels whose centre can lie inside it are read: those
+whose centre, interpolated between the tie points of its row, lies within the
+interpolation's error of the feature (:mod:`eotrend.sentinel3.candidates`; the error
+checked against the centres read, see :func:`_read_geo`). A scene thus costs about the
+pixels of the features it sees, however far apart they are, and a feature outside it
+nothing. The geo coordinates, then the flag file and each data file are read only at
+those pixels (only their chunks: a product in the object store costs about the chunks
+its pixels lie in, see :mod:`eotrend.sentinel3.remote`), and for angles the matching
+tie-point window. One worker task per file through the shared engine; tasks return the
+stored integers, and only the pixels kept are decoded.
 
 Kept pixels. A pixel belongs to a feature when its centre lies inside the feature's
 polygon in lon/lat (holes and every part of a MultiPolygon honoured, boundary counts as
-inside; vectorised with shapely). Longitudes of polygons and pixels are unwrapped around
-the AOI's mean direction, so an AOI across the antimeridian works. A pixel inside two
-features appears once per feature.
+inside; vectorised with shapely over the pairs of pixel and feature an R-tree finds).
+Longitudes of polygons and pixels are unwrapped around the AOI's mean direction, so an
+AOI across the antimeridian works. A pixel inside two features appears once per
+feature.
 
 Values. Every variable is decoded with its own scale, offset, fill and valid range (fill
 -> NaN in every variable); log10 products (units ``lg(re X)``) are converted to physical
@@ -44,6 +45,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import shapely
 
 from eotrend.core.atomic import atomic_path
 from eotrend.core.errors import InputError
@@ -54,6 +56,7 @@ from eotrend.geo import grids as gridding
 from eotrend.geo import raster
 from eotrend.geo.aoi import Feature, mean_lon, read_aoi
 from eotrend.sentinel3 import angles, coverage, layout, quality, reader
+from eotrend.sentinel3.candidates import candidate_pixels
 
 # The naming rule of value and statistics columns (in layout: figures read it without pandas).
 from eotrend.sentinel3.layout import (  # noqa: F401
@@ -75,13 +78,14 @@ STATISTICS = ("count", "median", "mean", "std", "p25", "p75")
 # Why a feature has no statistics in a scene (the `note` column).
 NOTES = {
     "ok": "statistics over the valid pixels",
-    "outside_swath": "the scene does not cover the AOI (no window)",
+    "outside_swath": "the scene's swath does not reach the feature",
     "no_pixels": "no pixel centre of the scene lies inside the feature",
     "no_valid_pixels": "every pixel inside the feature is rejected by the quality rules",
     "partial": "the scene observes only part of the feature (see coverage)",
     "low_coverage": "observed below min_coverage: left out of the time series",
 }
 ANGLE_BLOCK = 1 << 16  # pixels interpolated at a time
+LOGGED_FEATURES = 50  # beyond this many features, the log gives totals
 
 
 @dataclass(frozen=True)
@@ -149,8 +153,8 @@ class _Read:
 
 @dataclass(frozen=True)
 class _ReadPlan:
-    """The reads of one scene: geo coordinates first, the flags second, then one per data
-    file, then (when angles are asked for) the tie-point window ``tie`` of the angle
+    """The reads of one scene after the geo coordinates: the flags first, then one per
+    data file, then (when angles are asked for) the tie-point window ``tie`` of the angle
     pairs; ``step`` = image columns per tie column."""
 
     reads: list[_Read]
@@ -165,10 +169,7 @@ class _ReadPlan:
     @classmethod
     def of(cls, product: Path, variables: list[str], window: reader.Window) -> _ReadPlan:
         flag_path, flag_variable = reader.flag_file(product)
-        reads = [
-            _Read(product / "geo_coordinates.nc", ("longitude", "latitude"), window),
-            _Read(flag_path, (flag_variable,), window),
-        ]
+        reads = [_Read(flag_path, (flag_variable,), window)]
         by_file: dict[Path, list[str]] = {}
         tie_names: list[str] = []
         for variable in variables:
@@ -193,30 +194,31 @@ class _ReadPlan:
 
 @dataclass(frozen=True)
 class _Selection:
-    """The pixels of a window inside the features.
+    """The pixels inside the features, in a frame (the box of the pixels read).
 
-    flat: ascending flat indices (int64) into the window of the pixels inside any
-    feature; members: per feature, positions into ``flat`` of its pixels.
+    frame: the window the indices refer to; flat: ascending flat indices (int64) into
+    ``frame`` of the pixels inside any feature; members: per feature, positions into
+    ``flat`` of its pixels (ascending).
     """
 
+    frame: reader.Window
     flat: np.ndarray
     members: list[np.ndarray]
 
 
 def _read_geo(
     path: Path, window: reader.Window, tie: TieGrid, geometries: list, lon0: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The pixels of the window whose centre can lie inside a geometry, and their lon and
-    lat (degrees; NaN where missing): flat indices into the window (ascending).
+) -> tuple[reader.Window, np.ndarray, np.ndarray, np.ndarray]:
+    """The pixels whose centre can lie inside a geometry, and their lon and lat (degrees;
+    NaN where missing): the frame (their box; ``window`` when there are none) and flat
+    indices into it (ascending).
 
-    Which pixels can: those whose centre, interpolated from the tie points of its row
-    (:meth:`TieGrid.predict`), lies within the interpolation's error of a geometry
-    (:meth:`TieGrid.near`). The error is first assumed one pixel spacing and checked
-    against the centres read; a larger one is searched again with ``SPACING_SAFETY``
-    times it (as locate checks its spacing bound). Only the chunks of geo_coordinates.nc
-    holding these pixels are read (:func:`eotrend.sentinel3.reader.read_packed`).
+    Which pixels can: :func:`eotrend.sentinel3.candidates.candidate_pixels`, for an
+    interpolation error first assumed one pixel spacing and checked against the centres
+    read; a larger one is searched again with ``SPACING_SAFETY`` times it (as locate
+    checks its spacing bound). Only the chunks of geo_coordinates.nc holding these
+    pixels are read (:func:`eotrend.sentinel3.reader.read_packed`).
     """
-    bounds = (window.row0, window.row1, window.col0, window.col1)
     shape = (tie.lon.shape[0], tie.columns)
     if window.row1 > shape[0] or window.col1 > shape[1]:  # before predicting off the grid
         raise InputError(
@@ -227,13 +229,19 @@ def _read_geo(
         )
     error = PREDICTION_SPACINGS * tie.spacing
     while True:
-        near = tie.near(window, geometries, lon0, error)
-        read = reader.read_packed(path, ("longitude", "latitude"), bounds, pixels=near)
+        rows, cols = np.divmod(candidate_pixels(tie, geometries, lon0, error, window), shape[1])
+        frame = window
+        if rows.size:
+            frame = reader.Window(
+                int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+            )
+        flat = (rows - frame.row0) * frame.shape[1] + (cols - frame.col0)
+        bounds = (frame.row0, frame.row1, frame.col0, frame.col1)
+        read = reader.read_packed(path, ("longitude", "latitude"), bounds, pixels=flat)
         lon, lat = read["longitude"].decoded(), read["latitude"].decoded()
-        rows, cols = np.divmod(near, window.shape[1])
-        measured = tie.prediction_error(rows + window.row0, cols + window.col0, lon, lat)
+        measured = tie.prediction_error(rows, cols, lon, lat)
         if measured <= error:
-            return near, lon, lat
+            return frame, flat, lon, lat
         log.warning(
             "pixel centres lie up to %.0f m from their interpolation between tie points, "
             "more than the assumed %.0f m: reading a wider margin around the AOI",
@@ -244,47 +252,71 @@ def _read_geo(
 
 
 def _select(
-    near: np.ndarray, lon: np.ndarray, lat: np.ndarray, geometries: list, lon0: float
+    frame: reader.Window,
+    flat: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    geometries: list,
+    lon0: float,
 ) -> tuple[_Selection, np.ndarray, np.ndarray]:
-    """Which of the pixels ``near`` (flat indices into the window, their lon and lat)
-    lie inside each (unwrapped) geometry; the selection and the kept pixels' lon, lat."""
+    """Which of the pixels ``flat`` (indices into ``frame``, their lon and lat) lie inside
+    each (unwrapped) geometry; the selection and the kept pixels' lon, lat.
+
+    Pairs of pixel and geometry whose box holds it come from an R-tree of the
+    geometries; each pair is then tested exactly (:func:`eotrend.geo.geometry.contains`'s
+    rule, vectorised over the pairs), so the cost follows the pixels, not pixels times
+    features.
+    """
     unwrapped = geo.unwrap_lon(lon, lon0)
-    inside = []
-    for geometry in geometries:
-        # The exact test only for pixels in the polygon's bounding box (a cheap filter).
-        x0, y0, x1, y1 = geometry.bounds
-        box = np.flatnonzero((unwrapped >= x0) & (unwrapped <= x1) & (lat >= y0) & (lat <= y1))
-        mask = np.zeros(lon.shape, bool)
-        mask[box] = geo.contains(geometry, unwrapped[box], lat[box])
-        inside.append(mask)
-    kept = np.flatnonzero(np.logical_or.reduce(inside)) if inside else np.zeros(0, np.int64)
-    members = [np.flatnonzero(mask[kept]) for mask in inside]
-    return _Selection(near[kept], members), lon[kept], lat[kept]
+    finite = np.flatnonzero(np.isfinite(unwrapped) & np.isfinite(lat))
+    polygons = np.asarray(geometries, dtype=object)
+    shapely.prepare(polygons)
+    at, of = shapely.STRtree(polygons).query(shapely.points(unwrapped[finite], lat[finite]))
+    at = finite[at]
+    inside = shapely.intersects_xy(polygons[of], unwrapped[at], lat[at])
+    at, of = at[inside], of[inside]
+    order = np.lexsort((at, of))
+    at, of = at[order], of[order]
+    kept = np.unique(at)
+    positions = np.searchsorted(kept, at)
+    members = np.split(positions, np.searchsorted(of, np.arange(1, len(geometries))))
+    return _Selection(frame, flat[kept], members), lon[kept], lat[kept]
 
 
 def _read(
-    reading: _ReadPlan,
+    product: Path,
+    variables: list[str],
     window: reader.Window,
     geometries: list,
     lon0: float,
-    tie: TieGrid,
     *,
     threads: int | None,
     mem_mb: float | None,
-) -> tuple[_Selection, np.ndarray, np.ndarray, dict[str, reader.Packed], dict[str, reader.Packed]]:
+) -> tuple[
+    _ReadPlan,
+    _Selection,
+    np.ndarray,
+    np.ndarray,
+    dict[str, reader.Packed],
+    dict[str, reader.Packed],
+]:
     """The selection with the kept pixels' lon and lat (:func:`_read_geo`), then, on the
     worker pool, every variable at the kept pixels (stored values, 1-D: only the chunks
-    holding them are read) and the tie-grid angles."""
+    holding them are read) and the tie-grid angles; with the plan of those reads."""
+    tie = TieGrid.read(product)
     selection, lon, lat = _select(
-        *_read_geo(reading.reads[0].path, window, tie, geometries, lon0), geometries, lon0
+        *_read_geo(product / "geo_coordinates.nc", window, tie, geometries, lon0),
+        geometries,
+        lon0,
     )
-    task_mb = 40 + 24 * window.shape[0] * window.shape[1] / 2**20
-    reads = reading.reads[1:]
-    plan = plan_workers(len(reads), threads=threads, mem_mb=mem_mb, task_mem_mb=task_mb)
-    tie_index = len(reads) - 1 if reading.tie is not None else None
+    reading = _ReadPlan.of(product, variables, selection.frame)
+    # A read holds the kept pixels' values and one chunk's rectangle at a time.
+    task_mb = 40 + 24 * selection.flat.size / 2**20
+    plan = plan_workers(len(reading.reads), threads=threads, mem_mb=mem_mb, task_mem_mb=task_mb)
+    tie_index = len(reading.reads) - 1 if reading.tie is not None else None
     tasks = [
         read.task(None if index == tie_index else selection.flat)
-        for index, read in enumerate(reads)
+        for index, read in enumerate(reading.reads)
     ]
     picked: dict[str, reader.Packed] = {}
     tie_read: dict[str, reader.Packed] = {}
@@ -293,7 +325,7 @@ def _read(
             tie_read = result
         else:
             picked.update(result)
-    return selection, lon, lat, picked, tie_read
+    return reading, selection, lon, lat, picked, tie_read
 
 
 def extract_scene(
@@ -329,28 +361,21 @@ def extract_scene(
             product.name, product.sensing_start, pixels, columns, units, "outside_swath",
             coverage=dict.fromkeys(names, 0.0), areas=dict(zip(names, areas, strict=True)),
         )  # fmt: skip
-    reading = _ReadPlan.of(product.path, variables, window)
     lon0 = mean_lon(features)
     geometries = [geo.unwrap_geometry(feature.geometry, lon0) for feature in features]
-    selection, lon, lat, picked, tie_read = _read(
-        reading,
-        window,
-        geometries,
-        lon0,
-        TieGrid.read(product.path),
-        threads=threads,
-        mem_mb=mem_mb,
+    reading, selection, lon, lat, picked, tie_read = _read(
+        product.path, variables, window, geometries, lon0, threads=threads, mem_mb=mem_mb
     )
-
-    flag_path, flag_variable = reading.reads[1].path, reading.flag_variable
+    frame = selection.frame
+    flag_path, flag_variable = reading.reads[0].path, reading.flag_variable
     flags = picked[flag_variable].raw.astype(np.uint64)
     masks = picked[flag_variable].flag_masks()
-    rows, cols = np.divmod(selection.flat, window.shape[1])
+    rows, cols = np.divmod(selection.flat, frame.shape[1])
     values: dict[str, np.ndarray] = {}
     columns: dict[str, str] = {}
     units: dict[str, str] = {}
     if tie_read:
-        tie_cols = cols + window.col0 - reading.tie.col0 * reading.step
+        tie_cols = cols + frame.col0 - reading.tie.col0 * reading.step
         for zenith, azimuth in angles.PAIRS.items():
             if zenith in tie_read:
                 values[zenith], values[azimuth] = _angles(
@@ -374,8 +399,8 @@ def extract_scene(
         columns[variable] = value_column(variable, packed.units)
     rules, unapplied, valid = _judge(values, flags, masks, setting, product_masks, flag_path)
     parts = {
-        "rows": rows + window.row0,
-        "cols": cols + window.col0,
+        "rows": rows + frame.row0,
+        "cols": cols + frame.col0,
         "lon": lon,
         "lat": lat,
         "flags": flags,
@@ -392,14 +417,7 @@ def extract_scene(
     )
     names = [feature.name for feature in features]
     covered, areas = _coverage(product.path, names, geometries, selection.members, flags, masks)
-    for feature, members in zip(features, selection.members, strict=True):
-        log.info(
-            "feature %s: %d pixels inside, %d valid for at least one variable, %.1f %% observed",
-            feature.name,
-            len(members),
-            int(valid[members].sum()),
-            100 * covered[feature.name],
-        )
+    _log_features(names, selection.members, valid, covered)
     return SceneExtract(
         product.name,
         product.sensing_start,
@@ -414,6 +432,25 @@ def extract_scene(
         covered,
         areas,
     )
+
+
+def _log_features(
+    names: list[str], members: list[np.ndarray], valid: np.ndarray, covered: dict[str, float]
+) -> None:
+    """A line per feature, or for many features one line of totals (a log per lake of
+    thousands says nothing more than the statistics table)."""
+    if len(names) > LOGGED_FEATURES:
+        seen = sum(1 for own in members if own.size)
+        log.info(
+            "%d features: %d with pixels inside, %d pixels, %d valid for at least one variable",
+            len(names), seen, sum(own.size for own in members), int(valid.sum()),
+        )  # fmt: skip
+        return
+    for name, own in zip(names, members, strict=True):
+        log.info(
+            "feature %s: %d pixels inside, %d valid for at least one variable, %.1f %% observed",
+            name, len(own), int(valid[own].sum()), 100 * covered[name],
+        )  # fmt: skip
 
 
 def _stored_units(product: Path, variable: str) -> str | None:
@@ -583,15 +620,22 @@ def feature_statistics(extract: SceneExtract, features: list[Feature]) -> pd.Dat
     A feature with no pixel or no valid pixel still gets its row, with NaN statistics.
     """
     pixels = extract.pixels
+    # Each feature's rows at once (one pass over the table, not one per feature).
+    rows_of = pixels.groupby("feature", observed=True, sort=False).indices
+    valid = pixels["valid"].to_numpy(bool)
+    nothing = np.zeros(0, np.int64)
+    columns = {column: pixels[column].to_numpy() for column in extract.columns.values()}
     records = []
     for feature in features:
-        own = pixels[pixels["feature"] == feature.name]
-        good = own[own["valid"].to_numpy(bool)]
+        own = rows_of.get(feature.name, nothing)
+        good = own[valid[own]]
         count, valid_count = len(own), len(good)
         if extract.note != "ok":
             note = extract.note
         elif count == 0:
-            note = "no_pixels"
+            # Outside the swath whatever else the AOI holds (as if the feature were alone).
+            outside = extract.coverage.get(feature.name, 1.0) == 0.0
+            note = "outside_swath" if outside else "no_pixels"
         elif valid_count == 0:
             note = "no_valid_pixels"
         elif extract.coverage.get(feature.name, 1.0) < coverage.PARTIAL_BELOW:
@@ -609,7 +653,7 @@ def feature_statistics(extract: SceneExtract, features: list[Feature]) -> pd.Dat
             "coverage": extract.coverage.get(feature.name, np.nan),
         }
         for variable, column in extract.columns.items():
-            values = good[column].to_numpy(np.float64)
+            values = columns[column][good].astype(np.float64)
             summary = _summary(
                 values[np.isfinite(values)],
                 azimuth=variable in angles.AZIMUTHS,

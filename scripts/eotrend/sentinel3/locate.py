@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import shapely
 
 from eotrend.core.atomic import atomic_path, write_text
 from eotrend.core.errors import InputError
@@ -250,42 +249,6 @@ class TieGrid:
         first = min(window.col0 // self.step, max(width - 2, 0))
         last = min((window.col1 - 1) // self.step + 1, width - 1)
         return self.xyz[window.row0 : window.row1, first : last + 1], first
-
-    def near(
-        self, window: Window, geometries: list, lon0: float, error: float, rows_at_a_time=256
-    ) -> np.ndarray:
-        """Flat indices (C order, ascending) into ``window`` of the pixels whose centre can
-        lie in one of ``geometries`` (lon/lat, unwrapped around ``lon0``) when every
-        predicted centre (:meth:`predict`) is within ``error`` (chord) of the true one:
-        those predicted within that distance of a geometry (the distance taken in degrees,
-        each geometry buffered by the error's angle, widened by 1/cos of the farthest
-        latitude: never less than the error on the ground). A pixel without a prediction
-        (its tie points are fill) is kept; near the poles (a geometry within the error of
-        85 degrees) every pixel of the window is."""
-        angle = math.degrees(2.0 * math.asin(min(1.0, error / 2.0))) * 1.01 + 1e-9
-        bounds = np.array([g.bounds for g in geometries])
-        lat_far = max(abs(bounds[:, 1].min()), abs(bounds[:, 3].max())) + angle
-        if lat_far >= 85.0:
-            return np.arange(window.shape[0] * window.shape[1], dtype=np.int64)
-        buffered = shapely.union_all(
-            [g.buffer(angle / math.cos(math.radians(lat_far))) for g in geometries]
-        )
-        x0, y0, x1, y1 = buffered.bounds
-        found = []
-        cols = np.arange(window.col0, window.col1)
-        for row in range(window.row0, window.row1, rows_at_a_time):
-            rows = np.arange(row, min(row + rows_at_a_time, window.row1))
-            rr, cc = np.meshgrid(rows, cols, indexing="ij")
-            xyz = self.predict(rr, cc)
-            lon = geo.unwrap_lon(np.degrees(np.arctan2(xyz[..., 1], xyz[..., 0])), lon0)
-            lat = np.degrees(np.arcsin(np.clip(xyz[..., 2], -1.0, 1.0)))
-            unknown = ~np.isfinite(lat)
-            box = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
-            keep = unknown.copy()
-            keep[box] = geo.contains(buffered, lon[box], lat[box])
-            flat = np.flatnonzero(keep.reshape(-1)) + (row - window.row0) * window.shape[1]
-            found.append(flat)
-        return np.concatenate(found).astype(np.int64) if found else np.zeros(0, np.int64)
 
     def candidate_windows(self, points: np.ndarray, bound: float) -> list[Window]:
         """For each point (unit vectors, (n, 3)), the pixels that can be nearest to it.
