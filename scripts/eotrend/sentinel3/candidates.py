@@ -10,14 +10,11 @@ their row (:meth:`eotrend.sentinel3.locate.TieGrid.predict`), each within ``erro
 and radius ``R`` (the box's largest chord from its centre: on a box at most 180 degrees
 wide that is a corner, since the distance grows with the longitude difference and,
 along a meridian, is largest at an end). A pixel inside the feature is within ``R`` of
-``c``, so its prediction is within ``R + error``. Predictions of one tie interval (the
-pixels between two tie points of a row) lie on the arc between them, which is farther
-from ``c`` than the chord between them less its sagitta: an interval is searched only
-when that bound allows, and only its pixels predicted within ``R + error`` are kept.
-Intervals are found with a k-d tree over the tie points (an arc point within ``D`` of
-``c`` has an end within ``D`` plus half the arc). Of those pixels, those predicted
-within ``error`` of the feature itself (its polygon buffered by the error's angle,
-widened by 1/cos of its farthest latitude; not near the poles, where the cap alone
+``c``, so its prediction is within ``R + error``: only tie intervals that can hold such
+a prediction are searched (:meth:`eotrend.sentinel3.locate.TieGrid.intervals_near`), and
+only their pixels predicted within ``R + error`` are kept. Of those pixels, those
+predicted within ``error`` of the feature itself (its polygon buffered by the error's
+angle, widened by 1/cos of its farthest latitude; not near the poles, where the cap alone
 decides) are the candidates.
 
 A tie interval with a fill end has no predictions: its pixels inside ``window`` are
@@ -30,10 +27,9 @@ import math
 
 import numpy as np
 import shapely
-from scipy.spatial import cKDTree
 
 from eotrend.geo import geometry as geo
-from eotrend.sentinel3.locate import TieGrid, predict_between
+from eotrend.sentinel3.locate import TieGrid, unique_sorted
 from eotrend.sentinel3.reader import Window
 
 # Tie intervals handled at a time (each predicts step + 1 pixels): bounds the temporaries.
@@ -53,12 +49,12 @@ def candidate_pixels(
     centres, radii = _caps(geometries)
     buffered = _buffered(geometries, error)
     found = [_unknown_pixels(tie, window)]
-    features, rows, intervals = _intervals(tie, centres, radii + error)
+    features, rows, intervals, *_ = tie.intervals_near(centres, radii + error)
     for start in range(0, features.size, INTERVAL_BLOCK):
         part = slice(start, start + INTERVAL_BLOCK)
         near = (features[part], rows[part], intervals[part])
         found.append(_pixels_near(tie, *near, centres, radii + error, buffered, lon0))
-    return np.unique(np.concatenate(found))
+    return unique_sorted(np.concatenate(found))[0]
 
 
 def _caps(geometries: list) -> tuple[np.ndarray, np.ndarray]:
@@ -88,47 +84,6 @@ def _buffered(geometries: list, error: float) -> np.ndarray:
     return out
 
 
-def _intervals(
-    tie: TieGrid, centres: np.ndarray, reach: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The tie intervals (feature, row, first tie column: int64 arrays, one entry per
-    pair) whose arc can come within ``reach`` (chord, per feature) of the feature's
-    centre."""
-    width = tie.xyz.shape[1]
-    if width < 2:
-        return (np.zeros(0, np.int64),) * 3
-    points = tie.xyz.reshape(-1, 3)
-    finite = np.flatnonzero(np.isfinite(points).all(axis=1))
-    if finite.size == 0:
-        return (np.zeros(0, np.int64),) * 3
-    start, delta = tie.xyz[:, :-1], np.diff(tie.xyz, axis=1)
-    chords = np.linalg.norm(delta, axis=-1)
-    half_arc = float(np.nanmax(chords)) * 0.51 + 1e-12 if np.isfinite(chords).any() else 0.0
-    tree = cKDTree(points[finite])
-    hits = tree.query_ball_point(centres, np.minimum(reach + half_arc, 4.0))
-    counts = np.fromiter((len(h) for h in hits), np.int64, len(hits))
-    features = np.repeat(np.arange(len(hits)), counts)
-    flat = finite[np.concatenate([np.asarray(h, np.int64) for h in hits] or [np.zeros(0, int)])]
-    rows, cols = np.divmod(flat, width)
-    # Each tie point ends the interval before it and starts the one after it.
-    features, rows = np.repeat(features, 2), np.repeat(rows, 2)
-    cols = (cols[:, None] + np.array([-1, 0])).ravel()
-    ok = (cols >= 0) & (cols <= width - 2)
-    key = np.unique((features[ok] * tie.xyz.shape[0] + rows[ok]) * width + cols[ok])
-    features, rest = np.divmod(key, tie.xyz.shape[0] * width)
-    rows, cols = np.divmod(rest, width)
-    # The chord's closest point to the centre, less the arc's sagitta, bounds the arc.
-    s, d = start[rows, cols], delta[rows, cols]
-    length2 = np.sum(d * d, axis=-1)
-    c = centres[features]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = np.clip(np.sum((c - s) * d, axis=-1) / length2, 0.0, 1.0)
-    sagitta = 1.0 - np.sqrt(np.maximum(0.0, 1.0 - length2 / 4.0))
-    bound = np.linalg.norm(c - (s + d * t[:, None]), axis=-1) - sagitta
-    near = bound <= reach[features]
-    return features[near], rows[near], cols[near]
-
-
 def _pixels_near(
     tie: TieGrid,
     features: np.ndarray,
@@ -142,10 +97,8 @@ def _pixels_near(
     """Flat indices of the pixels of the given intervals (one feature each) predicted
     within ``reach`` of the feature's centre and, away from the poles, within its
     buffered polygon."""
-    cols = intervals[:, None] * tie.step + np.arange(tie.step + 1)
-    rows = np.broadcast_to(rows[:, None], cols.shape)
+    rows, cols, xyz = tie.interval_pixels(rows, intervals)
     features = np.broadcast_to(features[:, None], cols.shape)
-    xyz = predict_between(tie.xyz, tie.step, rows, cols)
     near = np.linalg.norm(xyz - centres[features], axis=-1) <= reach[features]
     xyz, rows, cols, features = xyz[near], rows[near], cols[near], features[near]
     polygons = buffered[features]

@@ -1,40 +1,37 @@
 """The locate stage: AOI vertices -> nearest pixel centres on a scene's curvilinear grid.
 
 Exactness. Distances are chords between 3-D unit vectors (monotonic in great-circle
-distance, exact across the antimeridian and at the poles). A coarse level may only prune
-what cannot be nearest: every pixel q lies in a row with a sample t (tie point, or every
-m-th column) at most m pixel spacings s away, so if t is farther than ``d + m s`` from
-the vertex, where d is the distance to the nearest sample, q is farther than d and
-cannot be nearest (triangle inequality). The search descends 64 -> 8 -> 1 columns.
-
-The spacing bound s comes from the tie-point grid (its largest mean spacing, with a safety
-factor for the variation inside a 64-column interval) and is checked against the
-full-resolution pixels actually read; a window that breaks it is searched again with the
-measured spacing.
-
-Narrow windows. Each vertex's window is then cut down with pixel centres interpolated
-between the tie points of their row (:meth:`TieGrid.predict`): if every prediction is
-within e of the true centre and the nearest prediction is d away, the nearest pixel's
-prediction is within d + 2e (:meth:`TieGrid.narrow`), so only the pixels predicted that
-close are read, a few around each vertex instead of a band of tie intervals. e is first
-assumed one pixel spacing and checked against the centres read, like the spacing bound.
+distance, exact across the antimeridian and at the poles). Pixel centres are predicted
+by interpolation between the tie points of their row (:meth:`TieGrid.predict`), each
+assumed within e of the true centre. For a vertex v whose nearest tie point (itself a
+pixel) is d_T away, and whose nearest prediction is at most D away (D bounded by the tie
+intervals, see :meth:`TieGrid.intervals_near`), the nearest pixel q* has |v - q*| <=
+min(d_T, D + e), so its prediction lies within L = min(d_T + e, D + 2e): only the pixels
+predicted that close are read, a few around each vertex, and the nearest of their true
+centres is the answer. e is first assumed one pixel spacing and checked against the
+centres read; a larger error measured is searched again with ``SPACING_SAFETY`` times it.
 
 Bounded reads. Only ``tie_geo_coordinates.nc`` (every 64th column) is read whole; of
-``geo_coordinates.nc`` only the narrow windows around the vertices (the chunks they lie
-in). Imports are kept light (no pandas, no scipy): the command is dominated by
-interpreter start-up otherwise.
+``geo_coordinates.nc`` only the pixels near the vertices (the chunks they lie in). Every
+step is vectorised over the vertices (a k-d tree of the tie points finds each vertex's
+intervals), so thousands of lakes cost about their vertices' pixels. Imports are kept
+light (no pandas): the command is dominated by interpreter start-up otherwise.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import logging
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from eotrend.core.atomic import atomic_path, write_text
 from eotrend.core.errors import InputError
@@ -42,7 +39,7 @@ from eotrend.engine.limits import plan_workers
 from eotrend.engine.pool import Task, run_tasks
 from eotrend.geo import geometry as geo
 from eotrend.geo.aoi import Feature, first_vertex_lon, read_aoi
-from eotrend.sentinel3.reader import Window, open_product, read_lonlat, read_tie_lonlat
+from eotrend.sentinel3.reader import Window, open_product, read_packed, read_tie_lonlat
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +58,12 @@ COLUMNS = (
 # Pixel spacing varies smoothly across the swath (270 m at nadir to ~320 m at the edges,
 # under 1 % within one 64-column interval): 1.5x the largest tie-grid mean is a wide margin.
 SPACING_SAFETY = 1.5
-# Finer sampling levels between the tie grid (64 columns) and single pixels.
-LEVELS = (8, 1)
-# Tie rows sampled in the first, coarsest pass over the tie grid.
-ROW_STEP = 32
 # The error first assumed of a pixel centre interpolated from the tie points of its row
 # (TieGrid.predict), in pixel spacings; checked against the pixels read (a larger error
 # measured is searched again with SPACING_SAFETY times it).
 PREDICTION_SPACINGS = 1.0
+# Vertices searched at a time (each meets a few hundred tie intervals): bounds temporaries.
+VERTEX_BLOCK = 2048
 
 
 @dataclass
@@ -143,6 +138,27 @@ def vertex_table(features: list[Feature]) -> Vertices:
     )
 
 
+class Intervals(NamedTuple):
+    """Pairs of point and tie interval (:meth:`TieGrid.intervals_near`), one entry each:
+    index (the point), rows, cols (the interval's row and first tie column), int64; t
+    (the parameter of the chord's point closest to the point, 0 to 1), lower (no
+    prediction of the interval is closer to the point) and upper (the distance to one
+    point of the arc, so some prediction lies within upper + the largest spacing of
+    predictions), float64."""
+
+    index: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    t: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Intervals:
+        none = np.zeros(0, np.int64)
+        return cls(none, none, none, np.zeros(0), np.zeros(0), np.zeros(0))
+
+
 @dataclass(frozen=True)
 class TieGrid:
     """A scene's tie-point grid (every row, every ``step``-th column).
@@ -192,105 +208,129 @@ class TieGrid:
         pixels ``rows``, ``cols``) and their :meth:`predict` ion; 0 when none is finite."""
         return _largest_chord(self.predict(rows, cols), geo.unit_vectors(lon, lat))
 
-    def narrow(self, window: Window, point: np.ndarray, error: float) -> Window:
-        """The part of ``window`` that holds the pixel nearest to ``point`` (a unit vector)
-        when every predicted centre (:meth:`predict`) is within ``error`` (chord) of the
-        true one.
+    @cached_property
+    def _tree(self) -> tuple[cKDTree, np.ndarray]:
+        """A k-d tree of the finite tie points and their flat indices into the grid."""
+        points = self.xyz.reshape(-1, 3)
+        finite = np.flatnonzero(np.isfinite(points).all(axis=1))
+        return cKDTree(points[finite]), finite
 
-        With d the distance from the point to the nearest predicted centre (of pixel
-        q_d), the nearest pixel q* has |point - q*| <= |point - q_d| <= d + error, so its
-        prediction lies within d + 2 error of the point: the window returned is the box of
-        the pixels predicted that close. Per tie interval of a row (the pixels between two
-        tie points) the predictions lie on the chord between them, pulled inside the sphere
-        by less than its sagitta, which bounds a whole interval at once.
-        """
-        width = self.xyz.shape[1]
-        if width < 2:
-            return window
-        rows = np.arange(window.row0, window.row1)
-        first = min(window.col0 // self.step, width - 2)
-        last = max(first, min((window.col1 - 1) // self.step, width - 2))
-        start = self.xyz[window.row0 : window.row1, first : last + 1]
-        delta = self.xyz[window.row0 : window.row1, first + 1 : last + 2] - start
+    @cached_property
+    def _interval_geometry(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, float]:
+        """Per tie interval (rows, tie columns - 1): its start, its chord (start to end,
+        3-D) and the chord's sagitta; then the largest half arc (a slack for finding
+        intervals through their ends) and the largest and smallest distance between
+        consecutive predictions of an interval (chords)."""
+        start, delta = self.xyz[:, :-1], np.diff(self.xyz, axis=1)
         length2 = np.sum(delta * delta, axis=-1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            t = np.clip(np.sum((point - start) * delta, axis=-1) / length2, 0.0, 1.0)
-        closest = start + delta * t[..., None]
-        reach = np.linalg.norm(point - closest, axis=-1)
         sagitta = 1.0 - np.sqrt(np.maximum(0.0, 1.0 - length2 / 4.0))
-        reach = np.where(np.isfinite(reach), reach - sagitta, np.inf)
-        # The nearest prediction: around each interval's closest point.
-        around = np.floor(t * self.step)[..., None] + np.arange(-1, 3)
-        interval_col = (np.arange(first, last + 1) * self.step)[None, :, None]
-        cols = np.clip(interval_col + around, window.col0, window.col1 - 1).astype(np.int64)
-        chord = self._chords(point, np.broadcast_to(rows[:, None, None], cols.shape), cols)
-        if not np.isfinite(chord).any():
-            return window
-        limit = float(np.nanmin(chord)) + 2.0 * error + 1e-12
-        kept_rows, kept_intervals = np.nonzero(reach <= limit)
-        offsets = np.arange(self.step + 1)
-        cols = (kept_intervals + first)[:, None] * self.step + offsets
-        rows = np.broadcast_to(rows[kept_rows][:, None], cols.shape)
-        inside = cols < window.col1
-        inside &= cols >= window.col0
-        rows, cols = rows[inside], cols[inside]
-        near = self._chords(point, rows, cols) <= limit
-        rows, cols = rows[near], cols[near]
-        return Window(int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1)
+        finite = np.isfinite(length2)
+        if not finite.any():
+            return start, delta, sagitta, 0.0, 0.0, 0.0
+        longest, shortest = np.sqrt(length2[finite].max()), np.sqrt(length2[finite].min())
+        deepest = float(sagitta[finite].max())
+        # An arc point is within 1/(2 cos(theta/4)) of the chord from an end: 0.51 x.
+        half_arc = 0.51 * longest + 1e-12
+        # Projecting chord points of norm >= 1 - sagitta onto the sphere stretches their
+        # distances by at most 1/(1 - sagitta) and shrinks them by at most cos(theta/2)
+        # = 1 - sagitta (and 1e-3 for the arc's own curvature, far more than it needs).
+        most = longest / self.step / (1.0 - deepest) + 1e-12
+        least = shortest / self.step * (1.0 - deepest) * 0.999
+        return start, delta, sagitta, half_arc, float(most), float(least)
 
-    def _chords(self, point: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Chords from ``point`` to the predicted centres of pixels rows, cols (NaN kept)."""
-        return np.linalg.norm(self.predict(rows, cols) - point, axis=-1)
+    def _bounds(
+        self, points: np.ndarray, rows: np.ndarray, cols: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For points (unit vectors, (n, 3)) and tie intervals (row, first tie column):
+        the parameter t in [0, 1] of the chord's closest point, ``lower`` (that point's
+        distance less the arc's sagitta: no prediction of the interval is closer) and
+        ``upper`` (the distance to the arc point above it); NaN for a fill end."""
+        start, delta, sagitta, *_ = self._interval_geometry
+        s, d = start[rows, cols], delta[rows, cols]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.clip(np.sum((points - s) * d, axis=-1) / np.sum(d * d, axis=-1), 0.0, 1.0)
+            closest = s + d * t[:, None]
+            lower = np.linalg.norm(points - closest, axis=-1) - sagitta[rows, cols]
+            arc = closest / np.linalg.norm(closest, axis=-1, keepdims=True)
+        return t, lower, np.linalg.norm(points - arc, axis=-1)
 
-    def tie_slice(self, window: Window) -> tuple[np.ndarray, int]:
-        """The tie points (unit vectors) a window's predictions need and the tie column of
-        the first: (rows of the window, tie columns around its columns, 3)."""
+    def intervals_near(self, points: np.ndarray, reach: np.ndarray) -> Intervals:
+        """The tie intervals (the pixels between two tie points of a row, predicted on
+        the arc between them) that can hold a prediction within ``reach`` (chord, per
+        point) of ``points`` (unit vectors, (n, 3)), with their bounds
+        (:class:`Intervals`). They are found through their ends with a k-d tree (an arc
+        point within r of the point has an end within r + half the arc)."""
         width = self.xyz.shape[1]
-        first = min(window.col0 // self.step, max(width - 2, 0))
-        last = min((window.col1 - 1) // self.step + 1, width - 1)
-        return self.xyz[window.row0 : window.row1, first : last + 1], first
+        tree, finite = self._tree
+        if width < 2 or finite.size == 0:
+            return Intervals.empty()
+        half_arc = self._interval_geometry[3]
+        hits = tree.query_ball_point(points, np.minimum(reach + half_arc, 4.0), return_sorted=True)
+        counts = np.fromiter((len(h) for h in hits), np.int64, len(hits))
+        found = finite[np.fromiter(itertools.chain.from_iterable(hits), np.int64, counts.sum())]
+        index = np.repeat(np.arange(len(hits)), counts)
+        rows, cols = np.divmod(found, width)
+        # A tie point starts the interval after it and ends the one before it; the latter
+        # is that interval's already when its start was found too (the point before it in
+        # the point's sorted hits): each interval once, without sorting.
+        starts = cols <= width - 2
+        found_start = np.r_[False, (found[1:] == found[:-1] + 1) & (index[1:] == index[:-1])]
+        ends = (cols >= 1) & ~found_start
+        index = np.r_[index[starts], index[ends]]
+        rows = np.r_[rows[starts], rows[ends]]
+        cols = np.r_[cols[starts], cols[ends] - 1]
+        t, lower, upper = self._bounds(points[index], rows, cols)
+        near = lower <= reach[index]  # NaN (a fill end) is never near
+        return Intervals(index[near], rows[near], cols[near], t[near], lower[near], upper[near])
 
-    def candidate_windows(self, points: np.ndarray, bound: float) -> list[Window]:
-        """For each point (unit vectors, (n, 3)), the pixels that can be nearest to it.
+    def interval_pixels(
+        self, rows: np.ndarray, intervals: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every pixel of the given tie intervals: rows, cols (int64, (n, step + 1)) and
+        their predicted centres (unit vectors, (n, step + 1, 3))."""
+        cols = intervals[:, None] * self.step + np.arange(self.step + 1)
+        rows = np.broadcast_to(rows[:, None], cols.shape)
+        return rows, cols, self.predict(rows, cols)
 
-        Tie points are first pruned on every ``ROW_STEP``-th tie row (the same triangle
-        argument along track: a tie point is within ROW_STEP spacings of the sampled one
-        in its column), then the remaining tie points bound the pixel window. The coarse
-        pass uses dot products (one matrix product for many points), with a slack far
-        above their rounding error, so it stays conservative.
-        """
-        coarse = self.xyz[::ROW_STEP].reshape(-1, 3)
-        finite = np.isfinite(coarse).all(axis=1)
+    def nearest_candidates(self, points: np.ndarray, error: float) -> tuple[np.ndarray, np.ndarray]:
+        """(point index, flat pixel index row * columns + col) pairs, int64, holding each
+        point's nearest pixel when every prediction is within ``error`` (chord) of its true
+        centre (see the module docstring); a pixel on a tie column may appear twice for a
+        point, and a point has no pair when the tie grid has no finite point."""
+        tree, finite = self._tree
         width = self.xyz.shape[1]
-        windows = []
-        for chunk in range(0, len(points), 256):
-            block = points[chunk : chunk + 256]
-            squared = np.maximum(2.0 - 2.0 * (block @ coarse.T), 0.0)  # (points, samples)
-            squared[:, ~finite] = np.inf
-            nearest = np.sqrt(squared.min(axis=1))
-            limits = (nearest + (self.step + ROW_STEP) * bound + 1e-9) ** 2
-            for k, point in enumerate(block):
-                samples = np.flatnonzero(squared[k] <= limits[k])
-                windows.append(self._tie_window(point, samples // width, samples % width, bound))
-        return windows
-
-    def _tie_window(
-        self, point: np.ndarray, block_rows: np.ndarray, tie_cols: np.ndarray, bound: float
-    ) -> Window:
-        """The pixel window of the tie points near ``point`` in the kept coarse blocks."""
-        rows = (block_rows[:, None] * ROW_STEP + np.arange(ROW_STEP)).ravel()
-        cols = np.repeat(tie_cols, ROW_STEP)
-        inside = rows < self.xyz.shape[0]
-        rows, cols = rows[inside], cols[inside]
-        chord = np.linalg.norm(self.xyz[rows, cols] - point, axis=-1)
-        near = chord <= np.nanmin(chord) + self.step * bound
-        rows, cols = rows[near], cols[near]
-        return Window(
-            row0=int(rows.min()),
-            row1=int(rows.max()) + 1,
-            col0=max(0, int(cols.min() - 1) * self.step),
-            col1=min(self.columns, int(cols.max() + 1) * self.step + 1),
-        )
+        if tree.n == 0 or width < 2:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        *_, most, least = self._interval_geometry
+        d_tie, nearest = tree.query(points)
+        # A first D from the two intervals at the nearest tie point, so that the search
+        # reaches about as far as the vertex's distance to that row, not to the tie point.
+        rows, cols = np.divmod(finite[nearest], width)
+        first = [self._bounds(points, rows, np.clip(c, 0, width - 2))[2] for c in (cols - 1, cols)]
+        limit = np.minimum(d_tie + error, np.fmin(*first) + most + 2.0 * error) + 1e-12
+        near = self.intervals_near(points, limit)
+        best = np.full(len(points), np.inf)
+        np.minimum.at(best, near.index, near.upper + most)
+        limit = np.minimum(limit, best + 2.0 * error + 1e-12)
+        keep = near.lower <= limit[near.index]
+        index, upper, t = near.index[keep], near.upper[keep], near.t[keep]
+        # Predictions within the limit lie within limit + upper of the arc point at t:
+        # at most that over the smallest spacing of predictions from it, in pixels.
+        reach = int(np.ceil(np.max((limit[index] + upper) / least, initial=0.0))) + 1
+        if 2 * reach + 2 >= self.step + 1:
+            rows, cols, xyz = self.interval_pixels(near.rows[keep], near.cols[keep])
+            inside = np.ones(cols.shape, bool)
+        else:
+            around = np.floor(t * self.step).astype(np.int64)[:, None] + np.arange(
+                -reach, reach + 2
+            )
+            inside = (around >= 0) & (around <= self.step)
+            cols = near.cols[keep][:, None] * self.step + np.clip(around, 0, self.step)
+            rows = np.broadcast_to(near.rows[keep][:, None], cols.shape)
+            xyz = self.predict(rows, cols)
+        index = np.broadcast_to(index[:, None], cols.shape)
+        close = inside & (np.linalg.norm(xyz - points[index], axis=-1) <= limit[index])
+        return index[close], rows[close] * self.columns + cols[close]
 
     def aoi_window(self, features: list[Feature], lon0: float) -> Window | None:
         """A window holding every pixel whose centre can lie inside the AOI, or None.
@@ -344,116 +384,6 @@ def _largest_chord(a: np.ndarray, b: np.ndarray) -> float:
     return float(chord[finite].max()) if finite.any() else 0.0
 
 
-def union(windows: list[Window]) -> Window:
-    """The smallest window holding all ``windows``."""
-    return Window(
-        min(w.row0 for w in windows),
-        max(w.row1 for w in windows),
-        min(w.col0 for w in windows),
-        max(w.col1 for w in windows),
-    )
-
-
-def _area(window: Window) -> int:
-    return window.shape[0] * window.shape[1]
-
-
-def cluster_windows(windows: list[Window]) -> list[tuple[Window, list[int]]]:
-    """Group windows into a few read windows: a window joins a group when the group's
-    bounding window grows by less than the window's own area (so no read is wasteful).
-
-    Returns (read window, indices of the member windows) per group.
-    """
-    groups: list[tuple[Window, list[int]]] = []
-    for index in sorted(range(len(windows)), key=lambda i: (windows[i].row0, windows[i].col0)):
-        window = windows[index]
-        for g, (bounds, members) in enumerate(groups):
-            merged = union([bounds, window])
-            if _area(merged) <= _area(bounds) + _area(window):
-                groups[g] = (merged, [*members, index])
-                break
-        else:
-            groups.append((window, [index]))
-    return groups
-
-
-def nearest_task(
-    product: str,
-    window: tuple[int, int, int, int],
-    points: np.ndarray,
-    own: list[tuple[int, int, int, int]],
-    bound: float,
-    tie: tuple[np.ndarray, int, int] | None = None,
-):
-    """Worker task: the nearest pixel of each point inside one read window.
-
-    points: (k, 3) unit vectors; own: each point's candidate window (image coordinates,
-    within ``window``); bound: the assumed pixel spacing (chord); tie: (tie points of the
-    window's rows, first tie column, step) (:meth:`TieGrid.tie_slice`) to measure the
-    prediction error. Returns rows, cols (int64, image coordinates), chords (float64),
-    the largest neighbour spacing measured in the window (chord), which the caller checks
-    against ``bound``, and the largest prediction error measured (chord; 0 without tie).
-    """
-    read = Window(*window)
-    lon, lat = read_lonlat(Path(product), read)
-    grid = geo.unit_vectors(lon, lat)
-    measured = max(_max_step(grid, 0), _max_step(grid, 1))
-    error = 0.0
-    if tie is not None:
-        xyz, first, step = tie
-        rows, cols = np.mgrid[0 : read.shape[0], read.col0 : read.col1]
-        error = _largest_chord(predict_between(xyz, step, rows, cols, first), grid)
-    rows, cols, chords = [], [], []
-    for point, (r0, r1, c0, c1) in zip(points, own, strict=True):
-        sub = grid[r0 - read.row0 : r1 - read.row0, c0 - read.col0 : c1 - read.col0]
-        r, c, chord = _nearest_by_levels(sub, point, bound)
-        rows.append(r0 + r)
-        cols.append(c0 + c)
-        chords.append(chord)
-    return (
-        np.asarray(rows, np.int64),
-        np.asarray(cols, np.int64),
-        np.asarray(chords),
-        measured,
-        error,
-    )
-
-
-def _max_step(grid: np.ndarray, axis: int) -> float:
-    """Largest chord between neighbours along ``axis`` (0 if the window is one wide)."""
-    if grid.shape[axis] < 2:
-        return 0.0
-    steps = np.linalg.norm(np.diff(grid, axis=axis), axis=-1)
-    return float(np.nanmax(steps)) if np.isfinite(steps).any() else 0.0
-
-
-def _nearest_by_levels(grid: np.ndarray, point: np.ndarray, bound: float):
-    """Exact nearest pixel of ``point`` in ``grid`` (rows, cols, 3), pruning by levels.
-
-    At each level only every m-th column is measured; columns farther than the level's
-    distance + m spacings cannot hold the nearest pixel (see the module docstring).
-    Ties go to the lowest row, then column. Returns (row, col, chord).
-    """
-    r0, c0, r1, c1 = 0, 0, grid.shape[0], grid.shape[1]
-    for m in LEVELS:
-        sub = grid[r0:r1, c0:c1]
-        sampled = sub[:, ::m]
-        squared = np.sum((sampled - point) ** 2, axis=-1)
-        squared[np.isnan(squared)] = np.inf
-        if m == 1:
-            flat = int(np.argmin(squared))  # first minimum in C order: lowest row, then col
-            r, c = divmod(flat, squared.shape[1])
-            return r0 + r, c0 + c, float(np.sqrt(squared[r, c]))
-        limit = np.sqrt(squared.min()) + m * bound
-        rows, cols = np.nonzero(squared <= limit * limit)
-        r0, r1 = r0 + int(rows.min()), r0 + int(rows.max()) + 1
-        c0, c1 = (
-            c0 + max(0, (int(cols.min()) - 1) * m),
-            c0 + min(sub.shape[1], (int(cols.max()) + 1) * m + 1),
-        )
-    raise AssertionError("LEVELS must end with 1")
-
-
 def locate(
     product: Path,
     vertices: Vertices,
@@ -465,73 +395,85 @@ def locate(
     """The nearest pixel centre of every vertex (fills row, col, distance_m, in_swath).
 
     in_swath is False when the vertex lies farther than about one pixel (the tie grid's
-    largest spacing) from every pixel centre: outside the scene's footprint. ``tie`` is
-    the scene's tie grid if already read.
+    largest spacing) from every pixel centre: outside the scene's footprint. Ties go to
+    the lowest row, then column. ``tie`` is the scene's tie grid if already read;
+    ``threads`` and ``mem_mb`` bound the read (one task on the shared engine).
     """
     tie = tie or TieGrid.read(product)
-    points = geo.unit_vectors(vertices.lon, vertices.lat)
-    bound = tie.bound
+    points = geo.unit_vectors(vertices.lon, vertices.lat).reshape(-1, 3)
     error = PREDICTION_SPACINGS * tie.spacing
     while True:
-        outer = tie.candidate_windows(points, bound)
-        windows = [tie.narrow(w, point, error) for w, point in zip(outer, points, strict=True)]
-        groups = cluster_windows(windows)
-        tasks = [
-            Task(
-                f"window rows {w.row0}-{w.row1 - 1} cols {w.col0}-{w.col1 - 1}",
-                (
-                    str(product),
-                    (w.row0, w.row1, w.col0, w.col1),
-                    points[members],
-                    [
-                        (windows[i].row0, windows[i].row1, windows[i].col0, windows[i].col1)
-                        for i in members
-                    ],
-                    bound,
-                    (*tie.tie_slice(w), tie.step),
-                ),
-            )
-            for w, members in groups
-        ]
-        task_mb = 20 + max(_area(w) for w, _ in groups) * 8 * 8 / 2**20
-        plan = plan_workers(len(tasks), threads=threads, mem_mb=mem_mb, task_mem_mb=task_mb)
-        results = run_tasks(
-            nearest_task, tasks, plan, label="vertex windows", logger=log, inline_single=True
-        )
-        measured = max(result[3] for result in results)
-        predicted = max(result[4] for result in results)
-        if measured > bound:
-            log.warning(
-                "pixel spacing %.0f m exceeds the assumed %.0f m: searching again",
-                geo.chord_to_metres(measured),
-                geo.chord_to_metres(bound),
-            )
-            bound = SPACING_SAFETY * measured
-        elif predicted > error:
-            log.warning(
-                "pixel centres lie up to %.0f m from their interpolation between tie points, "
-                "more than the assumed %.0f m: searching again",
-                geo.chord_to_metres(predicted),
-                geo.chord_to_metres(error),
-            )
-            error = SPACING_SAFETY * predicted
-        else:
+        owner, pixels = [], []
+        for start in range(0, len(points), VERTEX_BLOCK):
+            index, flat = tie.nearest_candidates(points[start : start + VERTEX_BLOCK], error)
+            owner.append(index + start)
+            pixels.append(flat)
+        owner = np.concatenate(owner) if owner else np.zeros(0, np.int64)
+        pixels = np.concatenate(pixels) if pixels else np.zeros(0, np.int64)
+        unique, where = unique_sorted(pixels)
+        rows, cols = np.divmod(unique, tie.columns)
+        lon, lat = _read_pixels(product, rows, cols, threads=threads, mem_mb=mem_mb)
+        measured = tie.prediction_error(rows, cols, lon, lat)
+        if measured <= error:
             break
-    rows = np.zeros(len(vertices), np.int64)
-    cols = np.zeros(len(vertices), np.int64)
-    chords = np.zeros(len(vertices))
-    for (_, members), (r, c, ch, _, _) in zip(groups, results, strict=True):
-        rows[members], cols[members], chords[members] = r, c, ch
-    log.info(
-        "located %d vertices reading %d window(s), %d pixels",
-        len(vertices),
-        len(groups),
-        sum(_area(w) for w, _ in groups),
-    )
-    vertices.row, vertices.col = rows, cols
-    vertices.distance_m = geo.chord_to_metres(chords)
-    vertices.in_swath = chords <= tie.spacing
+        log.warning(
+            "pixel centres lie up to %.0f m from their interpolation between tie points, "
+            "more than the assumed %.0f m: searching again",
+            geo.chord_to_metres(measured),
+            geo.chord_to_metres(error),
+        )
+        error = SPACING_SAFETY * measured
+    chords = np.linalg.norm(geo.unit_vectors(lon, lat)[where] - points[owner], axis=-1)
+    chords[~np.isfinite(chords)] = np.inf
+    # Per vertex the smallest chord; among equals the lowest row, then column.
+    order = np.lexsort((pixels, chords, owner))
+    first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]] if order.size else order
+    nearest = np.full(len(points), -1, np.int64)
+    best = np.full(len(points), np.inf)
+    nearest[owner[first]], best[owner[first]] = pixels[first], chords[first]
+    log.info("located %d vertices reading %d pixels", len(vertices), unique.size)
+    vertices.row, vertices.col = np.divmod(nearest, tie.columns)
+    vertices.distance_m = geo.chord_to_metres(best)
+    vertices.in_swath = best <= tie.spacing
     return vertices
+
+
+def unique_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct values of an int64 array and, per value, its position among
+    them (as np.unique with return_inverse, by one sort: numpy 2's hashing unique takes
+    minutes on tens of millions of values)."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    new = np.r_[True, ordered[1:] != ordered[:-1]] if values.size else np.zeros(0, bool)
+    inverse = np.empty(values.shape, np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return ordered[new], inverse
+
+
+def _read_pixels(
+    product: Path, rows: np.ndarray, cols: np.ndarray, *, threads: int | None, mem_mb: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude and latitude (float64 degrees, NaN fill) of image pixels ``rows``,
+    ``cols``: only the chunks of geo_coordinates.nc holding them are read."""
+    if rows.size == 0:
+        return np.zeros(0), np.zeros(0)
+    frame = Window(int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1)
+    flat = (rows - frame.row0) * frame.shape[1] + (cols - frame.col0)
+    path = Path(product) / "geo_coordinates.nc"
+    task = Task(
+        f"{path.name} {rows.size} pixels",
+        (
+            str(path),
+            ("longitude", "latitude"),
+            (frame.row0, frame.row1, frame.col0, frame.col1),
+            flat,
+        ),
+    )
+    plan = plan_workers(1, threads=threads, mem_mb=mem_mb, task_mem_mb=40 + 32 * rows.size / 2**20)
+    [read] = run_tasks(
+        read_packed, [task], plan, label="vertex pixels", logger=log, inline_single=True
+    )
+    return read["longitude"].decoded(), read["latitude"].decoded()
 
 
 def extraction_window(
