@@ -25,6 +25,7 @@ from eotrend.geo import geometry as geo
 RING_STEP = 16  # tie rows between ring vertices: the swath edges are smooth curves
 PARTIAL_BELOW = 0.99  # a feature observed less than this is reported as `partial`
 IN_SERIES = ("ok", "partial")  # notes whose statistics enter the time series
+INSIDE_MARGIN = 0.01  # degrees: features this far inside the swath are wholly inside
 
 
 def laea(lon: np.ndarray, lat: np.ndarray, lon0: float, lat0: float) -> np.ndarray:
@@ -84,13 +85,35 @@ def area_km2(geometry) -> float:
 
 
 def swath_fractions(features: list, ring: np.ndarray) -> tuple[list[float], list[float]]:
-    """Per feature geometry (lon/lat): the fraction of its area inside the swath ``ring``
-    (:func:`swath_ring`), and its area (km², :func:`area_km2`)."""
+    """Per feature geometry (lon/lat, unwrapped alike): the fraction of its area inside
+    the swath ``ring`` (:func:`swath_ring`), and its area (km², :func:`area_km2`)."""
+    inside = _well_inside(features, ring)
     fractions, areas = [], []
-    for geometry in features:
+    for geometry, whole in zip(features, inside, strict=True):
         feature, lon0, lat0 = _equal_area(geometry)
-        swath = shapely.make_valid(shapely.Polygon(laea(ring[:, 0], ring[:, 1], lon0, lat0)))
         area = feature.area
-        fractions.append(min(1.0, feature.intersection(swath).area / area) if area else 0.0)
+        if whole or not area:
+            fractions.append(1.0 if area else 0.0)
+        else:
+            swath = shapely.make_valid(shapely.Polygon(laea(ring[:, 0], ring[:, 1], lon0, lat0)))
+            fractions.append(min(1.0, feature.intersection(swath).area / area))
         areas.append(area * EARTH_RADIUS_KM**2)
     return fractions, areas
+
+
+def _well_inside(features: list, ring: np.ndarray) -> np.ndarray:
+    """Which features lie inside the swath by more than ``INSIDE_MARGIN`` degrees in
+    lon/lat: their fraction is 1 whichever plane the ring's edges are straight in (the
+    edges are a few km to 20 km long: straight in lon/lat or in any equal-area plane
+    they part by metres). All False where the test is not that simple: a ring near a
+    pole or wider than 180 degrees of longitude."""
+    if not features or not len(ring) or np.abs(ring[:, 1]).max() > 80.0:
+        return np.zeros(len(features), bool)
+    bounds = shapely.bounds(np.asarray(features, dtype=object)).reshape(-1, 4)
+    lon = geo.unwrap_lon(ring[:, 0], float(np.mean(bounds[:, [0, 2]])))
+    if lon.max() - lon.min() > 180.0:
+        return np.zeros(len(features), bool)
+    swath = shapely.make_valid(shapely.Polygon(np.column_stack([lon, ring[:, 1]])))
+    core = swath.buffer(-INSIDE_MARGIN)
+    shapely.prepare(core)
+    return shapely.contains(core, np.asarray(features, dtype=object))
