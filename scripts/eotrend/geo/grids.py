@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 
 from eotrend.core.errors import InputError
 from eotrend.geo import geometry as geo
-from eotrend.geo.aoi import Feature
+from eotrend.geo.aoi import Feature, mean_lon
 
 osr.UseExceptions()
 
@@ -80,6 +80,49 @@ def dataset_grid(
     width = round((x1 - x0) / resolution)
     height = round((y1 - y0) / resolution)
     return Grid((x0, resolution, 0.0, y1, 0.0, -resolution), width, height, srs.ExportToWkt())
+
+
+def feature_grid(feature: Feature, settings: dict) -> Grid:
+    """The grid of one feature on its own (grid extent ``feature``): exactly the dataset
+    grid of an AOI holding that feature alone (:func:`dataset_grid` unwrapped around the
+    feature's own mean longitude). ``settings``: the dataset's ``grid`` (crs, resolution,
+    margin)."""
+    return dataset_grid(
+        [feature], mean_lon([feature]), settings["crs"], settings["resolution"], settings["margin"]
+    )
+
+
+def check_aoi_grid(features: list[Feature], settings: dict, where: str) -> Grid:
+    """The grid of the whole AOI (grid extent ``aoi``), checked against
+    ``settings["max_cells"]`` before any scene is gridded on it.
+
+    Args:
+        features: the AOI's features.
+        settings: the dataset's ``grid`` (crs, resolution, margin, max_cells).
+        where: the config key named in the error, e.g. ``datasets.lakes.grid``.
+
+    Raises:
+        InputError: the grid has more than max_cells cells (the message gives its size and
+            the keys that change it).
+    """
+    grid = dataset_grid(
+        features,
+        mean_lon(features),
+        settings["crs"],
+        settings["resolution"],
+        settings["margin"],
+    )
+    cells = grid.width * grid.height
+    if cells > settings["max_cells"]:
+        raise InputError(
+            where,
+            f"extent aoi makes one grid around all {len(features):,} features of the AOI, "
+            f"{grid.width:,} x {grid.height:,} = {cells:,} cells per scene and variable "
+            f"(more than max_cells = {settings['max_cells']:,})",
+            "Set grid.extent: feature (each feature its own small grid) or grid: none "
+            "(statistics and pixel tables only), or raise grid.max_cells to make this grid.",
+        )
+    return grid
 
 
 def cell_centres_lonlat(grid: Grid) -> tuple[np.ndarray, np.ndarray]:

@@ -435,6 +435,18 @@ def options_of(settings: dict) -> Options:
     )
 
 
+def fit_arguments(settings: dict) -> dict:
+    """The arguments of :func:`trend` that a dataset's ``trend`` block decides (min_obs,
+    time_unit, options) and the provenance tags with its digest: rule ``trend_tile``'s
+    and each feature's trend of rule ``lake_grids``."""
+    return {
+        "min_obs": settings["min_obs"],
+        "time_unit": settings["time_unit"],
+        "options": options_of(settings),
+        "tags": provenance.tags(provenance.settings_digest(settings)),
+    }
+
+
 def run_tile(
     *,
     stack: str,
@@ -453,14 +465,11 @@ def run_tile(
     ci, seasons, breaks, fdr), whose digest is written as provenance.
     """
     common = {
-        "min_obs": settings["min_obs"],
-        "time_unit": settings["time_unit"],
-        "options": options_of(settings),
+        **fit_arguments(settings),
         "compress": compress,
         "chunk_rows": chunk_rows,
         "threads": threads,
         "mem_mb": mem_mb,
-        "tags": provenance.tags(provenance.settings_digest(settings)),
     }
     if scatteritem:
         fit_tile(Path(stack), Path(tile), scatteritem, **common)
