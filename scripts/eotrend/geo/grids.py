@@ -139,8 +139,19 @@ def cell_centres_lonlat(grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     return points[:, 0].reshape(xx.shape), points[:, 1].reshape(xx.shape)
 
 
+def cell_vectors(grid: Grid) -> np.ndarray:
+    """Unit vectors (float64, shape (height * width, 3)) of every cell centre, row-major:
+    what :func:`nearest_fill` searches from (computed once for many fills of one grid)."""
+    return geo.unit_vectors(*cell_centres_lonlat(grid)).reshape(-1, 3)
+
+
 def nearest_fill(
-    grid: Grid, lon: np.ndarray, lat: np.ndarray, values: np.ndarray, max_distance_m: float
+    grid: Grid,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    values: np.ndarray,
+    max_distance_m: float,
+    cells: np.ndarray | None = None,
 ) -> np.ndarray:
     """Put scattered pixel values on the grid: each cell takes its nearest pixel.
 
@@ -151,6 +162,7 @@ def nearest_fill(
             a cell takes the nearest pixel that has a value for that variable.
         max_distance_m: a cell whose nearest such pixel is farther than this (great
             circle, metres) from its centre is NaN.
+        cells: the grid's :func:`cell_vectors`, when already computed.
 
     Returns:
         float32 (height, width), or (k, height, width) for 2-D ``values``. Variables whose
@@ -165,7 +177,7 @@ def nearest_fill(
         if has[:, k].any():
             groups.setdefault(np.packbits(has[:, k]).tobytes(), []).append(k)
     if groups:
-        cells = geo.unit_vectors(*cell_centres_lonlat(grid)).reshape(-1, 3)
+        cells = cell_vectors(grid) if cells is None else cells
         pixels = geo.unit_vectors(lon, lat)
         bound = float(geo.metres_to_chord(max_distance_m))
         for members in groups.values():

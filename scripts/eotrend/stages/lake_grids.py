@@ -51,6 +51,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from eotrend.core import provenance
 from eotrend.core.atomic import atomic_path
@@ -59,7 +61,7 @@ from eotrend.engine.limits import plan_workers
 from eotrend.engine.pool import Task, iter_tasks
 from eotrend.geo import raster
 from eotrend.geo.aoi import Feature, read_aoi
-from eotrend.geo.grids import Grid, feature_grid, nearest_fill
+from eotrend.geo.grids import Grid, cell_vectors, feature_grid, nearest_fill
 from eotrend.geo.mosaic import Source
 from eotrend.sentinel3.partition import FeaturePixels
 from eotrend.stages import stack as stacking
@@ -136,21 +138,21 @@ def file_name(feature: str) -> str:
 
 def scene_coverage(stats_paths: list[str | Path]) -> dict[str, list[tuple[str, str, float]]]:
     """Feature -> the scenes observing part of it, (name, sensing start, coverage), from
-    the scenes' statistics tables (CSV: scene, time, feature, coverage)."""
-    frames = [
-        pd.read_csv(
-            path,
-            usecols=["scene", "time", "feature", "coverage"],
-            dtype={"scene": "str", "time": "str", "feature": "str"},
-            keep_default_na=False,
-            na_values={"coverage": [""]},
-        )
-        for path in stats_paths
-    ]
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    if table.empty:
+    the scenes' statistics tables (CSV: scene, time, feature, coverage; read with
+    pyarrow's CSV reader, these columns only, ids as strings)."""
+    columns = {"scene": pa.string(), "time": pa.string(), "feature": pa.string()}
+    options = pa_csv.ConvertOptions(
+        include_columns=[*columns, "coverage"],
+        column_types={**columns, "coverage": pa.float64()},
+    )
+    parts = []
+    for path in stats_paths:
+        table = pa_csv.read_csv(path, convert_options=options)
+        observed = pc.fill_null(pc.greater(table.column("coverage"), 0.0), False)
+        parts.append(table.filter(observed).to_pandas())
+    if not parts:
         return {}
-    table = table[table["coverage"] > 0]
+    table = pd.concat(parts, ignore_index=True)
     return {
         str(feature): list(
             zip(
@@ -377,13 +379,24 @@ def lake_outputs(job: LakeJob, table: FeaturePixels, setup: LakeSetup) -> dict:
     position = {scene: k for k, (scene, _) in enumerate(kept)}
     file = f"{file_name(name)}.tif"
     stack_path, trend_path = Path(setup.stacks) / file, Path(setup.trends) / file
+    cells = cell_vectors(grid)
     with _scene_grids(len(kept), grid, Path(setup.stacks)) as grids:
         for scene, pixels in _scene_pixels(table, name, setup.column, set(position)):
-            grids[position[scene]] = _grid_of(pixels, setup.column, grid, setup.grid)
+            grids[position[scene]] = _grid_of(pixels, setup.column, grid, setup.grid, cells)
         members = [[position[str(s.name)] for s in band.inputs] for band in bands]
         reducer = None if setup.period == "none" else setup.reducer
         _write_stack(stack_path, grids, members, bands, grid, reducer, setup)
-    trending.trend(stack_path, trend_path, **trending.fit_arguments(setup.settings), threads=1)
+    # A lake of one tile: a plain GeoTIFF of one small tile (a COG of it would hold the
+    # same tile, converted at a cost); a larger one as rule trend writes it.
+    small = max(grid.width, grid.height) <= stacking.TILE
+    trending.trend(
+        stack_path,
+        trend_path,
+        **trending.fit_arguments(setup.settings),
+        threads=1,
+        cog=not small,
+        block=_tile(grid) if small else stacking.TILE,
+    )
     row.update(file=file, bands=len(bands))
     return row
 
@@ -429,14 +442,25 @@ def _scene_pixels(
         yield current, pa.concat_tables(pending)
 
 
-def _grid_of(pixels: pa.Table, column: str, grid: Grid, settings: dict) -> np.ndarray:
+def _grid_of(
+    pixels: pa.Table, column: str, grid: Grid, settings: dict, cells: np.ndarray
+) -> np.ndarray:
     """One scene's grid of a feature: each cell the nearest valid pixel with a value
-    within max_distance_m (float32, NaN elsewhere)."""
+    within max_distance_m (float32, NaN elsewhere); ``cells``: the grid's cell vectors."""
     valid = pixels.column("valid").to_numpy(zero_copy_only=False).astype(bool)
     values = pixels.column(column).to_numpy(zero_copy_only=False).astype(np.float64)
     lon = pixels.column("lon").to_numpy(zero_copy_only=False)
     lat = pixels.column("lat").to_numpy(zero_copy_only=False)
-    return nearest_fill(grid, lon[valid], lat[valid], values[valid], settings["max_distance_m"])
+    return nearest_fill(
+        grid, lon[valid], lat[valid], values[valid], settings["max_distance_m"], cells
+    )
+
+
+def _tile(grid: Grid) -> int:
+    """The tile size of a feature's rasters: the stack's (256), or for a smaller grid the
+    least multiple of 16 that holds it (a 256-pixel tile of a 13 x 13 grid is 99.7 %
+    padding, compressed and read for every band)."""
+    return min(stacking.TILE, 16 * math.ceil(max(grid.width, grid.height) / 16))
 
 
 def _write_stack(
@@ -462,7 +486,7 @@ def _write_stack(
         descriptions=[b.description for b in bands],
         band_metadata=stacking.band_metadata(bands, {}, setup.unit),
         tags=setup.tags,
-        block=stacking.TILE,
+        block=_tile(grid),
         level=1,
     )
     per_row = 4 * grid.width * (len(bands) + max(map(len, members)))

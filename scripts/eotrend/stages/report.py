@@ -461,6 +461,26 @@ def significance_map(
 
 # -- time series and coverage ------------------------------------------------------------
 
+# Charts with a line per feature draw the first this many features (ids in sorted order):
+# beyond, lines and legend are unreadable and cost minutes with thousands of lakes. The
+# title says so; the lake trend map shows every feature.
+CHART_FEATURES = 12
+
+
+def _by_feature(rows: list[dict]) -> dict[str, list[dict]]:
+    """The rows of each feature (as text), features in sorted order, rows in table order."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(str(row["feature"]), []).append(row)
+    return dict(sorted(groups.items()))
+
+
+def _shown(features: int) -> str:
+    """What a chart's title adds when it leaves features out."""
+    if features <= CHART_FEATURES:
+        return ""
+    return f"\n(the first {CHART_FEATURES} of {features} features, by id)"
+
 
 def draw_timeseries(
     table: str | Path | list[dict[str, str]],
@@ -481,11 +501,12 @@ def draw_timeseries(
     per_year = f" {unit}/yr" if unit is not None and unit not in DIMENSIONLESS else "/yr"
     fig = Figure(figsize=(9, 5.4), layout="constrained")
     ax = fig.add_subplot()
-    for feature in sorted({row["feature"] for row in rows}):
+    groups = _by_feature(rows)
+    for feature, own in list(groups.items())[:CHART_FEATURES]:
         points = [
             (_time(row["time"]), _float(row[median_column]), row)
-            for row in rows
-            if row["feature"] == feature and np.isfinite(_float(row[median_column]))
+            for row in own
+            if np.isfinite(_float(row[median_column]))
         ]
         if not points:
             continue
@@ -521,7 +542,7 @@ def draw_timeseries(
     ax.set_ylabel(f"{variable} ({unit_label(unit)})\nmedian per scene, p25-p75 band")
     _plain(ax.xaxis, MaxNLocator(integer=True))
     _plain(ax.yaxis)
-    ax.set_title(title)
+    ax.set_title(title + _shown(len(groups)))
     if ax.lines:
         ax.legend(fontsize=8)
     return fig
@@ -570,19 +591,16 @@ def draw_coverage(
     top.set_title("scenes per month (by manifest status)")
     if scenes:
         top.legend(title="status", fontsize=8)
-    for feature in sorted({row["feature"] for row in rows}):
-        own = [
-            (_time(row["time"]), _float(row["fraction_valid"]))
-            for row in rows
-            if row["feature"] == feature
-        ]
+    groups = _by_feature(rows)
+    for feature, own_rows in list(groups.items())[:CHART_FEATURES]:
+        own = [(_time(row["time"]), _float(row["fraction_valid"])) for row in own_rows]
         own = [(moment, value) for moment, value in own if np.isfinite(value)]
         if own:
             bottom.plot(*zip(*own, strict=True), "o-", ms=4, label=feature)
     bottom.set_ylim(-0.05, 1.05)
     bottom.set_xlabel("scene sensing time (UTC)")
     bottom.set_ylabel("valid pixels / pixels in the feature")
-    bottom.set_title("valid-pixel fraction per scene")
+    bottom.set_title("valid-pixel fraction per scene" + _shown(len(groups)))
     if bottom.lines:
         bottom.legend(fontsize=8)
     fig.suptitle(title)

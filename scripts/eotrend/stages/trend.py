@@ -172,6 +172,7 @@ def trend(
     cog: bool = True,
     compress: str = "ZSTD",
     fill_qvalues: bool = True,
+    block: int = 256,
 ) -> None:
     """Fit every pixel of ``stack_path`` and write the statistics GeoTIFF ``output``.
 
@@ -209,6 +210,9 @@ def trend(
         cog: write a Cloud-Optimised GeoTIFF.
         compress: GDAL codec of the output (ZSTD, DEFLATE, LZW).
         fill_qvalues: compute the qvalue band here (False for a tile of a larger fit).
+        block: tile size of the output, pixels (a multiple of 16; at least 128 with
+            ``cog``): smaller for a raster of a few cells, whose tiles are otherwise
+            mostly padding to compress.
 
     Raises:
         InputError: the stack cannot be read, its bands carry no dates, min_obs < 2, or
@@ -296,6 +300,7 @@ def trend(
         descriptions=list(names),
         tags=all_tags,
         cog=cog,
+        block=block,
         compress=compress,
         level=1 if compress.upper() in ("ZSTD", "DEFLATE") else None,
         overviews=raster.overview_levels(info.width, info.height) if cog else None,
