@@ -54,6 +54,10 @@ BLOCK_ROWS = 1 << 21
 """Most rows held in memory while the table is written (a block of features, sorted):
 about 2 million, 150-200 MB with two variables."""
 
+_DICTIONARY = ["scene", "feature"]
+"""Columns read back from the spill files dictionary-encoded: a scene's name repeated on
+each of its rows would take more memory than the rest of the row."""
+
 _POS, _RANK = "__feature_position", "__scene_rank"
 """Sort keys kept in the spill files: the feature's position in the AOI, the scene's rank
 in name order."""
@@ -287,7 +291,7 @@ def _sort_keys(table: pa.Table) -> tuple[np.ndarray, ...]:
 
 def _sorted_block(path: Path) -> pa.Table:
     """A block's spill file, sorted by feature, time, scene, row, col."""
-    table = pq.read_table(path)
+    table = pq.read_table(path, read_dictionary=_DICTIONARY)
     return table.take(np.lexsort(_sort_keys(table)))
 
 
@@ -295,7 +299,7 @@ def _stream_feature(path: Path) -> Iterator[pa.Table]:
     """A one-feature block too large to sort in memory, row group by row group: each is
     sorted (the spill wrote the chunks in time order); rows that would go back in time
     across row groups are a bug, reported as such."""
-    source = pq.ParquetFile(path)
+    source = pq.ParquetFile(path, read_dictionary=_DICTIONARY)
     last = None
     for group in range(source.num_row_groups):
         table = source.read_row_group(group)
