@@ -175,11 +175,18 @@ def oracle(inputs: dict, lake: str, period: str, out: Path) -> tuple[Path, Path]
     return out / "stack.tif", out / "trend.tif"
 
 
-@pytest.mark.parametrize("period", ["none", "year"])
-def test_each_lake_is_its_established_chain_alone(inputs, tmp_path, period):
+@pytest.mark.parametrize(
+    ("period", "memory"),
+    [("none", None), ("year", None), ("year", 1)],
+    ids=["scenes", "composites", "composites-from-a-mapped-file"],
+)
+def test_each_lake_is_its_established_chain_alone(inputs, tmp_path, monkeypatch, period, memory):
     """Stack (values, grid, descriptions, band metadata) and trend (values, bands,
     tags) of each lake equal the oracle's; the index lists both lakes with their files
-    and band counts."""
+    and band counts. With no memory to spare, a lake's scene grids go to a file mapped
+    into memory and its stack is written in row blocks: the same outputs."""
+    if memory is not None:
+        monkeypatch.setattr(lake_grids, "MEMORY_BYTES", memory)
     stacks, trends = tmp_path / "stacks", tmp_path / "trends"
     rows = lake_grids.run(
         lake_pixels=str(inputs["pixels"]), stats=[str(inputs["stats"])], aoi=str(inputs["aoi"]),
