@@ -22,6 +22,7 @@ BENCHMARKS = {
     "aoi": "aoi_bench",
     "fetch": "fetch_bench",
     "lakes": "lakes_bench",  # extract with 1, 300 and 5,000 lakes (about 2 minutes)
+    "lake_outputs": "lake_outputs_bench",  # lake_pixels, lake_grids on 3,000 lakes (minutes)
     "scale": "scale_bench",
     "demo": "demo_bench",
     "equivalence": "equivalence",  # old vs new code, every output compared (a few minutes)

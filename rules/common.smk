@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 from eotrend.core.config import check_config
 from eotrend.core.errors import InputError
 from eotrend.geo.aoi import read_aoi
+from eotrend.geo.grids import check_aoi_grid
 
 # The config against the schema (defaults filled in) and what the schema cannot say, one
 # line per problem with the closest valid key for a misspelt one.
@@ -38,13 +39,49 @@ for _name, _cfg in DATASETS.items():
 # empty or missing id and unusable geometry of the file in one message. Read on every
 # parse (each cluster job parses too) without a cache: reading and checking 5,000 lake
 # polygons of 65 vertices takes about 0.1 s from a GeoPackage or Shapefile, 0.5 s from
-# GeoJSON, plus 0.2 s of imports (bench/aoi_bench.py).
+# GeoJSON, plus 0.2 s of imports (bench/aoi_bench.py). With grid extent aoi, the grid
+# around the whole AOI must not be continental unless asked for (grid.max_cells).
+AOI_FEATURES = {}
 for _name, _cfg in DATASETS.items():
     if _cfg["kind"] == "sentinel3":
         try:
-            read_aoi(_cfg["aoi"], _cfg["aoi_id"])
+            _features = read_aoi(_cfg["aoi"], _cfg["aoi_id"])
         except InputError as error:
             raise WorkflowError(f"invalid config: datasets.{_name}.aoi: {error}") from None
+        AOI_FEATURES[_name] = len(_features)
+        if _cfg["grid"]["extent"] == "aoi":
+            try:
+                check_aoi_grid(_features, _cfg["grid"], f"datasets.{_name}.grid")
+            except InputError as error:
+                raise WorkflowError(f"invalid config: {error}") from None
+
+
+def grid_extent(name):
+    """Which grids dataset ``name`` makes: aoi (one grid, the stack and per-pixel trend
+    of the dataset; every geotiff dataset), feature (one per feature) or none."""
+    cfg = DATASETS[name]
+    return cfg["grid"]["extent"] if cfg["kind"] == "sentinel3" else "aoi"
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly the dataset ``names`` (none: a regex that
+    matches nothing), restricting a rule to those datasets."""
+    return "|".join(re.escape(name) for name in names) or r"(?!x)x"
+
+
+# The datasets each rule works for (Snakemake fixes the outputs per rule), so a batch of
+# scenes with grids and one without are two rules, each restricted to its datasets.
+SENTINEL3 = [n for n, c in DATASETS.items() if c["kind"] == "sentinel3"]
+SCENE_GRIDS = [n for n in SENTINEL3 if grid_extent(n) == "aoi"]
+NO_SCENE_GRIDS = [n for n in SENTINEL3 if grid_extent(n) != "aoi"]
+FEATURE_GRIDS = [n for n in SENTINEL3 if grid_extent(n) == "feature"]
+PIXEL_TRENDS = [n for n in DATASETS if grid_extent(n) == "aoi"]
+
+# A time series is also written as CSV (timeseries.csv, for spreadsheets) when the AOI
+# has at most this many features: beyond, a row per scene and feature makes a CSV of
+# hundreds of MB that the Parquet table holds in a fraction of it, typed. Asked for by
+# name (snakemake results/<dataset>/timeseries.csv) it is made for any AOI.
+TIMESERIES_CSV_MAX_FEATURES = 100
 
 # Sentinel-3 product names without ".SEN3" (ESA's OLCI naming convention); strict so that
 # underscores and dots never make wildcards ambiguous.
@@ -172,6 +209,14 @@ def batch_files(leaf):
     return files
 
 
+def scene_grid_settings(wildcards):
+    """A params function: the grid keys gridding a scene reads (crs, resolution,
+    max_distance_m, margin), in canonical order: extent and max_cells decide which rules
+    run, not what a scene's grid holds."""
+    grid = dataset_config(wildcards)["grid"]
+    return canonical({k: v for k, v in grid.items() if k not in ("extent", "max_cells")})
+
+
 def stack_inputs(wildcards):
     """The files a geotiff dataset's stack is built from: the manifest's files (synthetic
     source) or the files matching the dataset's glob (local source); none for sentinel3,
@@ -227,16 +272,18 @@ def figure_report(path, caption, subcategory, figure, variable=None):
 
 def figure_outputs(name):
     """The figures of dataset `name`, named lists in the order of its variables: per
-    variable the trend map, the significance map and (sentinel3) the time series and the
-    lake trend map; per sentinel3 dataset the coverage chart."""
+    variable the trend map and the significance map (a dataset with a per-pixel trend,
+    PIXEL_TRENDS) and (sentinel3) the time series and the lake trend map; per sentinel3
+    dataset the coverage chart."""
     variables = dataset_variables(name)
     plots = "results/{dataset}/plots"
-    outputs = {
-        "trend_maps": [
+    outputs = {}
+    if name in PIXEL_TRENDS:
+        outputs["trend_maps"] = [
             figure_report(f"{plots}/{v}_trend.png", "../report/trend_map.rst", v, "trend map", v)
             for v in variables
-        ],
-        "significance_maps": [
+        ]
+        outputs["significance_maps"] = [
             figure_report(
                 f"{plots}/{v}_significance.png",
                 "../report/significance.rst",
@@ -245,8 +292,7 @@ def figure_outputs(name):
                 v,
             )
             for v in variables
-        ],
-    }
+        ]
     if DATASETS[name]["kind"] == "sentinel3":
         outputs["timeseries_plots"] = [
             figure_report(
@@ -267,14 +313,17 @@ def figure_outputs(name):
 
 
 def figure_inputs(name):
-    """What dataset `name`'s figures are drawn from: its trends (in the order of its
-    variables) and, for a sentinel3 dataset, its lake trends (GeoPackages, same order),
-    the time series and the scene list."""
+    """What dataset `name`'s figures are drawn from: its per-pixel trends (PIXEL_TRENDS,
+    in the order of its variables) and, for a sentinel3 dataset, its lake trends
+    (GeoPackages, same order), the time series (Parquet: always made) and the scene
+    list."""
     variables = dataset_variables(name)
-    inputs = {"trends": [f"results/{{dataset}}/trend/{v}.tif" for v in variables]}
+    inputs = {}
+    if name in PIXEL_TRENDS:
+        inputs["trends"] = [f"results/{{dataset}}/trend/{v}.tif" for v in variables]
     if DATASETS[name]["kind"] == "sentinel3":
         inputs["lakes"] = [f"results/{{dataset}}/lakes/{v}_trends.gpkg" for v in variables]
-        inputs["table"] = "results/{dataset}/timeseries.csv"
+        inputs["table"] = "results/{dataset}/timeseries.parquet"
         inputs["manifest"] = "results/{dataset}/manifest.csv"
     return inputs
 
@@ -337,34 +386,54 @@ def stack_min_coverage(wildcards):
     return cfg["min_coverage"] if cfg["kind"] == "sentinel3" else 0.0
 
 
-# A batch's files; the table is results/{dataset}/batches/{batch}.csv.
+# A batch's files; the table is results/{dataset}/batches/{batch}.csv. grids.tif only
+# with grid extent aoi (rule scenes; scenes_without_grids writes the others).
 BATCH_FILES = ("stats.csv", "pixels.parquet", "windows.json", "grids.tif")
 
 
+def batch_leaves(name):
+    """The files of each batch of sentinel3 dataset ``name`` (BATCH_FILES, without the
+    grids when its grid extent is not aoi)."""
+    return [leaf for leaf in BATCH_FILES if leaf != "grids.tif" or name in SCENE_GRIDS]
+
+
 def final_outputs(wildcards):
-    """The final targets: per dataset and variable the trend, its maps and (sentinel3)
-    time series and lake-level trends (table, GeoPackage, map); per sentinel3 dataset
-    the coverage chart, the run summary, the quicklooks folder (quicklook_scenes) and every batch's files. The batches are asked
-    for because Snakemake leaves a deleted intermediate file missing while what was made
-    from it is up to date; a batch's statistics and pixels are results users read."""
+    """The final targets: per dataset and variable the per-pixel trend and its maps
+    (PIXEL_TRENDS), and for a sentinel3 dataset the time series chart and lake-level
+    trends (table, GeoPackage, map), and each feature's stack and pixel trend (grid extent
+    feature); per sentinel3 dataset the time series (Parquet, and CSV for an AOI of at
+    most TIMESERIES_CSV_MAX_FEATURES features), the pixels partitioned by feature, the
+    coverage chart, the run summary, the quicklooks folder (quicklook_scenes) and every
+    batch's files. The batches are asked for because Snakemake leaves a deleted
+    intermediate file missing while what was made from it is up to date; a batch's
+    statistics and pixels are results users read."""
     targets = []
     for name, cfg in DATASETS.items():
         for variable in dataset_variables(name):
-            targets.append(f"results/{name}/trend/{variable}.tif")
-            targets.append(f"results/{name}/plots/{variable}_trend.png")
-            targets.append(f"results/{name}/plots/{variable}_significance.png")
+            if name in PIXEL_TRENDS:
+                targets.append(f"results/{name}/trend/{variable}.tif")
+                targets.append(f"results/{name}/plots/{variable}_trend.png")
+                targets.append(f"results/{name}/plots/{variable}_significance.png")
+            if name in FEATURE_GRIDS:
+                targets.append(f"results/{name}/lakes/stacks/{variable}")
+                targets.append(f"results/{name}/lakes/trends/{variable}")
             if cfg["kind"] == "sentinel3":
                 targets.append(f"results/{name}/plots/{variable}_timeseries.png")
                 targets.append(f"results/{name}/lakes/{variable}_trends.csv")
                 targets.append(f"results/{name}/lakes/{variable}_trends.gpkg")
                 targets.append(f"results/{name}/plots/{variable}_lake_trends.png")
         if cfg["kind"] == "sentinel3":
+            targets.append(f"results/{name}/timeseries.parquet")
+            if AOI_FEATURES[name] <= TIMESERIES_CSV_MAX_FEATURES:
+                targets.append(f"results/{name}/timeseries.csv")
+            targets.append(f"results/{name}/lakes/pixels.parquet")
             targets.append(f"results/{name}/plots/coverage.png")
             targets.append(f"results/{name}/summary.csv")
             targets.append(f"results/{name}/quicklooks")
             for batch in batch_ids(name):
                 targets.append(f"results/{name}/batches/{batch}.csv")
-                targets += [f"results/{name}/batches/{batch}/{leaf}" for leaf in BATCH_FILES]
+                leaves = batch_leaves(name)
+                targets += [f"results/{name}/batches/{batch}/{leaf}" for leaf in leaves]
     return targets
 
 
@@ -388,6 +457,12 @@ def mem_mb_light(wildcards, attempt):
 def mem_mb_scene(wildcards, threads, attempt):
     """Memory (MB) of per-scene jobs: a parent plus `threads` workers reading windows."""
     return (600 + 400 * threads) * attempt
+
+
+def mem_mb_table(wildcards, attempt):
+    """Memory (MB) of the job that partitions a dataset's pixels by feature: a block of
+    features sorted in memory (eotrend.sentinel3.partition.BLOCK_ROWS rows)."""
+    return 1500 * attempt
 
 
 def mem_mb_raster(wildcards, threads, attempt):

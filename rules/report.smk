@@ -70,7 +70,7 @@ rule quicklooks:
 rule summary:
     input:
         source="results/{dataset}/manifest.csv",
-        table="results/{dataset}/timeseries.csv",
+        table="results/{dataset}/timeseries.parquet",
     output:
         summary=report(
             "results/{dataset}/summary.csv",

@@ -1,7 +1,9 @@
 # stack: per variable, the dated rasters of a dataset in time order as one multi-band
 # GeoTIFF, one band per acquisition (sentinel3: per scene, dated by the sensing start in
 # each grid's metadata, so same-day scenes stay apart) or per period with a composite
-# (daily, year, ...); and the batches' statistics as one table (every scene).
+# (daily, year, ...), for the datasets with one grid (PIXEL_TRENDS: geotiff, sentinel3
+# with grid extent aoi); and the batches' statistics as one table (every scene),
+# timeseries.parquet, with its CSV for spreadsheets.
 
 
 rule stack:
@@ -16,6 +18,8 @@ rule stack:
         "logs/{dataset}/stack/{variable}.log",
     benchmark:
         "benchmarks/{dataset}/stack/{variable}.tsv"
+    wildcard_constraints:
+        dataset=one_of(PIXEL_TRENDS),
     conda:
         "../envs/eotrend.yaml"
     threads: pool_threads
@@ -41,7 +45,7 @@ rule timeseries:
         stats=batch_files("stats.csv"),
         pixels=batch_files("pixels.parquet"),
     output:
-        table="results/{dataset}/timeseries.csv",
+        table="results/{dataset}/timeseries.parquet",
     log:
         "logs/{dataset}/timeseries.log",
     benchmark:
@@ -56,3 +60,24 @@ rule timeseries:
         min_coverage=dataset_setting("min_coverage"),
     script:
         "../scripts/timeseries.py"
+
+
+# The time series as CSV: asked for by rule all when the AOI has at most
+# TIMESERIES_CSV_MAX_FEATURES features, by name for any other.
+rule timeseries_csv:
+    input:
+        table="results/{dataset}/timeseries.parquet",
+    output:
+        csv="results/{dataset}/timeseries.csv",
+    log:
+        "logs/{dataset}/timeseries_csv.log",
+    benchmark:
+        "benchmarks/{dataset}/timeseries_csv.tsv"
+    conda:
+        "../envs/eotrend.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_light,
+        runtime=runtime_min,
+    script:
+        "../scripts/timeseries_csv.py"

@@ -16,6 +16,8 @@ rule trend_tile:
         "logs/{dataset}/trend/{variable}_{scatteritem}.log",
     benchmark:
         "benchmarks/{dataset}/trend/{variable}_{scatteritem}.tsv"
+    wildcard_constraints:
+        dataset=one_of(PIXEL_TRENDS),
     conda:
         "../envs/eotrend.yaml"
     threads: pool_threads
@@ -37,6 +39,8 @@ rule trend:
         "logs/{dataset}/trend/{variable}.log",
     benchmark:
         "benchmarks/{dataset}/trend/{variable}.tsv"
+    wildcard_constraints:
+        dataset=one_of(PIXEL_TRENDS),
     conda:
         "../envs/eotrend.yaml"
     threads: pool_threads

@@ -10,7 +10,7 @@ from support.commands import REPO, run
 
 STAGES = [
     "download", "plan", "scenes", "locate", "extract", "timeseries", "stack", "trend", "lakes",
-    "report",
+    "lake-pixels", "lake-grids", "report",
     "summary", "synthetic",
 ]  # fmt: skip
 EOTREND = [sys.executable, "-m", "eotrend"]

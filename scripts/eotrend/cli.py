@@ -184,6 +184,11 @@ def _scenes_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenes-dir", required=True, help="work folder of each scene (<dir>/<scene>/)"
     )
+    parser.add_argument(
+        "--no-grids",
+        action="store_true",
+        help="grid no scene, no grids.tif (the config's grid extent feature or none)",
+    )
     _extraction(parser)
     _workers(parser)
 
@@ -192,11 +197,13 @@ def _scenes(args: argparse.Namespace) -> None:
     from eotrend.stages import scenes
 
     settings = _extraction_settings(args)
+    if args.no_grids:
+        settings["grid"] = None
     scenes.run(
         aoi=args.aoi,
         aoi_id=args.aoi_id,
         table=args.output,
-        **scenes.batch_outputs(args.output),
+        **scenes.batch_outputs(args.output, gridded=not args.no_grids),
         scenes=scenes.jobs_from_manifest(args.manifest, args.scenes_dir),
         threads=args.workers,
         mem_mb=args.mem_mb,
@@ -273,7 +280,12 @@ def _extract_scene(args: argparse.Namespace, settings: dict) -> None:
 
 def _timeseries_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("stats", nargs="+", help="per-scene statistics tables (CSV)")
-    parser.add_argument("-o", "--output", required=True, help="time series table to write")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="time series to write: Parquet for a .parquet name, else CSV",
+    )
     parser.add_argument(
         "--pixels", nargs="+", default=[], help="the scenes' pixel tables: merge frames of a pass"
     )
@@ -292,6 +304,116 @@ def _timeseries(args: argparse.Namespace) -> None:
 
     timeseries.run(
         stats=args.stats, pixels=args.pixels, table=args.output, min_coverage=args.min_coverage
+    )
+
+
+def _lake_pixels_arguments(parser: argparse.ArgumentParser) -> None:
+    _aoi(parser)
+    parser.add_argument("pixels", nargs="+", help="the batches' (or scenes') pixel tables")
+    parser.add_argument(
+        "-o", "--output", required=True, help="pixel table partitioned by feature to write"
+    )
+    _verbose(parser)
+
+
+def _lake_pixels(args: argparse.Namespace) -> None:
+    from eotrend.stages import lake_pixels
+
+    lake_pixels.run(pixels=args.pixels, aoi=args.aoi, aoi_id=args.aoi_id, lake_pixels=args.output)
+
+
+def _lake_grids_arguments(parser: argparse.ArgumentParser) -> None:
+    from eotrend.geo.dates import PERIODS
+    from eotrend.stages.stack import REDUCERS
+
+    parser.add_argument("pixels", help="pixel table partitioned by feature (lake-pixels)")
+    parser.add_argument("stats", nargs="+", help="the batches' (or scenes') statistics (CSV)")
+    parser.add_argument("--aoi", required=True, help="the polygon file of the pixel table")
+    parser.add_argument(
+        "--aoi-id",
+        metavar="COLUMN",
+        default=schema_default("aoi_id"),
+        help="the AOI attribute holding each feature's id (default: as locate's)",
+    )
+    parser.add_argument("--variable", required=True, help="variable, e.g. TSM_NN")
+    parser.add_argument("--stacks", required=True, help="folder of the features' stacks")
+    parser.add_argument("--trends", required=True, help="folder of the features' trends")
+    parser.add_argument(
+        "--grid-crs", default=schema_default("grid.crs"), help="grid CRS (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--resolution",
+        type=float,
+        default=schema_default("grid.resolution"),
+        help="grid cell size in CRS units (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-distance",
+        type=float,
+        default=schema_default("grid.max_distance_m"),
+        help="a cell takes the nearest valid pixel within this many metres (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--margin",
+        type=int,
+        default=schema_default("grid.margin"),
+        help="cells around each feature's bounding box (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-coverage",
+        type=float,
+        default=schema_default("min_coverage"),
+        help="fraction of a feature a scene's pass must observe (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--period", choices=PERIODS, default=schema_default("composite.period"),
+        help="composite per period (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--reducer", choices=REDUCERS, default=schema_default("composite.reducer"),
+        help="how a period is reduced (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--min-obs",
+        type=int,
+        default=schema_default("trend.min_obs"),
+        help="fewest valid values for a fit (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--robust", action="store_true", default=schema_default("trend.robust"),
+        help="add Theil-Sen slope and intercept and the Mann-Kendall test",
+    )  # fmt: skip
+    _workers(parser)
+
+
+def _lake_grids(args: argparse.Namespace) -> None:
+    from eotrend.stages import lake_grids
+
+    # The trend keys not given as options take the schema's defaults.
+    keys = ("time_unit", "test", "lags", "ci", "seasons", "breaks")
+    settings = {key: schema_default(f"trend.{key}") for key in keys}
+    settings["fdr"] = {k: schema_default(f"trend.fdr.{k}") for k in ("enabled", "alpha", "pvalue")}
+    settings.update(min_obs=args.min_obs, robust=args.robust)
+    lake_grids.run(
+        lake_pixels=args.pixels,
+        stats=args.stats,
+        aoi=args.aoi,
+        aoi_id=args.aoi_id,
+        stacks=args.stacks,
+        trends=args.trends,
+        variable=args.variable,
+        grid={
+            "crs": args.grid_crs,
+            "resolution": args.resolution,
+            "max_distance_m": args.max_distance,
+            "margin": args.margin,
+        },
+        min_coverage=args.min_coverage,
+        period=args.period,
+        reducer=args.reducer,
+        settings=settings,
+        threads=args.workers,
+        mem_mb=args.mem_mb,
     )
 
 
@@ -512,8 +634,8 @@ def _lakes_arguments(parser: argparse.ArgumentParser) -> None:
     def default(key: str) -> object:
         return schema_default(f"trend.{key}")
 
-    parser.add_argument("table", help="time series of the timeseries stage (CSV)")
-    parser.add_argument("aoi", help="the polygon file the time series was extracted with")
+    parser.add_argument("table", help="time series of the timeseries stage (Parquet or CSV)")
+    _aoi(parser)
     parser.add_argument("--variable", required=True, help="variable, e.g. TSM_NN")
     parser.add_argument("-o", "--output", required=True, help="trend table to write (CSV)")
     parser.add_argument(
@@ -580,6 +702,7 @@ def _lakes(args: argparse.Namespace) -> None:
     lakes.run(
         table=args.table,
         aoi=args.aoi,
+        aoi_id=args.aoi_id,
         trends=args.output,
         geopackage=args.geopackage or f"{args.output.removesuffix('.csv')}.gpkg",
         variable=args.variable,
@@ -785,6 +908,19 @@ COMMANDS: dict[str, tuple[Callable, Callable, str, str]] = {
         _lakes,
         "the trend of each AOI feature's per-scene statistic, q-values over the features",
         "python -m eotrend lakes timeseries.csv aoi.geojson --variable TSM_NN -o TSM_NN_trends.csv",
+    ),
+    "lake-pixels": (
+        _lake_pixels_arguments,
+        _lake_pixels,
+        "every batch's pixels as one table partitioned by feature (one lake reads fast)",
+        "python -m eotrend lake-pixels aoi.geojson batches/*/pixels.parquet -o lake_pixels.parquet",
+    ),
+    "lake-grids": (
+        _lake_grids_arguments,
+        _lake_grids,
+        "each feature's stack and per-pixel trend on a grid of its own",
+        "python -m eotrend lake-grids lake_pixels.parquet batches/*/stats.csv --aoi aoi.geojson "
+        "--variable TSM_NN --stacks stacks --trends trends",
     ),
     "report": (
         _report_arguments,

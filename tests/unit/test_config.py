@@ -79,3 +79,45 @@ def test_wrong_type_is_rejected():
     config["datasets"]["amazon_olci"]["grid"]["resolution"] = "fine"
     with pytest.raises(WorkflowError, match=r"resolution|fine"):
         validate(config, SCHEMA)
+
+
+def test_grid_none_is_short_for_extent_none_with_the_other_defaults():
+    """The issue's `grid: none` is the mapping {extent: none}, every other grid key
+    defaulted; any other word in its place is refused, naming the setting."""
+    from eotrend.core.config import check_config
+    from eotrend.core.errors import InputError
+
+    config = demo_config()
+    config["datasets"]["amazon_olci"]["grid"] = "none"
+    check_config(config)
+    grid = config["datasets"]["amazon_olci"]["grid"]
+    assert grid["extent"] == "none"
+    assert grid["resolution"] == 0.003 and grid["max_cells"] == 25_000_000
+    assert config["datasets"]["ndvi_series"].get("grid", {}).get("extent", "aoi") == "aoi"
+    config = demo_config()
+    config["datasets"]["amazon_olci"]["grid"] = "nothing"
+    with pytest.raises(InputError, match=r"datasets\.amazon_olci\.grid"):
+        check_config(config)
+
+
+def test_a_grid_larger_than_max_cells_is_refused_with_its_size_and_the_keys():
+    """Two 1-degree squares 100 degrees apart on a 0.5-degree grid with a 2-cell margin:
+    x from 0 to 101 (202 cells) and y from 0 to 11 (22 cells), plus 2 cells each side,
+    is 206 x 26 = 5,356 cells (worked out by hand); max_cells 5,356 passes, 5,355 not."""
+    import shapely
+
+    from eotrend.core.errors import InputError
+    from eotrend.geo.aoi import Feature
+    from eotrend.geo.grids import check_aoi_grid
+
+    features = [Feature("a", shapely.box(0, 0, 1, 1)), Feature("b", shapely.box(100, 10, 101, 11))]
+    settings = {"crs": "EPSG:4326", "resolution": 0.5, "margin": 2, "max_cells": 5356}
+    grid = check_aoi_grid(features, settings, "datasets.x.grid")
+    assert (grid.width, grid.height) == (206, 26)
+    with pytest.raises(InputError) as error:
+        check_aoi_grid(features, {**settings, "max_cells": 5355}, "datasets.x.grid")
+    text = str(error.value)
+    assert text.startswith("datasets.x.grid: ")
+    for needle in ("206 x 26 = 5,356 cells", "5,355", "grid.extent: feature", "grid: none"):
+        assert needle in text, needle
+    assert "grid.max_cells" in text

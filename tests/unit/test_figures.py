@@ -544,3 +544,27 @@ def test_jobs_that_draw_nothing_import_no_figure_module():
         timeout=120, check=True,
     )  # fmt: skip
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_charts_of_many_features_draw_the_first_by_id_and_say_so():
+    """30 features (as typed Parquet rows: times as datetimes, None for a missing value):
+    the time series and coverage charts draw the medians and valid fractions of the 12
+    first ids in sorted order (worked out here) and their titles say 12 of 30; 12
+    features or fewer are all drawn, the titles unchanged."""
+    moments = [datetime(2019 + k, 6, 1, tzinfo=UTC) for k in range(3)]
+    names = [f"lake_{k:02d}" for k in range(30)]
+    rows = [
+        {"time": t, "feature": name, "fraction_valid": 0.5, "TSM_NN_g.m-3_median": 1.0 + k,
+         "TSM_NN_g.m-3_p25": None, "TSM_NN_g.m-3_p75": 2.0 + k}
+        for name in reversed(names) for k, t in enumerate(moments)
+    ]  # fmt: skip
+    manifest = [{"sensing_start": t.isoformat(), "status": "ok"} for t in moments]
+    for count, title in ((30, "(the first 12 of 30 features, by id)"), (12, None)):
+        kept = [r for r in rows if r["feature"] in names[:count]]
+        chart = report.draw_timeseries(kept, "TSM_NN", title="t", unit="g.m-3")
+        drawn = sorted(line.get_label().split()[0] for line in chart.axes[0].get_lines())
+        assert sorted(set(drawn)) == names[:12]
+        coverage = report.draw_coverage(manifest, kept, title="t").axes[1]
+        assert sorted(line.get_label() for line in coverage.get_lines()) == names[:12]
+        for ax in (chart.axes[0], coverage):
+            assert (title in ax.get_title()) if title else "features" not in ax.get_title()

@@ -51,8 +51,9 @@ def load_dataset(config_path: str | Path, name: str) -> dict:
 
 
 def check_config(config: dict) -> None:
-    """Validate a workflow config against the schema, filling in its defaults (in place),
-    then check what the schema cannot say (a dataset's end before its start).
+    """Validate a workflow config against the schema, filling in its defaults (in place,
+    shorthands such as ``grid: none`` written out), then check what the schema cannot say
+    (a dataset's end before its start).
 
     Raises:
         InputError: the first problem, on one line: the setting at fault (``where``),
@@ -61,6 +62,7 @@ def check_config(config: dict) -> None:
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
+    _expand_shorthands(config)
     try:
         validate(config, str(SCHEMA))
     except WorkflowError as error:
@@ -73,6 +75,15 @@ def check_config(config: dict) -> None:
                 f"{dataset['end']} is before start {dataset['start']}",
                 "Give an end on or after the start (both YYYY-MM-DD, inclusive).",
             )
+
+
+def _expand_shorthands(config: dict) -> None:
+    """Write the config's shorthands out in place, before the schema sees them: a dataset's
+    ``grid: none`` is ``grid: {extent: none}`` (the schema describes the mapping only)."""
+    datasets = config.get("datasets") if isinstance(config, dict) else None
+    for dataset in datasets.values() if isinstance(datasets, dict) else ():
+        if isinstance(dataset, dict) and dataset.get("grid") == "none":
+            dataset["grid"] = {"extent": "none"}
 
 
 def _schema_problem(error: Exception) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 
 from eotrend.core.errors import InputError
 from eotrend.geo import geometry as geo
-from eotrend.geo.aoi import Feature
+from eotrend.geo.aoi import Feature, mean_lon
 
 osr.UseExceptions()
 
@@ -82,6 +82,49 @@ def dataset_grid(
     return Grid((x0, resolution, 0.0, y1, 0.0, -resolution), width, height, srs.ExportToWkt())
 
 
+def feature_grid(feature: Feature, settings: dict) -> Grid:
+    """The grid of one feature on its own (grid extent ``feature``): exactly the dataset
+    grid of an AOI holding that feature alone (:func:`dataset_grid` unwrapped around the
+    feature's own mean longitude). ``settings``: the dataset's ``grid`` (crs, resolution,
+    margin)."""
+    return dataset_grid(
+        [feature], mean_lon([feature]), settings["crs"], settings["resolution"], settings["margin"]
+    )
+
+
+def check_aoi_grid(features: list[Feature], settings: dict, where: str) -> Grid:
+    """The grid of the whole AOI (grid extent ``aoi``), checked against
+    ``settings["max_cells"]`` before any scene is gridded on it.
+
+    Args:
+        features: the AOI's features.
+        settings: the dataset's ``grid`` (crs, resolution, margin, max_cells).
+        where: the config key named in the error, e.g. ``datasets.lakes.grid``.
+
+    Raises:
+        InputError: the grid has more than max_cells cells (the message gives its size and
+            the keys that change it).
+    """
+    grid = dataset_grid(
+        features,
+        mean_lon(features),
+        settings["crs"],
+        settings["resolution"],
+        settings["margin"],
+    )
+    cells = grid.width * grid.height
+    if cells > settings["max_cells"]:
+        raise InputError(
+            where,
+            f"extent aoi makes one grid around all {len(features):,} features of the AOI, "
+            f"{grid.width:,} x {grid.height:,} = {cells:,} cells per scene and variable "
+            f"(more than max_cells = {settings['max_cells']:,})",
+            "Set grid.extent: feature (each feature its own small grid) or grid: none "
+            "(statistics and pixel tables only), or raise grid.max_cells to make this grid.",
+        )
+    return grid
+
+
 def cell_centres_lonlat(grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     """Lon/lat (degrees, float64, shape (height, width)) of every cell centre."""
     x0, dx, _, y0, _, dy = grid.transform
@@ -96,8 +139,19 @@ def cell_centres_lonlat(grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     return points[:, 0].reshape(xx.shape), points[:, 1].reshape(xx.shape)
 
 
+def cell_vectors(grid: Grid) -> np.ndarray:
+    """Unit vectors (float64, shape (height * width, 3)) of every cell centre, row-major:
+    what :func:`nearest_fill` searches from (computed once for many fills of one grid)."""
+    return geo.unit_vectors(*cell_centres_lonlat(grid)).reshape(-1, 3)
+
+
 def nearest_fill(
-    grid: Grid, lon: np.ndarray, lat: np.ndarray, values: np.ndarray, max_distance_m: float
+    grid: Grid,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    values: np.ndarray,
+    max_distance_m: float,
+    cells: np.ndarray | None = None,
 ) -> np.ndarray:
     """Put scattered pixel values on the grid: each cell takes its nearest pixel.
 
@@ -108,6 +162,7 @@ def nearest_fill(
             a cell takes the nearest pixel that has a value for that variable.
         max_distance_m: a cell whose nearest such pixel is farther than this (great
             circle, metres) from its centre is NaN.
+        cells: the grid's :func:`cell_vectors`, when already computed.
 
     Returns:
         float32 (height, width), or (k, height, width) for 2-D ``values``. Variables whose
@@ -122,7 +177,7 @@ def nearest_fill(
         if has[:, k].any():
             groups.setdefault(np.packbits(has[:, k]).tobytes(), []).append(k)
     if groups:
-        cells = geo.unit_vectors(*cell_centres_lonlat(grid)).reshape(-1, 3)
+        cells = cell_vectors(grid) if cells is None else cells
         pixels = geo.unit_vectors(lon, lat)
         bound = float(geo.metres_to_chord(max_distance_m))
         for members in groups.values():

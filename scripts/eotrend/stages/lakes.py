@@ -1,7 +1,7 @@
 """The lakes stage (rule ``lakes``): the trend of every AOI feature's per-scene statistic.
 
 For one variable of a sentinel3 dataset, a feature's series is its rows of the time series
-(timeseries.csv) whose statistics enter the series (note ok or partial: not low_coverage,
+(timeseries.parquet) whose statistics enter the series (note ok or partial: not low_coverage,
 outside_swath, no_pixels, no_valid_pixels) and whose statistic (``trend.lake_statistic``,
 the median by default) is a number; with a composite period (``composite.period``) it is
 first reduced per period by ``composite.reducer``, each period dated by its middle as the
@@ -30,7 +30,7 @@ from eotrend.core.errors import InputError
 from eotrend.geo import dates
 from eotrend.geo.aoi import read_aoi
 from eotrend.geo.vectors import write_geopackage
-from eotrend.sentinel3 import batches, coverage, layout
+from eotrend.sentinel3 import batches, coverage, layout, tables
 from eotrend.sentinel3.extract import stats_column, value_column
 from eotrend.stats import fdr, pixelwise, seasonal, series
 
@@ -216,13 +216,16 @@ def run(
     fdr_pvalue: str,
     pixels: list[str] | None = None,
     dataset: str = "",
+    aoi_id: str | None = None,
 ) -> pd.DataFrame:
-    """Write the lake-level trends of ``variable`` from the time series ``table`` (CSV)
-    and the AOI file ``aoi``: the table ``trends`` (CSV) and the GeoPackage
-    ``geopackage`` (see the module docstring). ``pixels``: the batches' pixel tables,
-    whose metadata give the variable's unit. Returns the table."""
-    features = read_aoi(aoi)
-    frame = pd.read_csv(table)
+    """Write the lake-level trends of ``variable`` from the time series ``table``
+    (Parquet, or CSV; :mod:`eotrend.sentinel3.tables`) and the AOI file ``aoi``: the
+    table ``trends`` (CSV) and the GeoPackage ``geopackage`` (see the module docstring).
+    ``pixels``: the batches' pixel tables, whose metadata give the variable's unit;
+    ``aoi_id``: the AOI attribute naming the features (:func:`~eotrend.geo.aoi.read_aoi`).
+    Returns the table."""
+    features = read_aoi(aoi, aoi_id)
+    frame = tables.read_statistics(table)
     unit = value_unit(variable, pixels)
     out = lake_trends(
         frame,

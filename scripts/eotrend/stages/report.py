@@ -229,13 +229,43 @@ def _read_csv(path: str | Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def _float(text: str) -> float:
-    return float(text) if text not in ("", "nan", "NaN") else math.nan
+def _read_table(path: str | Path, columns: Sequence[str] | None = None) -> list[dict]:
+    """The rows of a table, Parquet (typed values: None where missing) or CSV (text),
+    limited to those of ``columns`` it has (None: all). Parquet is read with
+    ``ParquetFile``, which needs neither pandas nor pyarrow.dataset."""
+    if Path(path).suffix != ".parquet":
+        rows = _read_csv(path)
+        return rows if columns is None else [{c: r[c] for c in columns if c in r} for r in rows]
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(path)
+    names = source.schema_arrow.names
+    return source.read(columns=[c for c in columns if c in names] if columns else None).to_pylist()
 
 
-def _time(text: str) -> datetime:
-    """An ISO 8601 time of a table, in UTC (naive times taken as UTC)."""
-    moment = datetime.fromisoformat(text)
+def _table_units(path: str | Path) -> dict[str, str]:
+    """Column -> unit of a Parquet table's fields (none for a CSV)."""
+    if Path(path).suffix != ".parquet":
+        return {}
+    import pyarrow.parquet as pq
+
+    return {
+        field.name: field.metadata[b"unit"].decode()
+        for field in pq.read_schema(path)
+        if field.metadata and b"unit" in field.metadata
+    }
+
+
+def _float(value: str | float | None) -> float:
+    """A number of a table row: a CSV's text (empty: NaN) or a Parquet value (None: NaN)."""
+    if value is None or value in ("", "nan", "NaN"):
+        return math.nan
+    return float(value)
+
+
+def _time(value: str | datetime) -> datetime:
+    """A time of a table row (ISO 8601 text or a datetime), in UTC (naive taken as UTC)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -431,6 +461,26 @@ def significance_map(
 
 # -- time series and coverage ------------------------------------------------------------
 
+# Charts with a line per feature draw the first this many features (ids in sorted order):
+# beyond, lines and legend are unreadable and cost minutes with thousands of lakes. The
+# title says so; the lake trend map shows every feature.
+CHART_FEATURES = 12
+
+
+def _by_feature(rows: list[dict]) -> dict[str, list[dict]]:
+    """The rows of each feature (as text), features in sorted order, rows in table order."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(str(row["feature"]), []).append(row)
+    return dict(sorted(groups.items()))
+
+
+def _shown(features: int) -> str:
+    """What a chart's title adds when it leaves features out."""
+    if features <= CHART_FEATURES:
+        return ""
+    return f"\n(the first {CHART_FEATURES} of {features} features, by id)"
+
 
 def draw_timeseries(
     table: str | Path | list[dict[str, str]],
@@ -442,19 +492,21 @@ def draw_timeseries(
 ) -> Figure:
     """Per feature: the median of ``variable`` per scene with its p25-p75 band, the OLS
     line fitted to the medians and, with ``robust``, the Theil-Sen line (slopes per year
-    in ``unit``, and p, in the legend). ``table`` is the time series (CSV or its rows)."""
+    in ``unit``, and p, in the legend). ``table`` is the time series (Parquet or CSV, or
+    its rows)."""
     from eotrend.sentinel3.layout import stats_column
 
-    rows = _read_csv(table) if isinstance(table, (str, Path)) else table
+    rows = _read_table(table) if isinstance(table, (str, Path)) else table
     median_column = stats_column(variable, "median")
     per_year = f" {unit}/yr" if unit is not None and unit not in DIMENSIONLESS else "/yr"
     fig = Figure(figsize=(9, 5.4), layout="constrained")
     ax = fig.add_subplot()
-    for feature in sorted({row["feature"] for row in rows}):
+    groups = _by_feature(rows)
+    for feature, own in list(groups.items())[:CHART_FEATURES]:
         points = [
             (_time(row["time"]), _float(row[median_column]), row)
-            for row in rows
-            if row["feature"] == feature and np.isfinite(_float(row[median_column]))
+            for row in own
+            if np.isfinite(_float(row[median_column]))
         ]
         if not points:
             continue
@@ -490,7 +542,7 @@ def draw_timeseries(
     ax.set_ylabel(f"{variable} ({unit_label(unit)})\nmedian per scene, p25-p75 band")
     _plain(ax.xaxis, MaxNLocator(integer=True))
     _plain(ax.yaxis)
-    ax.set_title(title)
+    ax.set_title(title + _shown(len(groups)))
     if ax.lines:
         ax.legend(fontsize=8)
     return fig
@@ -518,7 +570,7 @@ def draw_coverage(
     """Scenes per month by manifest status (whole counts), and the valid-pixel fraction
     of each feature in each scene."""
     scenes = _read_csv(manifest) if isinstance(manifest, (str, Path)) else manifest
-    rows = _read_csv(table) if isinstance(table, (str, Path)) else table
+    rows = _read_table(table) if isinstance(table, (str, Path)) else table
     months = [_time(row["sensing_start"]).strftime("%Y-%m") for row in scenes]
     counts = Counter(zip(months, (row["status"] for row in scenes), strict=True))
     columns = sorted(set(months))
@@ -539,19 +591,16 @@ def draw_coverage(
     top.set_title("scenes per month (by manifest status)")
     if scenes:
         top.legend(title="status", fontsize=8)
-    for feature in sorted({row["feature"] for row in rows}):
-        own = [
-            (_time(row["time"]), _float(row["fraction_valid"]))
-            for row in rows
-            if row["feature"] == feature
-        ]
+    groups = _by_feature(rows)
+    for feature, own_rows in list(groups.items())[:CHART_FEATURES]:
+        own = [(_time(row["time"]), _float(row["fraction_valid"])) for row in own_rows]
         own = [(moment, value) for moment, value in own if np.isfinite(value)]
         if own:
             bottom.plot(*zip(*own, strict=True), "o-", ms=4, label=feature)
     bottom.set_ylim(-0.05, 1.05)
     bottom.set_xlabel("scene sensing time (UTC)")
     bottom.set_ylabel("valid pixels / pixels in the feature")
-    bottom.set_title("valid-pixel fraction per scene")
+    bottom.set_title("valid-pixel fraction per scene" + _shown(len(groups)))
     if bottom.lines:
         bottom.legend(fontsize=8)
     fig.suptitle(title)
@@ -938,9 +987,9 @@ def run_figures(
     *,
     dataset: str,
     variables: list[str],
-    trends: list[str],
-    trend_maps: list[str],
-    significance_maps: list[str],
+    trends: list[str] = (),
+    trend_maps: list[str] = (),
+    significance_maps: list[str] = (),
     timeseries_plots: list[str] = (),
     lake_trend_maps: list[str] = (),
     coverage_plot: str | None = None,
@@ -954,18 +1003,24 @@ def run_figures(
     costs a fraction of the interpreter's start-up and imports).
 
     Per variable (``variables``, in the order of its ``trends`` GeoTIFFs): the trend map
-    (``trend_maps``) and the significance map (``significance_maps``); for a sentinel3
-    dataset also its time series (``timeseries_plots``, from ``table``; with the
-    Theil-Sen line when ``robust``), its lake trend map (``lake_trend_maps``, from the
-    lakes stage's GeoPackages ``lakes``) and the coverage chart (``coverage_plot``, from
-    the scene list ``manifest``). ``aoi`` is drawn on the trend and significance maps.
+    (``trend_maps``) and the significance map (``significance_maps``), for a dataset
+    with a per-pixel trend (none for a sentinel3 dataset of grid extent feature or
+    none); for a sentinel3 dataset also its time series (``timeseries_plots``, from
+    ``table``, the time series, Parquet or CSV; with the Theil-Sen line when
+    ``robust``), its lake trend map (``lake_trend_maps``, from the lakes stage's
+    GeoPackages ``lakes``) and the coverage chart (``coverage_plot``, from the scene
+    list ``manifest``). ``aoi`` is drawn on the trend and significance maps. The
+    values' unit is the trend's UNIT tag, else the table's (its field metadata).
     """
+    from eotrend.sentinel3.layout import stats_column
+
     aoi_path = aoi if isinstance(aoi, str) and aoi else None
-    if not len(variables) == len(trends) == len(trend_maps) == len(significance_maps):
-        raise ValueError("one trend, trend map and significance map per variable")
-    units = {}
+    if not len(trends) == len(trend_maps) == len(significance_maps) in (0, len(variables)):
+        raise ValueError("one trend, trend map and significance map per variable, or none")
+    table_units = _table_units(table) if table else {}
+    units = {v: table_units.get(stats_column(v, "median")) for v in variables}
     for variable, trend_tif, map_png, significance_png in zip(
-        variables, trends, trend_maps, significance_maps, strict=True
+        variables if trends else [], trends, trend_maps, significance_maps, strict=True
     ):
         trend = TrendRaster.read(trend_tif)
         units[variable] = trend.unit
@@ -980,7 +1035,9 @@ def run_figures(
             ),
             significance_png,
         )
-    rows = _read_csv(table) if table else []
+    columns = ["feature", "time", "fraction_valid"]
+    columns += [stats_column(v, k) for v in variables for k in ("median", "p25", "p75")]
+    rows = _read_table(table, columns) if table else []
     for variable, output in zip(variables, timeseries_plots, strict=False):
         figure = draw_timeseries(
             rows, variable, title=f"{dataset}: {variable} per feature", unit=units[variable],

@@ -49,7 +49,8 @@ STAMP = "done.json"
 """File in a scene's folder that marks its outputs complete and says what made them."""
 
 SCENE_FILES = ("window.json", "pixels.parquet", "stats.csv", "grid")
-"""What a scene's folder must hold besides its stamp for the batch's outputs."""
+"""What a scene's folder must hold besides its stamp for the batch's outputs (``grid``,
+the scene's grids, only when the batch grids its scenes: :attr:`SceneSettings.grid`)."""
 
 SCENE_TASK_MB = 400
 """Peak memory of one scene in a worker, MB (a full-size scene's tie grid and windows;
@@ -78,11 +79,12 @@ class SceneJob:
 
 @dataclass(frozen=True)
 class SceneSettings:
-    """What extraction needs from the dataset config (see extract.py)."""
+    """What extraction needs from the dataset config (see extract.py); ``grid`` None:
+    the scenes are not gridded (grid extent feature or none)."""
 
     variables: list[str]
     quality: str | dict
-    grid: dict
+    grid: dict | None
     product_masks: bool
     aoi_id: str | None = None
 
@@ -110,14 +112,21 @@ def file_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def is_current(job: SceneJob, stamp: dict) -> bool:
-    """Whether the scene's folder holds its outputs, made from exactly ``stamp``'s inputs."""
+def scene_files(gridded: bool) -> tuple[str, ...]:
+    """The :data:`SCENE_FILES` a scene's folder holds when its batch grids its scenes
+    (``gridded``) or not."""
+    return SCENE_FILES if gridded else tuple(f for f in SCENE_FILES if f != "grid")
+
+
+def is_current(job: SceneJob, stamp: dict, gridded: bool = True) -> bool:
+    """Whether the scene's folder holds its outputs (:func:`scene_files`), made from
+    exactly ``stamp``'s inputs."""
     folder = Path(job.folder)
     try:
         found = json.loads((folder / STAMP).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return found == stamp and all((folder / name).exists() for name in SCENE_FILES)
+    return found == stamp and all((folder / name).exists() for name in scene_files(gridded))
 
 
 def run_batch(
@@ -148,7 +157,7 @@ def run_batch(
     rows = {}
     todo = []
     for job in jobs:
-        if is_current(job, {"product": job.product, **stamp}):
+        if is_current(job, {"product": job.product, **stamp}, settings.grid is not None):
             rows[job.name] = (job.name, "kept", 0.0, "", 0, 0)
         else:
             todo.append(job)
@@ -185,15 +194,16 @@ def gather_outputs(
     stats: Path,
     pixels: Path,
     windows: Path,
-    grids: Path,
+    grids: Path | None,
 ) -> None:
     """Write the batch's declared outputs from its scenes' folders
-    (:mod:`eotrend.sentinel3.batches`)."""
+    (:mod:`eotrend.sentinel3.batches`); no grids when ``grids`` is None."""
     folders = [Path(job.folder) for job in jobs]
     batches.write_stats([f / "stats.csv" for f in folders], stats)
     batches.write_pixels([f / "pixels.parquet" for f in folders], pixels)
     batches.write_windows({job.name: Path(job.folder) / "window.json" for job in jobs}, windows)
-    batches.write_grids([f / "grid" for f in folders], variables, grids)
+    if grids is not None:
+        batches.write_grids([f / "grid" for f in folders], variables, grids)
 
 
 def _copy_scene_log(job: SceneJob) -> None:
@@ -260,7 +270,7 @@ def _process_scene(
             window,
             folder / "pixels.parquet",
             folder / "stats.csv",
-            folder / "grid",
+            None if settings["grid"] is None else folder / "grid",
             settings["variables"],
             settings["quality"],
             settings["grid"],
@@ -303,27 +313,30 @@ def run(
     stats: str,
     pixels: str,
     windows: str,
-    grids: str,
     scenes: list[dict],
     variables: list[str],
     quality: str | dict,
-    grid: dict,
     product_masks: bool,
+    grids: str | None = None,
+    grid: dict | None = None,
     aoi_id: str | None = None,
     threads: int | None = None,
     mem_mb: float | None = None,
 ) -> pd.DataFrame:
-    """Run one batch of scenes (rule ``scenes``) and write its outputs.
+    """Run one batch of scenes (rules ``scenes`` and ``scenes_without_grids``) and write
+    its outputs.
 
     Args:
         aoi: the AOI vector file.
         table: the batch table to write (CSV: scene, status, seconds, message).
         stats, pixels, windows, grids: the batch's statistics (CSV), pixel table
             (Parquet), extraction windows (JSON) and grids (GeoTIFF) to write, see
-            :mod:`eotrend.sentinel3.batches`.
+            :mod:`eotrend.sentinel3.batches`; ``grids`` None: the scenes are not gridded.
         scenes: one dict per scene with the :class:`SceneJob` fields (name, product,
             folder: its work folder).
-        variables, quality, grid, product_masks: the dataset's extraction settings.
+        variables, quality, product_masks: the dataset's extraction settings.
+        grid: the dataset's grid (crs, resolution, max_distance_m, margin), given with
+            ``grids`` and only then.
         aoi_id: the AOI attribute that names each feature (None: ``name``, else the
             index; :func:`~eotrend.geo.aoi.read_aoi`).
         threads, mem_mb: the job's CPUs and memory budget (MB).
@@ -335,23 +348,35 @@ def run(
         product_masks=product_masks,
         aoi_id=aoi_id,
     )
+    if (grids is None) != (grid is None):
+        raise ValueError("give the grid settings with the grids output, and only then")
     jobs = [SceneJob(**scene) for scene in scenes]
     read_aoi(aoi, aoi_id)  # the AOI's problems once, not once per scene
     done = run_batch(jobs, aoi, settings, table, threads=threads, mem_mb=mem_mb)
-    gather_outputs(jobs, settings.variables, Path(stats), Path(pixels), Path(windows), Path(grids))
+    gather_outputs(
+        jobs,
+        settings.variables,
+        Path(stats),
+        Path(pixels),
+        Path(windows),
+        None if grids is None else Path(grids),
+    )
     return done
 
 
-def batch_outputs(table: str | Path) -> dict[str, str]:
+def batch_outputs(table: str | Path, gridded: bool = True) -> dict[str, str]:
     """The workflow's names of a batch's outputs besides its table ``<batch>.csv``:
-    ``<batch>/stats.csv``, ``pixels.parquet``, ``windows.json`` and ``grids.tif``."""
+    ``<batch>/stats.csv``, ``pixels.parquet``, ``windows.json`` and (``gridded``)
+    ``grids.tif``."""
     folder = Path(table).with_suffix("")
-    return {
+    outputs = {
         "stats": str(folder / "stats.csv"),
         "pixels": str(folder / "pixels.parquet"),
         "windows": str(folder / "windows.json"),
-        "grids": str(folder / "grids.tif"),
     }
+    if gridded:
+        outputs["grids"] = str(folder / "grids.tif")
+    return outputs
 
 
 def jobs_from_manifest(manifest: str | Path, scenes_dir: str | Path) -> list[dict]:

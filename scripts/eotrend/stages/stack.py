@@ -119,8 +119,7 @@ def covered_inputs(paths: list[Path], min_coverage: float) -> list[Path]:
         return paths
     names = [infos[i]["SCENE"] for i in tagged]
     starts = [datetime.fromisoformat(infos[i]["ACQUISITION_DATETIME"]) for i in tagged]
-    groups = passes.pass_groups(names, starts)
-    total = passes.pass_coverage(groups, [float(infos[i]["COVERAGE"]) for i in tagged])
+    total = pass_totals(names, starts, [float(infos[i]["COVERAGE"]) for i in tagged])
     left_out = {tagged[k] for k, value in enumerate(total) if value < min_coverage}
     for i in sorted(left_out):
         log.info(
@@ -137,6 +136,14 @@ def covered_inputs(paths: list[Path], min_coverage: float) -> list[Path]:
             "Lower the dataset's min_coverage, or check the AOI against the scenes.",
         )
     return kept
+
+
+def pass_totals(names: list[str], starts: list[datetime], coverage: list[float]) -> list[float]:
+    """Per scene (product ``names``, sensing ``starts``, the fraction of the AOI each
+    observes): the fraction its whole pass observes, the frames of one pass added up
+    (:mod:`eotrend.sentinel3.passes`). A scene grid enters a stack when its pass observes
+    at least ``min_coverage``."""
+    return passes.pass_coverage(passes.pass_groups(names, starts), coverage)
 
 
 def read_dates(
@@ -649,18 +656,7 @@ def _write_stack(
         dtype="float32",
         nodata=float("nan"),
         descriptions=[b.description for b in bands],
-        band_metadata=[
-            {
-                "DATE": b.date.isoformat(),
-                "PERIOD": b.label,
-                # File names; a scene's name for a band of a batch's grids (its VRT).
-                "SOURCES": ";".join(
-                    Path(s).stem if s in origins else Path(s).name for s in b.sources
-                ),
-                **({"UNIT": unit} if unit else {}),
-            }
-            for b in bands
-        ],
+        band_metadata=band_metadata(bands, origins, unit),
         tags=tags or {},
         block=tile,
         level=1,  # 2-3 x faster than DEFLATE's default 6, 5 % larger on NDVI-like floats
@@ -694,6 +690,23 @@ def _write_stack(
                 Path(dest).unlink()
                 _publish_count(tmp / "written", written)
     _warn_empty(bands, filled)
+
+
+def band_metadata(
+    bands: list[Band], origins: dict[str, str], unit: str | None = None
+) -> list[dict[str, str]]:
+    """The metadata of each band of a stack: DATE (ISO 8601, UTC), PERIOD (its label),
+    SOURCES (the inputs' file names, ';'-joined; a scene's name for a band of a batch's
+    grids, whose temporary VRT is in ``origins``) and UNIT (when ``unit`` is given)."""
+    return [
+        {
+            "DATE": b.date.isoformat(),
+            "PERIOD": b.label,
+            "SOURCES": ";".join(Path(s).stem if s in origins else Path(s).name for s in b.sources),
+            **({"UNIT": unit} if unit else {}),
+        }
+        for b in bands
+    ]
 
 
 def _block_tasks(

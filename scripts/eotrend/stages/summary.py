@@ -10,6 +10,7 @@ import pandas as pd
 
 from eotrend.core.atomic import atomic_path
 from eotrend.sentinel3.coverage import IN_SERIES
+from eotrend.sentinel3.tables import read_statistics
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ def run_summary(
 ) -> pd.DataFrame:
     """Write (and log) the summary table: stage, outcome, reason, scenes.
 
+    ``table_csv`` is the time series, Parquet or CSV (:mod:`eotrend.sentinel3.tables`).
     Manifest rows give the download outcome per status and reason; the time-series
     table's ``note`` column (one row per feature and scene) gives the extraction outcome
     per scene: a scene counts as ``ok`` when the statistics of any feature enter the time
@@ -30,7 +32,7 @@ def run_summary(
     rows = [("found", "all", "", len(manifest))]
     for (status, reason), group in manifest.groupby(["status", "reason"], sort=True):
         rows.append(("download", status, reason, len(group)))
-    table = pd.read_csv(table_csv, keep_default_na=False)
+    table = read_statistics(table_csv, columns=["scene", "feature", "note"])
     if len(table):
         per_scene = table.groupby("scene")["note"].agg(
             lambda notes: "ok" if notes.isin(IN_SERIES).any() else sorted(set(notes))[0]

@@ -1,5 +1,6 @@
-"""The timeseries stage (rule ``timeseries``): the per-scene statistics of a dataset as one
-table in time order.
+"""The timeseries stage (rules ``timeseries`` and ``timeseries_csv``): the per-scene
+statistics of a dataset as one table in time order, ``timeseries.parquet`` (typed, with
+units; :mod:`eotrend.sentinel3.tables`) and, for spreadsheets, the same table as CSV.
 
 One row per scene and feature: several scenes of one day (S3A and S3B) each keep their
 row, with their own sensing time. A feature that consecutive frames of one pass each see
@@ -16,9 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eotrend.core.atomic import atomic_path
 from eotrend.geo.aoi import Feature
-from eotrend.sentinel3 import batches, coverage, passes
+from eotrend.sentinel3 import batches, coverage, passes, tables
 from eotrend.sentinel3.extract import (
     SCENE_COLUMNS,
     SceneExtract,
@@ -35,7 +35,9 @@ def collect_statistics(
     min_coverage: float = 0.0,
     pixel_paths: list[str | Path] | None = None,
 ) -> pd.DataFrame:
-    """All per-scene statistics tables as one, sorted by time then feature (written).
+    """All per-scene statistics tables as one, sorted by time then feature, written to
+    ``output`` (Parquet for a ``.parquet`` name, with each statistic's unit from the
+    pixel tables' metadata; else CSV; :mod:`eotrend.sentinel3.tables`).
 
     With ``pixel_paths`` (the scenes' pixel tables), a feature that consecutive frames of
     one pass each observe in part (:mod:`eotrend.sentinel3.passes`) gets one row for the pass:
@@ -47,7 +49,7 @@ def collect_statistics(
     of a lake on the swath edge is not the lake's median. Counts are whole numbers
     (empty where left out).
     """
-    table = pd.concat([pd.read_csv(path) for path in stats_paths], ignore_index=True)
+    table = pd.concat([tables.read_statistics(path) for path in stats_paths], ignore_index=True)
     if pixel_paths is not None and "coverage" in table:
         table = _merge_passes(table, pixel_paths)
     table = table.sort_values(["time", "feature"], kind="stable", ignore_index=True)
@@ -63,10 +65,19 @@ def collect_statistics(
                 int(low.sum()),
                 min_coverage,
             )
-    table = whole_counts(table)  # a low_coverage row's counts are left out, not 0
-    with atomic_path(output) as tmp:
-        table.to_csv(tmp, index=False)
+    table = tables.typed(whole_counts(table))  # a low_coverage row's counts are left out
+    tables.write_statistics(table, output, _units(table.columns, pixel_paths or []))
     return table
+
+
+def _units(columns, pixel_paths: list[str | Path]) -> dict[str, str]:
+    """Column -> unit of the statistics among ``columns``, from the value columns' units
+    the pixel tables record (their metadata alone)."""
+    units: dict[str, str] = {}
+    for path in pixel_paths:
+        for description in batches.pixel_scenes(path).values():
+            units.update(description.get("units", {}))
+    return tables.statistic_units(list(columns), units)
 
 
 def _merge_passes(table: pd.DataFrame, pixel_paths: list[str | Path]) -> pd.DataFrame:
@@ -123,9 +134,14 @@ def _pass_row(
 
 
 def run(*, stats: list[str], pixels: list[str], table: str, min_coverage: float) -> None:
-    """Write the dataset's time series ``table`` (CSV) from the statistics tables
-    ``stats`` and pixel tables ``pixels`` (the batches' or single scenes'; to merge the
-    frames of a pass); a
-    feature a scene observes less than ``min_coverage`` (fraction) of is noted
+    """Rule ``timeseries``: write the dataset's time series ``table`` (Parquet; CSV for
+    any other suffix) from the statistics tables ``stats`` and pixel tables ``pixels``
+    (the batches' or single scenes'; to merge the frames of a pass and give the units);
+    a feature a scene observes less than ``min_coverage`` (fraction) of is noted
     low_coverage, without statistics."""
     collect_statistics(list(stats), table, min_coverage=min_coverage, pixel_paths=list(pixels))
+
+
+def run_csv(*, table: str, csv: str) -> None:
+    """Rule ``timeseries_csv``: the time series ``table`` (Parquet) as CSV ``csv``."""
+    tables.to_csv(table, csv)

@@ -172,6 +172,7 @@ def trend(
     cog: bool = True,
     compress: str = "ZSTD",
     fill_qvalues: bool = True,
+    block: int = 256,
 ) -> None:
     """Fit every pixel of ``stack_path`` and write the statistics GeoTIFF ``output``.
 
@@ -209,6 +210,9 @@ def trend(
         cog: write a Cloud-Optimised GeoTIFF.
         compress: GDAL codec of the output (ZSTD, DEFLATE, LZW).
         fill_qvalues: compute the qvalue band here (False for a tile of a larger fit).
+        block: tile size of the output, pixels (a multiple of 16; at least 128 with
+            ``cog``): smaller for a raster of a few cells, whose tiles are otherwise
+            mostly padding to compress.
 
     Raises:
         InputError: the stack cannot be read, its bands carry no dates, min_obs < 2, or
@@ -296,6 +300,7 @@ def trend(
         descriptions=list(names),
         tags=all_tags,
         cog=cog,
+        block=block,
         compress=compress,
         level=1 if compress.upper() in ("ZSTD", "DEFLATE") else None,
         overviews=raster.overview_levels(info.width, info.height) if cog else None,
@@ -435,6 +440,18 @@ def options_of(settings: dict) -> Options:
     )
 
 
+def fit_arguments(settings: dict) -> dict:
+    """The arguments of :func:`trend` that a dataset's ``trend`` block decides (min_obs,
+    time_unit, options) and the provenance tags with its digest: rule ``trend_tile``'s
+    and each feature's trend of rule ``lake_grids``."""
+    return {
+        "min_obs": settings["min_obs"],
+        "time_unit": settings["time_unit"],
+        "options": options_of(settings),
+        "tags": provenance.tags(provenance.settings_digest(settings)),
+    }
+
+
 def run_tile(
     *,
     stack: str,
@@ -453,14 +470,11 @@ def run_tile(
     ci, seasons, breaks, fdr), whose digest is written as provenance.
     """
     common = {
-        "min_obs": settings["min_obs"],
-        "time_unit": settings["time_unit"],
-        "options": options_of(settings),
+        **fit_arguments(settings),
         "compress": compress,
         "chunk_rows": chunk_rows,
         "threads": threads,
         "mem_mb": mem_mb,
-        "tags": provenance.tags(provenance.settings_digest(settings)),
     }
     if scatteritem:
         fit_tile(Path(stack), Path(tile), scatteritem, **common)
