@@ -299,6 +299,9 @@ class FakeCdse:
         self.forbid = False
         self.ignore_ranges = False  # Nodes $value answers every Range with the whole file
         self.peak_streams = 0
+        # Stream requests refused (429) before any is served, as if another client of the
+        # account held every stream until then (counted, not timed: deterministic).
+        self.streams_taken = 0
         self._access: dict[str, float] = {}  # token -> expiry (monotonic)
         self._refresh: dict[str, float] = {}
         self._faults: dict[str, list[Fault]] = {}
@@ -578,6 +581,9 @@ class FakeCdse:
 
     def open_stream(self) -> bool:
         with self._lock:
+            if self.streams_taken > 0:  # the account's streams held by another client
+                self.streams_taken -= 1
+                return False
             if self._streams >= self.max_streams:
                 return False
             self._streams += 1
