@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -36,7 +37,7 @@ class Inputs:
     """What the stages read, made once for the module."""
 
     scene: Path
-    many: Path  # nine small polygons spread over the scene: several locate windows
+    many: Path  # nine small polygons spread over the scene: several locate tasks
     large: Path  # one polygon over most of the scene: big extraction reads
     window: Path  # locate's window of `large`
     series: list[Path]
@@ -48,12 +49,14 @@ class Inputs:
 def inputs(tmp_path_factory) -> Inputs:
     root = tmp_path_factory.mktemp("inputs")
     scene = small_scene(root, -60.0, -3.0, rows=1000, columns=1025)
-    squares = [
-        [[(x - 0.08, y - 0.08), (x + 0.08, y - 0.08), (x + 0.08, y + 0.08), (x - 0.08, y + 0.08)]]
+    # 9 x 160 vertices: more than one locate task of TASK_VERTICES.
+    turn = np.linspace(0.0, 2.0 * np.pi, 160, endpoint=False)
+    circles = [
+        [list(zip(x + 0.08 * np.cos(turn), y + 0.08 * np.sin(turn), strict=True))]
         for x in (-60.9, -60.0, -59.1)
         for y in (-3.9, -3.0, -2.1)
     ]
-    many = write_polygons(root / "many.geojson", squares)
+    many = write_polygons(root / "many.geojson", circles)
     large = write_polygons(
         root / "large.geojson", [[[(-61.0, -4.0), (-59.0, -4.0), (-59.0, -2.0), (-61.0, -2.0)]]]
     )

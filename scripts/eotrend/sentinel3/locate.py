@@ -64,6 +64,10 @@ SPACING_SAFETY = 1.5
 PREDICTION_SPACINGS = 1.0
 # Vertices searched at a time (each meets a few hundred tie intervals): bounds temporaries.
 VERTEX_BLOCK = 2048
+# The fewest vertices a task of locate gets (each task reads the tie grid, builds its tree).
+TASK_VERTICES = 1024
+# Peak memory of one locate task, MB (a full-size tie grid and its tree, one block).
+TASK_MB = 400
 
 
 @dataclass
@@ -396,24 +400,29 @@ def locate(
 
     in_swath is False when the vertex lies farther than about one pixel (the tie grid's
     largest spacing) from every pixel centre: outside the scene's footprint. Ties go to
-    the lowest row, then column. ``tie`` is the scene's tie grid if already read;
-    ``threads`` and ``mem_mb`` bound the read (one task on the shared engine).
+    the lowest row, then column. ``tie`` is the scene's tie grid if already read. The
+    vertices are searched in tasks of the shared engine (:func:`nearest_task`): at most
+    two per worker, each of at least ``TASK_VERTICES`` vertices; ``threads`` and
+    ``mem_mb`` bound the workers.
     """
     tie = tie or TieGrid.read(product)
-    points = geo.unit_vectors(vertices.lon, vertices.lat).reshape(-1, 3)
     error = PREDICTION_SPACINGS * tie.spacing
+    count = len(vertices)
+    wanted = max(1, math.ceil(count / TASK_VERTICES))
+    plan = plan_workers(wanted, threads=threads, mem_mb=mem_mb, task_mem_mb=TASK_MB)
+    parts = [p for p in np.array_split(np.arange(count), min(wanted, 2 * plan.workers)) if p.size]
     while True:
-        owner, pixels = [], []
-        for start in range(0, len(points), VERTEX_BLOCK):
-            index, flat = tie.nearest_candidates(points[start : start + VERTEX_BLOCK], error)
-            owner.append(index + start)
-            pixels.append(flat)
-        owner = np.concatenate(owner) if owner else np.zeros(0, np.int64)
-        pixels = np.concatenate(pixels) if pixels else np.zeros(0, np.int64)
-        unique, where = unique_sorted(pixels)
-        rows, cols = np.divmod(unique, tie.columns)
-        lon, lat = _read_pixels(product, rows, cols, threads=threads, mem_mb=mem_mb)
-        measured = tie.prediction_error(rows, cols, lon, lat)
+        tasks = [
+            Task(
+                f"vertices {part[0]}-{part[-1]}",
+                (str(product), vertices.lon[part], vertices.lat[part], error),
+            )
+            for part in parts
+        ]
+        results = run_tasks(
+            nearest_task, tasks, plan, label="vertices", logger=log, inline_single=True
+        )
+        measured = max((result[2] for result in results), default=0.0)
         if measured <= error:
             break
         log.warning(
@@ -423,19 +432,49 @@ def locate(
             geo.chord_to_metres(error),
         )
         error = SPACING_SAFETY * measured
-    chords = np.linalg.norm(geo.unit_vectors(lon, lat)[where] - points[owner], axis=-1)
+    nearest = np.concatenate([r[0] for r in results]) if results else np.zeros(0, np.int64)
+    best = np.concatenate([r[1] for r in results]) if results else np.zeros(0)
+    log.info("located %d vertices reading %d pixels", count, sum(r[3] for r in results))
+    vertices.row, vertices.col = np.divmod(nearest, tie.columns)
+    vertices.distance_m = geo.chord_to_metres(best)
+    vertices.in_swath = best <= tie.spacing
+    return vertices
+
+
+def nearest_task(
+    product: str, lon: np.ndarray, lat: np.ndarray, error: float
+) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """Worker task: the nearest pixel centre of each point (``lon``, ``lat`` degrees)
+    when every prediction is within ``error`` (chord) of its true centre.
+
+    Returns the nearest pixels' flat indices (row * columns + col, int64; -1 when the
+    tie grid has no finite point), their chords (float64; inf then), the largest
+    prediction error measured at the pixels read (chord), which the caller checks
+    against ``error``, and how many pixels were read.
+    """
+    tie = TieGrid.read(Path(product))
+    points = geo.unit_vectors(lon, lat).reshape(-1, 3)
+    owner, pixels = [], []
+    for start in range(0, len(points), VERTEX_BLOCK):
+        index, flat = tie.nearest_candidates(points[start : start + VERTEX_BLOCK], error)
+        owner.append(index + start)
+        pixels.append(flat)
+    owner = np.concatenate(owner) if owner else np.zeros(0, np.int64)
+    pixels = np.concatenate(pixels) if pixels else np.zeros(0, np.int64)
+    unique, where = unique_sorted(pixels)
+    rows, cols = np.divmod(unique, tie.columns)
+    found_lon, found_lat = _read_pixels(Path(product), rows, cols)
+    measured = tie.prediction_error(rows, cols, found_lon, found_lat)
+    found = geo.unit_vectors(found_lon, found_lat).reshape(-1, 3)
+    chords = np.linalg.norm(found[where] - points[owner], axis=-1)
     chords[~np.isfinite(chords)] = np.inf
-    # Per vertex the smallest chord; among equals the lowest row, then column.
+    # Per point the smallest chord; among equals the lowest row, then column.
     order = np.lexsort((pixels, chords, owner))
     first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]] if order.size else order
     nearest = np.full(len(points), -1, np.int64)
     best = np.full(len(points), np.inf)
     nearest[owner[first]], best[owner[first]] = pixels[first], chords[first]
-    log.info("located %d vertices reading %d pixels", len(vertices), unique.size)
-    vertices.row, vertices.col = np.divmod(nearest, tie.columns)
-    vertices.distance_m = geo.chord_to_metres(best)
-    vertices.in_swath = best <= tie.spacing
-    return vertices
+    return nearest, best, measured, int(unique.size)
 
 
 def unique_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -451,7 +490,7 @@ def unique_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _read_pixels(
-    product: Path, rows: np.ndarray, cols: np.ndarray, *, threads: int | None, mem_mb: float | None
+    product: Path, rows: np.ndarray, cols: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Longitude and latitude (float64 degrees, NaN fill) of image pixels ``rows``,
     ``cols``: only the chunks of geo_coordinates.nc holding them are read."""
@@ -459,20 +498,8 @@ def _read_pixels(
         return np.zeros(0), np.zeros(0)
     frame = Window(int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1)
     flat = (rows - frame.row0) * frame.shape[1] + (cols - frame.col0)
-    path = Path(product) / "geo_coordinates.nc"
-    task = Task(
-        f"{path.name} {rows.size} pixels",
-        (
-            str(path),
-            ("longitude", "latitude"),
-            (frame.row0, frame.row1, frame.col0, frame.col1),
-            flat,
-        ),
-    )
-    plan = plan_workers(1, threads=threads, mem_mb=mem_mb, task_mem_mb=40 + 32 * rows.size / 2**20)
-    [read] = run_tasks(
-        read_packed, [task], plan, label="vertex pixels", logger=log, inline_single=True
-    )
+    bounds = (frame.row0, frame.row1, frame.col0, frame.col1)
+    read = read_packed(product / "geo_coordinates.nc", ("longitude", "latitude"), bounds, flat)
     return read["longitude"].decoded(), read["latitude"].decoded()
 
 
