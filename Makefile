@@ -15,10 +15,12 @@ RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 # runs them in one process. Each test file runs on one worker (--dist loadfile): a module's
 # shared set-up (a workflow run, a server) is made once, and the Slurm tests run one at a
 # time; on 2 cores this was also faster than spreading single tests (--dist loadgroup).
+# Files are handed out in collection order, the longest first (tests/conftest.py), not
+# xdist's default of the files with the most tests first (--no-loadscope-reorder).
 TEST_WORKERS ?= $(shell PYTHONPATH=scripts $(BIN)/python -c 'from eotrend.engine.limits \
 	import Host, cpu_limits; print(min(n for n in cpu_limits(Host()).values() if n))' \
 	2>/dev/null || echo 2)
-PYTEST := $(RUN) python -m pytest -n $(TEST_WORKERS) --dist loadfile
+PYTEST := $(RUN) python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: install demo test test-quick lint bench docs clean
 

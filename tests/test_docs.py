@@ -90,13 +90,17 @@ def snakemake(*args: str, workdir: Path) -> str:
     return result.stdout
 
 
-def rulegraph() -> str:
+def rulegraph(products: Path | None = None) -> str:
     """The normalised rule graph of the demo config (config.yaml and data/ copied into a
-    scratch folder, its download checkpoint run there: synthetic data, no network)."""
+    scratch folder, its download checkpoint run there: synthetic data, no network).
+    ``products``: a product cache of the demo config to start from (the graph does not
+    depend on it; the checkpoint then makes only the products it lacks)."""
     with tempfile.TemporaryDirectory(prefix="eotrend-rulegraph-") as scratch:
         work = Path(scratch)
         shutil.copy(REPO / "config.yaml", work / "config.yaml")
         shutil.copytree(REPO / "data", work / "data")
+        if products is not None and products.is_dir():
+            shutil.copytree(products, work / "resources" / "products")
         snakemake("--cores", "2", "--until", "download", workdir=work)
         return normalise(snakemake("--rulegraph", "--cores", "1", workdir=work))
 
@@ -130,8 +134,9 @@ def test_normalise_names_sorts_and_drops_colours():
 
 @pytest.mark.workflow
 @pytest.mark.slow
-def test_rulegraph_is_current():
-    found = rulegraph()
+def test_rulegraph_is_current(commands_page):
+    # The demo's products as the commands page's download made them (the same config).
+    found = rulegraph(products=commands_page[0] / "resources" / "products")
     assert DOT.is_file(), f"{DOT.relative_to(REPO)} is missing: run `make docs`"
     assert found == DOT.read_text(encoding="utf-8"), (
         f"the workflow's rule graph differs from {DOT.relative_to(REPO)}: run `make docs` "
@@ -202,31 +207,41 @@ def test_pages_cite_public_sources(page):
     )
 
 
-@pytest.mark.slow
-def test_commands_page_runs(tmp_path):
-    """Every ```bash block of docs/commands.md, in order, in a scratch copy of the demo's
-    inputs (with `scripts` beside them, as in the repository folder)."""
+@pytest.fixture(scope="module")
+def commands_page(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """Every ```bash block of docs/commands.md run, in order, in a scratch copy of the
+    demo's inputs (with `scripts` beside them, as in the repository folder): the folder
+    and the run (checked by test_commands_page_runs)."""
+    folder = tmp_path_factory.mktemp("commands")
     text = (DOCS / "commands.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
     lines = [
         line for block in blocks for line in block.splitlines() if not line.startswith("source ")
     ]
-    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
-    shutil.copytree(REPO / "data", tmp_path / "data")
-    (tmp_path / "scripts").symlink_to(REPO / "scripts")
+    shutil.copy(REPO / "config.yaml", folder / "config.yaml")
+    shutil.copytree(REPO / "data", folder / "data")
+    (folder / "scripts").symlink_to(REPO / "scripts")
     env = command_env()
     env["PYTHONPATH"] = str(REPO / "scripts")
     result = subprocess.run(
         ["bash", "-c", "set -euo pipefail\n" + "\n".join(lines)],
-        cwd=tmp_path,
+        cwd=folder,
         env=env,
         capture_output=True,
         text=True,
         timeout=900,
         check=False,
     )
+    return folder, result
+
+
+@pytest.mark.slow
+def test_commands_page_runs(commands_page):
+    """Every ```bash block of docs/commands.md, in order, in a scratch copy of the demo's
+    inputs (with `scripts` beside them, as in the repository folder)."""
+    folder, result = commands_page
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (tmp_path / "summary.csv").is_file() and (tmp_path / "trend.png").is_file()
+    assert (folder / "summary.csv").is_file() and (folder / "trend.png").is_file()
 
 
 def test_readme_is_a_users_page():

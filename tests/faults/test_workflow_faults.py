@@ -19,6 +19,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -159,6 +160,9 @@ def _group_alive(group: int) -> bool:
 
 def test_killed_run_reruns_only_unfinished_jobs(clean_run, tmp_path):
     workdir = project(tmp_path / "killed")
+    # The clean run's product cache (the same synthetic products): the downloads make
+    # none again, the jobs after them are the ones killed and rerun.
+    shutil.copytree(clean_run / "resources/products", workdir / "resources/products")
     first = kill_mid_job(workdir, after=2, moment=random.Random(0).uniform(0.3, 0.9))
     started, done = jobs(first), finished(first)
     done_outputs = {o for j in done for o in started[j][1]}

@@ -122,11 +122,13 @@ def test_rerun_does_nothing(small_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_dry_run_prints_the_plan(tmp_path):
+def test_dry_run_prints_the_plan(small_run, tmp_path):
     """Before the download checkpoint ran, the plan holds it and says the rest follows;
-    once it ran, the dry run lists the per-scene and per-variable jobs."""
+    once it ran, the dry run lists the per-scene and per-variable jobs. (The product cache
+    is the module run's: the checkpoint makes no product again.)"""
     shutil.copy(REPO / "data" / "demo" / "aoi.geojson", tmp_path / "aoi.geojson")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(SMALL))
+    shutil.copytree(small_run / "resources/products", tmp_path / "resources/products")
     result = snakemake(tmp_path, "-n")
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
