@@ -31,6 +31,7 @@ SLOWEST_FIRST = (
     "slurm/test_slurm.py",
     "test_readme_commands.py",
     "workflow/test_workflow.py",
+    "workflow/test_lake_outputs_workflow.py",
     "faults/test_batches.py",
     "faults/test_workflow_faults.py",
     "faults/test_bad_inputs.py",
