@@ -59,6 +59,26 @@ def _verbose(parser: argparse.ArgumentParser) -> None:
 ANGLES = ("SZA", "SAA", "OZA", "OAA")
 
 
+def _grid(parser: argparse.ArgumentParser) -> None:
+    """The grid's CRS, resolution and reach of the nearest valid pixel (the config's
+    ``grid`` keys)."""
+    parser.add_argument(
+        "--grid-crs", default=schema_default("grid.crs"), help="grid CRS (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--resolution",
+        type=float,
+        default=schema_default("grid.resolution"),
+        help="grid cell size in CRS units (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-distance",
+        type=float,
+        default=schema_default("grid.max_distance_m"),
+        help="a cell takes the nearest valid pixel within this many metres (default: %(default)s)",
+    )
+
+
 def _extraction(parser: argparse.ArgumentParser) -> None:
     """What to extract from a scene and how to judge and grid it (the dataset keys
     variables, quality, product_masks and grid)."""
@@ -90,21 +110,7 @@ def _extraction(parser: argparse.ArgumentParser) -> None:
         help="keep product values where the product's own failure flag is set "
         "(e.g. CHL_OC4ME under OC4ME_FAIL)",
     )
-    parser.add_argument(
-        "--grid-crs", default=schema_default("grid.crs"), help="grid CRS (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--resolution",
-        type=float,
-        default=schema_default("grid.resolution"),
-        help="grid cell size in CRS units (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--max-distance",
-        type=float,
-        default=schema_default("grid.max_distance_m"),
-        help="a cell takes the nearest valid pixel within this many metres (default: %(default)s)",
-    )
+    _grid(parser)
 
 
 def _extraction_settings(args: argparse.Namespace) -> dict:
@@ -338,21 +344,7 @@ def _lake_grids_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variable", required=True, help="variable, e.g. TSM_NN")
     parser.add_argument("--stacks", required=True, help="folder of the features' stacks")
     parser.add_argument("--trends", required=True, help="folder of the features' trends")
-    parser.add_argument(
-        "--grid-crs", default=schema_default("grid.crs"), help="grid CRS (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--resolution",
-        type=float,
-        default=schema_default("grid.resolution"),
-        help="grid cell size in CRS units (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--max-distance",
-        type=float,
-        default=schema_default("grid.max_distance_m"),
-        help="a cell takes the nearest valid pixel within this many metres (default: %(default)s)",
-    )
+    _grid(parser)
     parser.add_argument(
         "--margin",
         type=int,

@@ -60,3 +60,25 @@ def finished_run(workdir: Path, config: dict) -> Path:
     result = snakemake(workdir)
     assert result.returncode == 0, result.stderr[-5000:]
     return workdir
+
+
+def undeclared_results(run: Path, minimum: int) -> list[str]:
+    """The files under ``run``/results that Snakemake's own ``--delete-all-output``
+    listing does not name (a file of a directory() output, each lake's rasters or a
+    quicklook, is declared through its folder); asserts the run made at least
+    ``minimum`` files."""
+    listed = snakemake(run, "--delete-all-output", "--dry-run")
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    text = listed.stdout + listed.stderr
+    made = [p for p in (run / "results").rglob("*") if p.is_file()]
+    assert len(made) >= minimum
+    missing = []
+    for path in made:
+        name = path.relative_to(run)
+        in_folder = name.parent.name == "quicklooks" or name.parent.parent.name in (
+            "stacks",
+            "trends",
+        )
+        if str(name.parent if in_folder else name) not in text:
+            missing.append(str(name))
+    return missing
