@@ -23,6 +23,9 @@ BENCHMARKS = {
     "fetch": "fetch_bench",
     "lakes": "lakes_bench",  # extract with 1, 300 and 5,000 lakes (about 2 minutes)
     "lake_outputs": "lake_outputs_bench",  # lake_pixels, lake_grids on 3,000 lakes (minutes)
+    # 200 full-size scenes x 5,000 lakes through lake-level trends (hours; the archive is
+    # made once: python bench/lakes_e2e_bench.py --scenes 6 --lakes 300 for a quick check)
+    "lakes_e2e": "lakes_e2e_bench",
     "scale": "scale_bench",
     "demo": "demo_bench",
     "equivalence": "equivalence",  # old vs new code, every output compared (a few minutes)
