@@ -58,7 +58,7 @@ before and after the run (the machine is shared).
 Trend recovery, per variable: each fitted lake's least-squares slope (lakes/<variable>
 _trends.csv) against the slope of the generator's noise-free truth at the lake's centroid
 fitted over the same times (the lake's own series, eotrend.stages.lakes ``lake_series``
-of timeseries.csv): the median relative error and the share of lakes within 2 standard
+of timeseries.parquet): the median relative error and the share of lakes within 2 standard
 errors (the table's stderr; about 95 % expected for long series, fewer for short ones:
 86 % at 5 observations, by Student's t with 3 degrees of freedom). Oa08_reflectance is
 linear in time, so its truth slope is the generator's rate; TSM_NN's median is
@@ -248,7 +248,7 @@ def recovery(workdir: Path, lakes: list) -> list[tuple[str, ...]]:
     from eotrend.synthetic.fields import water_truth
 
     centres = {f"lake_{k:04d}": lake.centroid for k, lake in enumerate(lakes)}
-    series_table = pd.read_csv(workdir / "results" / DATASET / "timeseries.csv")
+    series_table = pd.read_parquet(workdir / "results" / DATASET / "timeseries.parquet")
     rows = []
     for variable in VARIABLES:
         trends = pd.read_csv(workdir / "results" / DATASET / "lakes" / f"{variable}_trends.csv")
