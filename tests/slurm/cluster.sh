@@ -191,7 +191,10 @@ up() {
   start_munge
   start_accounting
   if ! running slurmctld /run/slurmctld.pid > /dev/null; then
-    /usr/sbin/slurmctld
+    # -c: start without the jobs of the controller's last life. Slurm requeues jobs that
+    # were running when it was stopped abruptly (a machine stopped mid-test), and one of
+    # them holding the only node makes every test job wait until the test times out.
+    /usr/sbin/slurmctld -c
     started slurmctld
   fi
   wait_until 30 slurmctld scontrol ping

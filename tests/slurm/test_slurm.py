@@ -61,7 +61,7 @@ def project(folder: Path) -> Path:
     return folder
 
 
-def slurm_run(workdir: Path, *args: str, seconds: int = 900) -> subprocess.CompletedProcess:
+def slurm_run(workdir: Path, *args: str, seconds: int = 600) -> subprocess.CompletedProcess:
     """snakemake through the Slurm profiles, killed (-k) if it outlives ``seconds``."""
     command = [
         "timeout",
@@ -79,6 +79,15 @@ def slurm_run(workdir: Path, *args: str, seconds: int = 900) -> subprocess.Compl
     return subprocess.run(
         command, cwd=workdir, env=command_env(), capture_output=True, text=True, check=False
     )
+
+
+def queue_state() -> str:
+    """What Slurm's queue and node say now: why a run's jobs wait, for a failure's message."""
+    lines = []
+    for command in (["squeue", "--all", "-o", "%i %j %T %r %M"], ["sinfo", "-N", "-o", "%N %T %E"]):
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        lines.append(f"$ {' '.join(command)}\n{done.stdout}{done.stderr}")
+    return "\n".join(lines)
 
 
 def jobs_since(start: datetime, workdir: Path) -> pd.DataFrame:
@@ -129,7 +138,7 @@ def runs(tmp_path_factory):
         start = datetime.now()
         result = slurm_run(cluster)
         local_result = local_run.result()
-    assert result.returncode == 0, result.stderr[-5000:]
+    assert result.returncode == 0, result.stderr[-5000:] + queue_state()
     assert local_result.returncode == 0, local_result.stderr[-3000:]
     return local, cluster, jobs_since(start, cluster)
 
@@ -183,7 +192,7 @@ def test_a_job_killed_for_memory_is_retried_with_more(runs, tmp_path):
         "--set-resources",
         "trend_tile:mem_mb=60 if attempt == 1 else 3000",
     )
-    assert result.returncode == 0, result.stderr[-5000:]
+    assert result.returncode == 0, result.stderr[-5000:] + queue_state()
     assert (workdir / "results/ndvi/trend/ndvi_max.tif").is_file()
     jobs = jobs_since(start, workdir)
     trend = jobs[jobs["rule"].str.startswith("rule_trend_tile_")]
