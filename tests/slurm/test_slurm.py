@@ -117,26 +117,28 @@ def read_all(path: Path) -> np.ndarray:
 
 
 # The outputs compared with a local run's; the local run makes only these (it is the
-# oracle), the Slurm run makes everything.
+# oracle), the Slurm run these and the quicklooks: every kind of job the tests below look
+# at (a batch of scenes, a dataset's figures, stacks, trend tiles and their gathering),
+# not the rest of rule all, whose jobs would only queue one after the other.
 COMPARED = [
     "results/river/trend/Oa08_reflectance.tif",
     "results/ndvi/trend/ndvi_max.tif",
     "results/river/stack/Oa08_reflectance.tif",
 ]
 TABLE = "results/river/timeseries.csv"
+QUICKLOOKS = "results/river/quicklooks"
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The config run through Slurm (the whole workflow) and meanwhile locally (the
-    compared outputs: the Slurm run mostly waits for its jobs); sacct's records of the
-    Slurm run's jobs."""
+    """The config run through Slurm and meanwhile locally (the compared outputs: the
+    Slurm run mostly waits for its jobs); sacct's records of the Slurm run's jobs."""
     local = project(tmp_path_factory.mktemp("local"))
     cluster = project(tmp_path_factory.mktemp("slurm"))
     with ThreadPoolExecutor(1) as pool:
         local_run = pool.submit(snakemake, local, *COMPARED, TABLE)
         start = datetime.now()
-        result = slurm_run(cluster)
+        result = slurm_run(cluster, *COMPARED, TABLE, QUICKLOOKS)
         local_result = local_run.result()
     assert result.returncode == 0, result.stderr[-5000:] + queue_state()
     assert local_result.returncode == 0, local_result.stderr[-3000:]
