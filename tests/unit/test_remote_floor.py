@@ -48,12 +48,13 @@ FLOOR_FACTOR = 1.3
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
     """The S3 server, the AOI file and per chunking (local product, remote folder): a
-    full-size product (4091 x 4865, a real frame's size: its tie-point grid weighs what a
-    real one does) with the files the scene reads, reflectance noise so that chunks
+    product as wide as a real frame (4865 columns) and half as long (2049 rows: half the
+    time to make), with the files the scene reads, reflectance noise so that chunks
     compress like real ones, and a lake across the middle (where 128- and 1024-pixel
-    chunks meet)."""
+    chunks meet: row 1024, column 2432)."""
     base = tmp_path_factory.mktemp("floor")
-    spec = SceneSpec(-60.9, -3.4, datetime(2020, 6, 1, 13, 50, tzinfo=UTC), reflectance_noise=4e-5)
+    when = datetime(2020, 6, 1, 13, 50, tzinfo=UTC)
+    spec = SceneSpec(-60.9, -3.4, when, rows=2049, reflectance_noise=4e-5)
     original = write_product(
         spec,
         base / "original",
