@@ -143,6 +143,25 @@ def test_inline_single_still_uses_a_pool_otherwise(n_tasks, workers):
     assert all(fact["pid"] != os.getpid() for fact in facts)
 
 
+def test_inline_runs_every_task_in_this_process_in_order(caplog):
+    """Work too small for a pool (extract's reads of a few lakes): every task here, each
+    index once, the results those of the pool; errors as from a worker."""
+    tasks = [Task(f"t{i}", (i,)) for i in range(3)]
+    with caplog.at_level(logging.INFO, logger="eotrend"):
+        here = list(iter_tasks(np.arange, tasks, 2, inline=True))
+    assert [index for index, _ in here] == [0, 1, 2]
+    pooled = dict(iter_tasks(np.arange, tasks, 2))
+    for index, result in here:
+        np.testing.assert_array_equal(result, pooled[index])
+    assert "3 task(s) run in this process" in caplog.text
+    facts = dict(iter_tasks(pool_tasks.worker_facts, [Task("a"), Task("b")], 2, inline=True))
+    assert {fact["pid"] for fact in facts.values()} == {os.getpid()}
+    with pytest.raises(TaskError, match=r"'bad block'.*ValueError: bad value in block 7"):
+        list(
+            iter_tasks(pool_tasks.fail_with_value_error, [Task("bad block", (7,))], 2, inline=True)
+        )
+
+
 def test_iter_tasks_keeps_no_result_it_has_yielded():
     """A caller writing blocks as they arrive holds one block at a time, not all of them."""
     tasks = [Task(f"t{i}", (200_000,)) for i in range(8)]

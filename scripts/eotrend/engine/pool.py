@@ -162,6 +162,7 @@ def iter_tasks(
     label: str = "tasks",
     logger: logging.Logger | None = None,
     inline_single: bool = False,
+    inline: bool = False,
     crashes: str = "raise",
 ) -> Iterator[tuple[int, Any]]:
     """Like :func:`run_tasks`, but yield ``(task index, result)`` as tasks complete.
@@ -170,12 +171,15 @@ def iter_tasks(
     as they arrive. Closing the iterator early ends the workers. ``crashes="yield"``: a
     task that kills its worker twice when run alone yields its :class:`WorkerCrashError`
     as its result and the other tasks go on (for independent tasks, e.g. the scenes of a
-    batch); ``"raise"`` raises it.
+    batch); ``"raise"`` raises it. ``inline``: every task runs in this process, one after
+    the other, as in a worker (for work that takes less than starting a pool; the same
+    caveats as ``inline_single``).
     """
     log = _log if logger is None else logger
     tasks = list(tasks)
-    if _IN_WORKER:
-        log.info("%s: %d task(s) run in this worker, one after the other", label, len(tasks))
+    if _IN_WORKER or inline:
+        where = "this worker" if _IN_WORKER else "this process (less work than a pool's start)"
+        log.info("%s: %d task(s) run in %s, one after the other", label, len(tasks), where)
         progress = Progress(len(tasks), label, log)
         for index, task in enumerate(tasks):
             result = _inline(func, task, label)

@@ -86,6 +86,10 @@ NOTES = {
 }
 ANGLE_BLOCK = 1 << 16  # pixels interpolated at a time
 LOGGED_FEATURES = 50  # beyond this many features, the log gives totals
+# Reads of at most this many pixels run in this process: starting a pool of workers, each
+# importing the readers, took longer than reading them (bench/lakes_bench.py: 300 lakes,
+# 13,272 pixels).
+INLINE_PIXELS = 50_000
 
 
 @dataclass(frozen=True)
@@ -320,7 +324,9 @@ def _read(
     ]
     picked: dict[str, reader.Packed] = {}
     tie_read: dict[str, reader.Packed] = {}
-    for index, result in iter_tasks(reader.read_packed, tasks, plan, label="read", logger=log):
+    inline = selection.flat.size <= INLINE_PIXELS
+    reads = iter_tasks(reader.read_packed, tasks, plan, label="read", logger=log, inline=inline)
+    for index, result in reads:
         if index == tie_index:
             tie_read = result
         else:
