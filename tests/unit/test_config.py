@@ -121,3 +121,15 @@ def test_a_grid_larger_than_max_cells_is_refused_with_its_size_and_the_keys():
     for needle in ("206 x 26 = 5,356 cells", "5,355", "grid.extent: feature", "grid: none"):
         assert needle in text, needle
     assert "grid.max_cells" in text
+
+
+def test_the_schema_snakemake_validates_against_is_the_yaml_schema():
+    """check_config gives Snakemake's validate a JSON copy of the schema (read without
+    yte): it holds exactly what schemas/config.schema.yaml says, read by PyYAML."""
+    import json
+    from pathlib import Path
+
+    from eotrend.core import config
+
+    written = json.loads(Path(config._schema_as_json()).read_text(encoding="utf-8"))
+    assert written == yaml.safe_load(config.SCHEMA.read_text(encoding="utf-8"))

@@ -5,10 +5,14 @@ workflow's (schemas/config.schema.yaml is the only place a default is written)."
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import tempfile
 from pathlib import Path
 
 import yaml
 
+from eotrend.core.atomic import write_text
 from eotrend.core.errors import InputError
 
 SCHEMA = Path(__file__).resolve().parents[3] / "schemas" / "config.schema.yaml"
@@ -64,7 +68,7 @@ def check_config(config: dict) -> None:
 
     _expand_shorthands(config)
     try:
-        validate(config, str(SCHEMA))
+        validate(config, _schema_as_json())
     except WorkflowError as error:
         where, problem = _schema_problem(error)
         raise InputError(where, problem, HINT) from None
@@ -117,6 +121,24 @@ def _schema() -> dict:
     # libyaml's loader: the pure-Python one took 0.2 s of every command's start.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     return yaml.load(SCHEMA.read_text(encoding="utf-8"), Loader=loader)
+
+
+@functools.cache
+def _schema_as_json() -> str:
+    """The path of the schema as JSON, which Snakemake's ``validate`` reads with the
+    standard library before it tries YAML (through yte, pure Python: 0.4 s of every
+    workflow start); written once per schema content to the temporary folder. The YAML
+    schema itself where that folder cannot be written."""
+    text = SCHEMA.read_bytes()
+    path = (
+        Path(tempfile.gettempdir()) / f"eotrend-schema-{hashlib.sha256(text).hexdigest()[:16]}.json"
+    )
+    try:
+        if not path.is_file():
+            write_text(path, json.dumps(_schema()))
+    except OSError:
+        return str(SCHEMA)
+    return str(path)
 
 
 def _resolve(node: dict) -> dict:
