@@ -8,7 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
-UV := $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python
+UV_COMPILE ?= --compile-bytecode
+UV := $(BIN)/uv pip install -q $(UV_COMPILE) --python $(BIN)/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Snakemake runs `script:` rules with the python it finds first on PATH.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
@@ -41,7 +42,8 @@ $(STAMP): envs/requirements.txt envs/requirements-dev.txt
 		$(PYTHON) -m venv $(VENV); }
 	# uv installs the same pinned wheels as pip in a third of its time. Byte-compiled at
 	# install: where PYTHONDONTWRITEBYTECODE is set, Python would compile every module of
-	# snakemake, pandas... in every process instead (twice the CPU of each start).
+	# snakemake, pandas... in every process instead (twice the CPU of each start);
+	# UV_COMPILE= leaves it to Python's first imports.
 	$(BIN)/python -m pip install -q uv==$(UV_VERSION)
 	$(UV) setuptools==84.2.1 wheel==0.48.0 -r envs/requirements.txt -r envs/requirements-dev.txt
 	# GDAL's bindings must match the system library; without --no-build-isolation
