@@ -82,36 +82,32 @@ GOAL_RSS_300_MB = 600
 GOAL_RSS_5000_MB = 1024
 FOLDER = OUT / "lakes"
 FIELDS = ("bytes", "at_open", "opens")  # of bytes_read, per file
-# The whole-file read (the baseline): argv PRODUCT VARIABLE FILE VARIABLE FILE ...
-WHOLE_FILE = """
-import sys
-from pathlib import Path
-import netCDF4
-product = Path(sys.argv[1])
-with netCDF4.Dataset(product / "geo_coordinates.nc") as ds:
-    lon, lat = ds["longitude"][:], ds["latitude"][:]
-data = {}
-for variable, name in zip(sys.argv[2::2], sys.argv[3::2]):
-    with netCDF4.Dataset(product / name) as ds:
-        data[variable] = ds[variable][:]
-"""
-# Per scene as a batch pays it (imports once per batch, the scene in a warm process):
-# argv PRODUCT '{"variable": "file", ...}' AOI...; prints the best of 2 of the whole-file
-# read and of extract_scene on each AOI (threads=1, as in a batch's worker), seconds.
-IN_PROCESS = """
+# The whole-file read (the baseline): netCDF4 with its default mask-and-scale, each
+# variable read whole; ``files`` maps a variable to its file in the product.
+READ_WHOLE = """
 import json, sys, time
 from pathlib import Path
 import netCDF4
+def read_whole(product, files):
+    with netCDF4.Dataset(product / "geo_coordinates.nc") as ds:
+        data = {"longitude": ds["longitude"][:], "latitude": ds["latitude"][:]}
+    for variable, name in files.items():
+        with netCDF4.Dataset(product / name) as ds:
+            data[variable] = ds[variable][:]
+    return data
+product, files = Path(sys.argv[1]), json.loads(sys.argv[2])
+"""
+# argv PRODUCT '{"variable": "file", ...}'
+WHOLE_FILE = READ_WHOLE + "read_whole(product, files)\n"
+# Per scene as a batch pays it (imports once per batch, the scene in a warm process):
+# argv PRODUCT '{"variable": "file", ...}' AOI...; prints the best of 2 of the whole-file
+# read and of extract_scene on each AOI (threads=1, as in a batch's worker), seconds.
+IN_PROCESS = (
+    READ_WHOLE
+    + """
 from eotrend.geo.aoi import read_aoi
 from eotrend.sentinel3.extract import extract_scene
 from eotrend.sentinel3.locate import window_for
-product, files, aois = Path(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3:]
-def whole():
-    with netCDF4.Dataset(product / "geo_coordinates.nc") as ds:
-        ds["longitude"][:], ds["latitude"][:]
-    for variable, name in files.items():
-        with netCDF4.Dataset(product / name) as ds:
-            ds[variable][:]
 def lakes(aoi):
     window = window_for(product, Path(aoi))
     extract_scene(product, read_aoi(aoi), window, list(files), "none", threads=1)
@@ -122,8 +118,11 @@ def best(task, *args):
         task(*args)
         times.append(time.perf_counter() - start)
     return min(times)
-print(json.dumps({"whole": best(whole), **{aoi: best(lakes, aoi) for aoi in aois}}))
+aois = sys.argv[3:]
+whole = best(read_whole, product, files)
+print(json.dumps({"whole": whole, **{aoi: best(lakes, aoi) for aoi in aois}}))
 """
+)
 READ_CALL = re.compile(r"^(read|pread64|preadv2?)\(\d+<([^>]*)>.*=\s+(\d+)$")
 
 
@@ -305,8 +304,7 @@ def main() -> str:
     whole_names = ["geo_coordinates.nc", *files.values()]
     for path in product.iterdir():  # the page cache warm for every run alike
         path.read_bytes()
-    whole_args = [sys.executable, "-c", WHOLE_FILE, str(product)]
-    whole_args += [x for pair in files.items() for x in pair]
+    whole_args = [sys.executable, "-c", WHOLE_FILE, str(product), json.dumps(files)]
     whole = measure(whole_args, product, "whole", repeat=2)
     results, tables = {}, {}
     for count in COUNTS:
@@ -441,7 +439,6 @@ def main() -> str:
                 "MB read per netCDF file (opens)",
             ),
         )
-        + "\n\n"
         + "\n\nPer scene as a batch of the workflow pays it: each in one warm process "
         "(imports paid once, as a batch pays them once for all its scenes), best of 2, "
         "extract_scene with threads=1 (a batch's worker), its window from the tie grid:\n\n"

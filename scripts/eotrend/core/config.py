@@ -129,13 +129,12 @@ def _schema_as_json() -> str:
     standard library before it tries YAML (through yte, pure Python: 0.4 s of every
     workflow start); written once per schema content to the temporary folder. The YAML
     schema itself where that folder cannot be written."""
-    text = SCHEMA.read_bytes()
-    path = (
-        Path(tempfile.gettempdir()) / f"eotrend-schema-{hashlib.sha256(text).hexdigest()[:16]}.json"
-    )
+    text = json.dumps(_schema())
+    name = f"eotrend-schema-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+    path = Path(tempfile.gettempdir()) / name
     try:
         if not path.is_file():
-            write_text(path, json.dumps(_schema()))
+            write_text(path, text)
     except OSError:
         return str(SCHEMA)
     return str(path)
