@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from osgeo import osr
-from scipy.spatial import cKDTree
 
 from eotrend.core.errors import InputError
 from eotrend.geo import geometry as geo
@@ -177,6 +176,10 @@ def nearest_fill(
         if has[:, k].any():
             groups.setdefault(np.packbits(has[:, k]).tobytes(), []).append(k)
     if groups:
+        # Imported here: scipy.spatial takes 0.5 s to import, and this module is imported
+        # by every workflow start (the Snakefile checks grids) and most jobs.
+        from scipy.spatial import cKDTree
+
         cells = cell_vectors(grid) if cells is None else cells
         pixels = geo.unit_vectors(lon, lat)
         bound = float(geo.metres_to_chord(max_distance_m))

@@ -28,10 +28,9 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from eotrend.core.atomic import atomic_path, write_text
 from eotrend.core.errors import InputError
@@ -40,6 +39,9 @@ from eotrend.engine.pool import Task, run_tasks
 from eotrend.geo import geometry as geo
 from eotrend.geo.aoi import Feature, first_vertex_lon, read_aoi
 from eotrend.sentinel3.reader import Window, open_product, read_packed, read_tie_lonlat
+
+if TYPE_CHECKING:
+    from scipy.spatial import cKDTree
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +217,10 @@ class TieGrid:
     @cached_property
     def _tree(self) -> tuple[cKDTree, np.ndarray]:
         """A k-d tree of the finite tie points and their flat indices into the grid."""
+        # Imported here: scipy.spatial takes 0.5 s to import, and the jobs that read the
+        # scene tables (timeseries, lakes) import this module without locating anything.
+        from scipy.spatial import cKDTree
+
         points = self.xyz.reshape(-1, 3)
         finite = np.flatnonzero(np.isfinite(points).all(axis=1))
         return cKDTree(points[finite]), finite
