@@ -155,6 +155,14 @@ def make_archive(scenes: int, centre_aoi: Path, water) -> tuple[Path, list, dict
     return folder, specs, json.loads(made.read_text())
 
 
+def water_around(lakes: list):
+    """The archive's water: the lakes' bounding box widened by WATER_MARGIN degrees."""
+    import shapely
+
+    x0, y0, x1, y1 = shapely.total_bounds(lakes)
+    return shapely.box(x0 - WATER_MARGIN, y0 - WATER_MARGIN, x1 + WATER_MARGIN, y1 + WATER_MARGIN)
+
+
 def disk_bytes(folder: Path) -> tuple[int, int]:
     """(bytes of the files under ``folder``, bytes they take on disk)."""
     paths = [p for p in folder.rglob("*") if p.is_file()]
@@ -298,7 +306,6 @@ def main(
 
     ``grid``: grid.extent; None = ``none`` when this tree's schema has the key, else the
     schema's default grid. ``target``: lakes (the lake-level trend tables) or all."""
-    import shapely
     import yaml
 
     extents = grid_extents()
@@ -312,9 +319,7 @@ def main(
     FOLDER.mkdir(parents=True, exist_ok=True)
     every_lake = lake_list(full_scene(real_bytes=True), max(lakes, LAKES))
     centre_aoi = write_aoi(FOLDER / f"lakes_{len(every_lake)}.geojson", every_lake)
-    x0, y0, x1, y1 = shapely.total_bounds(every_lake)
-    water = shapely.box(x0 - WATER_MARGIN, y0 - WATER_MARGIN, x1 + WATER_MARGIN, y1 + WATER_MARGIN)
-    archive, specs, made = make_archive(scenes, centre_aoi, water)
+    archive, specs, made = make_archive(scenes, centre_aoi, water_around(every_lake))
     archive_bytes, archive_disk = disk_bytes(archive)
 
     workdir = FOLDER / f"run_{scenes}x{lakes}"

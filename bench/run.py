@@ -26,6 +26,8 @@ BENCHMARKS = {
     # 200 full-size scenes x 5,000 lakes through lake-level trends (hours; the archive is
     # made once: python bench/lakes_e2e_bench.py --scenes 6 --lakes 300 for a quick check)
     "lakes_e2e": "lakes_e2e_bench",
+    # the scene batch's memory against 1, 300 and 5,000 lakes beside the rule's ask
+    "batch_memory": "batch_memory_bench",
     "scale": "scale_bench",
     "demo": "demo_bench",
     "equivalence": "equivalence",  # old vs new code, every output compared (a few minutes)

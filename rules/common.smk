@@ -7,13 +7,14 @@ import glob
 import re
 import sys
 
-from snakemake.exceptions import WorkflowError
+from snakemake.exceptions import IncompleteCheckpointException, WorkflowError
 
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 from eotrend.core.config import check_config
 from eotrend.core.errors import InputError
 from eotrend.geo.aoi import read_aoi
 from eotrend.geo.grids import check_aoi_grid
+from eotrend.sentinel3.memory import batch_mem_mb, series_mem_mb
 
 # The config against the schema (defaults filled in) and what the schema cannot say, one
 # line per problem with the closest valid key for a misspelt one.
@@ -454,9 +455,25 @@ def mem_mb_light(wildcards, attempt):
     return 1000 * attempt
 
 
-def mem_mb_scene(wildcards, threads, attempt):
-    """Memory (MB) of per-scene jobs: a parent plus `threads` workers reading windows."""
+def mem_mb_download(wildcards, threads, attempt):
+    """Memory (MB) of the download: a parent plus `threads` workers fetching products."""
     return (600 + 400 * threads) * attempt
+
+
+def mem_mb_scene(wildcards, threads, attempt):
+    """Memory (MB) of per-scene jobs: a parent plus `threads` workers reading windows,
+    each growing with the AOI's features (eotrend.sentinel3.memory)."""
+    return batch_mem_mb(threads, AOI_FEATURES.get(wildcards.dataset, 0)) * attempt
+
+
+def mem_mb_series(wildcards, attempt):
+    """Memory (MB) of the jobs that hold a sentinel3 dataset's per-scene table whole
+    (timeseries, lakes): a row per scene and AOI feature (eotrend.sentinel3.memory)."""
+    try:
+        rows = len(scenes(wildcards.dataset)) * AOI_FEATURES[wildcards.dataset]
+    except IncompleteCheckpointException:
+        rows = 0  # planned before the download ran; the job is planned again after it
+    return series_mem_mb(rows) * attempt
 
 
 def mem_mb_table(wildcards, attempt):

@@ -27,7 +27,7 @@ checkpoint download:
         "../envs/eotrend.yaml"
     threads: pool_threads
     resources:
-        mem_mb=mem_mb_scene,
+        mem_mb=mem_mb_download,
         runtime=runtime_min,
     params:
         settings=download_settings,

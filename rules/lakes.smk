@@ -23,7 +23,7 @@ rule lakes:
         "../envs/eotrend.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_light,
+        mem_mb=mem_mb_series,
         runtime=runtime_min,
     params:
         aoi_id=dataset_setting("aoi_id"),

@@ -54,7 +54,7 @@ rule timeseries:
         "../envs/eotrend.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_light,
+        mem_mb=mem_mb_series,
         runtime=runtime_min,
     params:
         min_coverage=dataset_setting("min_coverage"),
@@ -77,7 +77,7 @@ rule timeseries_csv:
         "../envs/eotrend.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_light,
+        mem_mb=mem_mb_series,
         runtime=runtime_min,
     script:
         "../scripts/timeseries_csv.py"

@@ -241,3 +241,21 @@ def test_this_host():
     assert cpu_limits(Host())["affinity"] == len(os.sched_getaffinity(0))
     plan = plan_workers(1000, threads=None)
     assert 1 <= plan.workers <= len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize("features", [1, 300, 5000, 50_000])
+@pytest.mark.parametrize("threads", [1, 2, 8])
+def test_a_batch_given_the_rules_memory_runs_a_worker_per_thread(tmp_path, threads, features):
+    """The rule scenes asks eotrend.sentinel3.memory's batch_mem_mb; its pool, planning by
+    the same model's scene_task_mb, must not then cut its workers below its threads; the
+    ask grows with the AOI's features."""
+    from eotrend.sentinel3.memory import batch_mem_mb, scene_task_mb
+
+    ask = batch_mem_mb(threads, features)
+    plan = plan_workers(
+        2 * threads, threads=threads, mem_mb=ask, task_mem_mb=scene_task_mb(features),
+        host=make_host(tmp_path),
+    )  # fmt: skip
+    assert plan.workers == threads, plan.describe()
+    assert batch_mem_mb(threads, 1) <= batch_mem_mb(threads, max(1, features // 2)) <= ask
+    assert batch_mem_mb(threads, 5000) > batch_mem_mb(threads, 1)

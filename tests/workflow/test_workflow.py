@@ -20,6 +20,7 @@ from statsmodels.stats.multitest import multipletests
 
 from eotrend.geo import raster
 from eotrend.geo.grids import cell_centres_lonlat
+from eotrend.sentinel3.memory import batch_mem_mb, series_mem_mb
 from eotrend.stats import regression
 from eotrend.synthetic.fields import water_truth
 from eotrend.synthetic.series import series_truth
@@ -151,6 +152,19 @@ def test_dry_run_prints_the_plan(small_run, tmp_path):
     out = planned.stdout + planned.stderr
     for rule in ("scenes", "stack", "trend", "figures_river", "figures_ndvi", "quicklooks", "all"):
         assert rule in out
+    # Memory asks: the batch's is the model's for its 2 threads and the AOI's features
+    # (counted here with OGR), the time series' for a row per scene and feature.
+    source = ogr.Open(str(tmp_path / "aoi.geojson"))
+    features = source.GetLayer(0).GetFeatureCount()
+    manifest = pd.read_csv(tmp_path / "results/river/manifest.csv")
+    rows = (manifest["status"] == "ok").sum() * features
+
+    def job(rule: str) -> str:
+        return out.split(f"rule {rule}:", 1)[1].split("\n\n", 1)[0]
+
+    assert "threads: 2" in job("scenes"), job("scenes")
+    assert f"mem_mb={batch_mem_mb(2, features)}," in job("scenes"), job("scenes")
+    assert f"mem_mb={series_mem_mb(rows)}," in job("timeseries"), job("timeseries")
 
 
 def test_misspelt_key_fails_at_once_naming_it(tmp_path):

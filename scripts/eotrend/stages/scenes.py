@@ -41,6 +41,7 @@ from eotrend.engine.limits import plan_workers
 from eotrend.engine.pool import Task, WorkerCrashError, iter_tasks
 from eotrend.geo.aoi import read_aoi
 from eotrend.sentinel3 import batches
+from eotrend.sentinel3.memory import scene_task_mb
 from eotrend.sentinel3.remote import shared_reads
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,6 @@ STAMP = "done.json"
 SCENE_FILES = ("window.json", "pixels.parquet", "stats.csv", "grid")
 """What a scene's folder must hold besides its stamp for the batch's outputs (``grid``,
 the scene's grids, only when the batch grids its scenes: :attr:`SceneSettings.grid`)."""
-
-SCENE_TASK_MB = 400
-"""Peak memory of one scene in a worker, MB (a full-size scene's tie grid and windows;
-the per-scene jobs' benchmarks, max_pss)."""
 
 TABLE_COLUMNS = ("scene", "status", "seconds", "message", "remote_requests", "remote_bytes")
 """The batch table: one row per scene; status done (made now), kept (its stamp was
@@ -137,8 +134,10 @@ def run_batch(
     *,
     threads: int | None = None,
     mem_mb: float | None = None,
+    features: int = 1,
 ) -> pd.DataFrame:
     """Process the scenes of a batch that are not current; write the batch table.
+    ``features``: the AOI's, for the memory a scene takes in a worker.
 
     Returns the table (see :data:`TABLE_COLUMNS`, scenes in the given order).
 
@@ -163,7 +162,8 @@ def run_batch(
             todo.append(job)
     log.info("%d scenes: %d current, %d to process", len(jobs), len(jobs) - len(todo), len(todo))
     tasks = [Task(job.name, (asdict(job), str(aoi), asdict(settings), stamp)) for job in todo]
-    plan = plan_workers(len(tasks), threads=threads, mem_mb=mem_mb, task_mem_mb=SCENE_TASK_MB)
+    task_mb = scene_task_mb(features)
+    plan = plan_workers(len(tasks), threads=threads, mem_mb=mem_mb, task_mem_mb=task_mb)
     for index, result in iter_tasks(
         process_scene, tasks, plan, label="scenes", logger=log, crashes="yield"
     ):
@@ -351,8 +351,8 @@ def run(
     if (grids is None) != (grid is None):
         raise ValueError("give the grid settings with the grids output, and only then")
     jobs = [SceneJob(**scene) for scene in scenes]
-    read_aoi(aoi, aoi_id)  # the AOI's problems once, not once per scene
-    done = run_batch(jobs, aoi, settings, table, threads=threads, mem_mb=mem_mb)
+    features = len(read_aoi(aoi, aoi_id))  # the AOI's problems once, not once per scene
+    done = run_batch(jobs, aoi, settings, table, threads=threads, mem_mb=mem_mb, features=features)
     gather_outputs(
         jobs,
         settings.variables,
