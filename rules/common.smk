@@ -463,7 +463,7 @@ def mem_mb_download(wildcards, threads, attempt):
 def mem_mb_scene(wildcards, threads, attempt):
     """Memory (MB) of per-scene jobs: a parent plus `threads` workers reading windows,
     each growing with the AOI's features (eotrend.sentinel3.memory)."""
-    return batch_mem_mb(threads, AOI_FEATURES.get(wildcards.dataset, 0)) * attempt
+    return batch_mem_mb(threads, AOI_FEATURES[wildcards.dataset]) * attempt
 
 
 def mem_mb_series(wildcards, attempt):

@@ -134,7 +134,7 @@ def run_batch(
     *,
     threads: int | None = None,
     mem_mb: float | None = None,
-    features: int = 1,
+    features: int,
 ) -> pd.DataFrame:
     """Process the scenes of a batch that are not current; write the batch table.
     ``features``: the AOI's, for the memory a scene takes in a worker.
