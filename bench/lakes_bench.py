@@ -18,7 +18,9 @@ its largest process (the kernel's, RUSAGE_CHILDREN, as /usr/bin/time %M) and of 
 processes together (sampled every 50 ms: what a memory limit sees with worker
 processes), bytes read from the product's files and pixels extracted. A run that takes
 more than ``TIMEOUT_S`` or whose processes together hold more than ``LIMIT_MB`` is
-stopped (its process group killed) and reported as such.
+stopped (its process group killed) and reported as such. Each command runs
+``ROUNDS`` times, all the commands in turn in each round (so that a change in the
+machine's speed touches them alike), and its fastest run counts.
 
 Bytes read: what the command's processes read from files of the product (read and pread
 system calls on them, traced with ``strace -f -y`` in a second run of the same command,
@@ -30,7 +32,7 @@ reads what it needs with pread. The page cache is warm (every file read once bef
 
 The baseline: a plain whole-file read of the same files in one process (netCDF4 with its
 default mask-and-scale, ``ds[var][:]``: longitude and latitude of geo_coordinates.nc,
-Oa08_reflectance and TSM_NN, each whole), measured the same way (best of 2).
+Oa08_reflectance and TSM_NN, each whole), measured the same way, in the same rounds.
 
 Exactness, 300-lake AOI: for 20 of its lakes (every 15th: the 4 edge lakes among them), the
 pixels of extract's pixel table (rows and columns) equal a brute-force point-in-polygon
@@ -77,6 +79,7 @@ EDGE_AT = (60, 120, 180, 240, *range(400, 5000, 300))
 CHECKED = 20  # lakes of the 300-lake AOI checked against the brute-force count
 TIMEOUT_S = 600
 LIMIT_MB = 12_000
+ROUNDS = 3  # timed runs of each command, taken in turn (the best counts)
 GOAL_WALL = 1.5  # 300 lakes: at most this times the whole-file read's wall time
 GOAL_RSS_300_MB = 600
 GOAL_RSS_5000_MB = 1024
@@ -249,20 +252,27 @@ def bytes_read(trace: Path, product: Path) -> dict[str, dict[str, int]]:
     return files
 
 
-def measure(args: list[str], product: Path, name: str, repeat: int = 1) -> dict:
-    """Best wall of ``repeat`` runs (with its peaks), then ``files``: the bytes read per
-    file of the product, from a traced run (None when that run was stopped)."""
-    best = None
-    for _ in range(repeat):
-        result = run(args)
-        if best is None or result["stopped"] or result["wall"] < best["wall"]:
-            best = result
-        if result["stopped"]:
-            return {**result, "files": None}
-    trace = FOLDER / "trace" / name
-    traced = run(args, trace)
-    best["files"] = None if traced["stopped"] else bytes_read(trace, product)
-    shutil.rmtree(trace, ignore_errors=True)
+def measure(cases: dict[str, list[str]], product: Path) -> dict[str, dict]:
+    """Per case (name -> command): the best wall of :data:`ROUNDS` runs (with that run's
+    peaks), the cases run in turn in each round, so that a change in the machine's speed
+    touches all alike; then ``files``: the bytes read per file of the product, from one
+    traced run (None when that run was stopped). A case stopped once is not run again."""
+    best: dict[str, dict] = {}
+    for _ in range(ROUNDS):
+        for name, args in cases.items():
+            if name in best and best[name]["stopped"]:
+                continue
+            result = run(args)
+            if name not in best or result["stopped"] or result["wall"] < best[name]["wall"]:
+                best[name] = result
+    for name, args in cases.items():
+        best[name]["files"] = None
+        if best[name]["stopped"]:
+            continue
+        trace = FOLDER / "trace" / name
+        traced = run(args, trace)
+        best[name]["files"] = None if traced["stopped"] else bytes_read(trace, product)
+        shutil.rmtree(trace, ignore_errors=True)
     return best
 
 
@@ -304,23 +314,25 @@ def main() -> str:
     whole_names = ["geo_coordinates.nc", *files.values()]
     for path in product.iterdir():  # the page cache warm for every run alike
         path.read_bytes()
-    whole_args = [sys.executable, "-c", WHOLE_FILE, str(product), json.dumps(files)]
-    whole = measure(whole_args, product, "whole", repeat=2)
-    results, tables = {}, {}
+    cases = {"whole": [sys.executable, "-c", WHOLE_FILE, str(product), json.dumps(files)]}
     for count in COUNTS:
         aoi = write_aoi(FOLDER / f"aoi_{count}.geojson", lakes[:count])
         out = FOLDER / f"extract_{count}"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
-        args = [
+        cases[f"lakes_{count}"] = [
             *EOTREND, "extract", str(product), str(aoi), "-o", str(out / "pixels.parquet"),
             "--stats", str(out / "stats.csv"), "--variables", *VARIABLES,
             "--quality", "none", "--workers", "2",
         ]  # fmt: skip
-        results[count] = measure(args, product, f"lakes_{count}")
+    measured = measure(cases, product)
+    whole = measured["whole"]
+    results, tables = {}, {}
+    for count in COUNTS:
+        results[count] = measured[f"lakes_{count}"]
         if results[count]["stopped"] is None:
             tables[count] = pd.read_parquet(
-                out / "pixels.parquet", columns=["feature", "row", "col"]
+                FOLDER / f"extract_{count}" / "pixels.parquet", columns=["feature", "row", "col"]
             )
 
     aois = [str(FOLDER / f"aoi_{count}.geojson") for count in COUNTS]
@@ -370,7 +382,7 @@ def main() -> str:
     sizes = sum((product / n).stat().st_size for n in whole_names)
     rows = [
         row(
-            "whole-file read: lon, lat, 2 variables (netCDF4, one process), best of 2",
+            "whole-file read: lon, lat, 2 variables (netCDF4, one process)",
             whole,
             f"{4091 * 4865:,} (every pixel)",
         )
@@ -426,7 +438,8 @@ def main() -> str:
     )
     report = (
         f"## extract against lakes in the AOI: one 4091 x 4865 scene (real-sized files), "
-        f"{' and '.join(VARIABLES)}, --quality none, 2 workers; {load_average()} at the end\n\n"
+        f"{' and '.join(VARIABLES)}, --quality none, 2 workers; each command the best of "
+        f"{ROUNDS} runs taken in turn; {load_average()} at the end\n\n"
         + table(
             rows,
             (

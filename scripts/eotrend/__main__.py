@@ -1,5 +1,6 @@
 """``python -m eotrend <stage> ...``: see :mod:`eotrend.cli`."""
 
-from eotrend.cli import main
+from eotrend.cli import main, skip_collection_at_exit
 
 main()
+skip_collection_at_exit()
