@@ -36,7 +36,6 @@ SLOWEST_FIRST = (
     "faults/test_workflow_faults.py",
     "faults/test_bad_inputs.py",
     "test_docs.py",
-    "workflow/test_rebuild.py",
     "unit/test_remote_floor.py",
     "faults/test_worker_kills.py",
 )

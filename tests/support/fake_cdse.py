@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -85,9 +86,10 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@dataclass
+@dataclass(frozen=True)
 class FakeProduct:
-    """One product of the fake catalogue.
+    """One product of the fake catalogue (not changed once made: its OData item is built
+    once, as searches over tens of thousands of records serve each several times).
 
     ``md5``: the MD5 listed in the catalogue (None = that of ``data``; "" = none listed).
     ``content_length``: the listed size (None = ``len(data)``).
@@ -117,14 +119,21 @@ class FakeProduct:
             }
 
     def __post_init__(self) -> None:
-        self.id = self.id or str(uuid.uuid5(uuid.NAMESPACE_URL, self.name))
+        if not self.id:
+            object.__setattr__(self, "id", str(uuid.uuid5(uuid.NAMESPACE_URL, self.name)))
 
     @property
     def product_type(self) -> str:
         return self.name[4:15]
 
     def entity(self, expand: bool) -> dict:
-        """The OData item."""
+        """The OData item (with its ``Attributes`` when ``expand``)."""
+        if expand:
+            return {**self._item, "Attributes": self._attributes}
+        return self._item
+
+    @functools.cached_property
+    def _item(self) -> dict:
         md5 = hashlib.md5(self.data).hexdigest() if self.md5 is None else self.md5
         published = self.stop + timedelta(hours=3)
         item = {
@@ -153,22 +162,24 @@ class FakeProduct:
             if self.footprint is None
             else shapely.geometry.mapping(self.footprint),
         }
-        if expand:
-            item["Attributes"] = [
-                {
-                    "@odata.type": "#OData.CSC.StringAttribute",
-                    "Name": name,
-                    "Value": value,
-                    "ValueType": "String",
-                }
-                for name, value in (
-                    ("productType", self.product_type),
-                    ("timeliness", self.name[88:90]),
-                    ("platformSerialIdentifier", self.name[2]),
-                    ("baselineCollection", self.name[91:94]),
-                )
-            ]
         return item
+
+    @functools.cached_property
+    def _attributes(self) -> list[dict]:
+        return [
+            {
+                "@odata.type": "#OData.CSC.StringAttribute",
+                "Name": name,
+                "Value": value,
+                "ValueType": "String",
+            }
+            for name, value in (
+                ("productType", self.product_type),
+                ("timeliness", self.name[88:90]),
+                ("platformSerialIdentifier", self.name[2]),
+                ("baselineCollection", self.name[91:94]),
+            )
+        ]
 
 
 def products_from_specs(folder: Path, specs, *, water=None, files=None) -> list[FakeProduct]:
@@ -313,6 +324,8 @@ class FakeCdse:
         self._down_partial: int | None = None
         self._lock = threading.Lock()
         self._servers: list[ThreadingHTTPServer] = []
+        self._last_search: tuple[tuple, list] | None = None
+        self._added = 0  # calls of add(): a search's cached result is for one value
 
     # --- set-up ---
 
@@ -364,6 +377,7 @@ class FakeCdse:
     def add(self, *products: FakeProduct) -> None:
         for product in products:
             self.products[product.id] = product
+        self._added += 1
 
     def by_name(self, name: str) -> FakeProduct:
         """A product by name (with or without .SEN3)."""
@@ -515,14 +529,10 @@ class FakeCdse:
                     }
                 ]
             }
-        found = [p for p in self.products.values() if keep(p)]
         order = query.get("$orderby", "")
-        if order in ("ContentDate/Start asc", "ContentDate/Start desc"):
-            found.sort(key=lambda p: (p.start, p.id), reverse=order.endswith("desc"))
-        elif order:
+        if order not in ("", "ContentDate/Start asc", "ContentDate/Start desc"):
             return 400, {"detail": f"Unsupported $orderby {order!r}"}
-        else:
-            found.sort(key=lambda p: p.id, reverse=True)  # "unordered"
+        found = self._found(query.get("$filter", ""), order, keep)
         expand = "Attributes" in query.get("$expand", "")
         body: dict = {
             "@odata.context": "$metadata#Products(Attributes())" if expand else "$metadata#Products"
@@ -538,6 +548,23 @@ class FakeCdse:
             encoded = "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in following.items())
             body["@odata.nextLink"] = f"{url_root}/odata/v1/Products?{encoded}"
         return 200, body
+
+    def _found(self, text: str, order: str, keep: Callable[[FakeProduct], bool]) -> list:
+        """The products a ``$filter`` keeps, in the ``$orderby`` order (by start, else
+        by id descending: "unordered"). Kept for the next pages of the same search: it is
+        the same until products are added."""
+        key = (text, order, self._added)
+        with self._lock:
+            if self._last_search and self._last_search[0] == key:
+                return self._last_search[1]
+        found = [p for p in self.products.values() if keep(p)]
+        if order:
+            found.sort(key=lambda p: (p.start, p.id), reverse=order.endswith("desc"))
+        else:
+            found.sort(key=lambda p: p.id, reverse=True)
+        with self._lock:
+            self._last_search = (key, found)
+        return found
 
     def authorize(self, header: str | None) -> tuple[int, dict] | None:
         """The download host's token check: None when accepted, else (status, body)."""
