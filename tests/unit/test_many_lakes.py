@@ -16,13 +16,22 @@ footprint, and a lake too small to hold a pixel centre.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
 
 from eotrend.geo.aoi import Feature
-from eotrend.sentinel3.extract import extract_scene, feature_statistics
+from eotrend.sentinel3.extract import (
+    LOGGED_FEATURES,
+    NAMED_FEATURES,
+    NOTES,
+    extract_scene,
+    feature_statistics,
+    warn_notes,
+)
 from eotrend.sentinel3.locate import extraction_window
 from support.scenes import full_lonlat, small_scene
 
@@ -141,3 +150,23 @@ def test_each_lake_alone_gives_the_same_rows(many_lakes):
         pd.testing.assert_frame_equal(mine, theirs)
         row = feature_statistics(alone, [feature]).set_index("feature").loc[feature.name]
         pd.testing.assert_series_equal(together.loc[feature.name], row, check_names=False)
+
+
+def test_poorly_served_lakes_are_warned_of_once_per_note(many_lakes, caplog):
+    """More lakes than extract logs one by one (LOGGED_FEATURES): a warning per note, whose
+    count is that of the statistics table's rows with the note, naming the first of them
+    in AOI order."""
+    *_, features, _, _, result = many_lakes
+    stats = feature_statistics(result, features)
+    assert len(stats) > LOGGED_FEATURES
+    with caplog.at_level(logging.WARNING, logger="eotrend"):
+        warn_notes(stats)
+    lines = [r.getMessage() for r in caplog.records]
+    flagged = stats[~stats["note"].isin(["ok", "outside_swath"])]
+    # The scenes' edge and corner lakes are seen in part, the tiny one holds no pixel.
+    assert {"partial", "no_pixels"} <= set(flagged["note"])
+    assert len(lines) == flagged["note"].nunique()
+    for note, names in flagged.groupby("note")["feature"]:
+        (line,) = [text for text in lines if NOTES[note] in text]
+        assert line.startswith(f"{len(names)} features: ")
+        assert ", ".join(names.iloc[:NAMED_FEATURES]) in line
