@@ -19,8 +19,11 @@ processes together (sampled every 50 ms: what a memory limit sees with worker
 processes), bytes read from the product's files and pixels extracted. A run that takes
 more than ``TIMEOUT_S`` or whose processes together hold more than ``LIMIT_MB`` is
 stopped (its process group killed) and reported as such. Each command runs
-``ROUNDS`` times, all the commands in turn in each round (so that a change in the
-machine's speed touches them alike), and its fastest run counts.
+``ROUNDS`` times in a row and its fastest run counts: on this bench's virtual machine a
+process's first touch of much fresh memory can cost seconds of system time (the whole-file
+read, 800 MB: 0.2 to 2.7 s of it for the same command), less when the run before it freed
+as much; taken in turn with the other commands, the whole-file read never got the cheap
+case in three tries (2.4 and 3.1 s against 1.44 s in a row).
 
 Bytes read: what the command's processes read from files of the product (read and pread
 system calls on them, traced with ``strace -f -y`` in a second run of the same command,
@@ -32,7 +35,7 @@ reads what it needs with pread. The page cache is warm (every file read once bef
 
 The baseline: a plain whole-file read of the same files in one process (netCDF4 with its
 default mask-and-scale, ``ds[var][:]``: longitude and latitude of geo_coordinates.nc,
-Oa08_reflectance and TSM_NN, each whole), measured the same way, in the same rounds.
+Oa08_reflectance and TSM_NN, each whole), measured the same way.
 
 Exactness, 300-lake AOI: for 20 of its lakes (every 15th: the 4 edge lakes among them), the
 pixels of extract's pixel table (rows and columns) equal a brute-force point-in-polygon
@@ -79,7 +82,7 @@ EDGE_AT = (60, 120, 180, 240, *range(400, 5000, 300))
 CHECKED = 20  # lakes of the 300-lake AOI checked against the brute-force count
 TIMEOUT_S = 600
 LIMIT_MB = 12_000
-ROUNDS = 3  # timed runs of each command, taken in turn (the best counts)
+ROUNDS = 3  # timed runs of each command in a row (the best counts)
 GOAL_WALL = 1.5  # 300 lakes: at most this times the whole-file read's wall time
 GOAL_RSS_300_MB = 600
 GOAL_RSS_5000_MB = 1024
@@ -253,19 +256,17 @@ def bytes_read(trace: Path, product: Path) -> dict[str, dict[str, int]]:
 
 
 def measure(cases: dict[str, list[str]], product: Path) -> dict[str, dict]:
-    """Per case (name -> command): the best wall of :data:`ROUNDS` runs (with that run's
-    peaks), the cases run in turn in each round, so that a change in the machine's speed
-    touches all alike; then ``files``: the bytes read per file of the product, from one
+    """Per case (name -> command): the best wall of :data:`ROUNDS` runs in a row (with
+    that run's peaks), then ``files``: the bytes read per file of the product, from one
     traced run (None when that run was stopped). A case stopped once is not run again."""
     best: dict[str, dict] = {}
-    for _ in range(ROUNDS):
-        for name, args in cases.items():
-            if name in best and best[name]["stopped"]:
-                continue
+    for name, args in cases.items():
+        for _ in range(ROUNDS):
             result = run(args)
             if name not in best or result["stopped"] or result["wall"] < best[name]["wall"]:
                 best[name] = result
-    for name, args in cases.items():
+            if result["stopped"]:
+                break
         best[name]["files"] = None
         if best[name]["stopped"]:
             continue
@@ -439,7 +440,7 @@ def main() -> str:
     report = (
         f"## extract against lakes in the AOI: one 4091 x 4865 scene (real-sized files), "
         f"{' and '.join(VARIABLES)}, --quality none, 2 workers; each command the best of "
-        f"{ROUNDS} runs taken in turn; {load_average()} at the end\n\n"
+        f"{ROUNDS} runs in a row; {load_average()} at the end\n\n"
         + table(
             rows,
             (
