@@ -325,7 +325,7 @@ class FakeCdse:
         self._lock = threading.Lock()
         self._servers: list[ThreadingHTTPServer] = []
         self._last_search: tuple[tuple, list] | None = None
-        self._added = 0  # calls of add(): a search's cached result is for one value
+        self._added = 0  # bumped by add(): a cached search result holds for one value of it
 
     # --- set-up ---
 

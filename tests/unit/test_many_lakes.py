@@ -155,7 +155,7 @@ def test_each_lake_alone_gives_the_same_rows(many_lakes):
 def test_poorly_served_lakes_are_warned_of_once_per_note(many_lakes, caplog):
     """More lakes than extract logs one by one (LOGGED_FEATURES): a warning per note, whose
     count is that of the statistics table's rows with the note, naming the first of them
-    in AOI order."""
+    in AOI order; up to that many, a warning per lake."""
     *_, features, _, _, result = many_lakes
     stats = feature_statistics(result, features)
     assert len(stats) > LOGGED_FEATURES
@@ -170,3 +170,10 @@ def test_poorly_served_lakes_are_warned_of_once_per_note(many_lakes, caplog):
         (line,) = [text for text in lines if NOTES[note] in text]
         assert line.startswith(f"{len(names)} features: ")
         assert ", ".join(names.iloc[:NAMED_FEATURES]) in line
+    # As many as LOGGED_FEATURES or fewer: a line per lake.
+    caplog.clear()
+    assert len(flagged) <= LOGGED_FEATURES
+    with caplog.at_level(logging.WARNING, logger="eotrend"):
+        warn_notes(flagged)
+    expected = [f"feature {f}: {NOTES[n]}" for f, n in flagged[["feature", "note"]].to_numpy()]
+    assert [r.getMessage() for r in caplog.records] == expected
