@@ -31,6 +31,18 @@ lons = st.floats(-180, 180)
 lats = st.floats(-89.9, 89.9)
 
 
+@pytest.mark.parametrize("shape", [(0, 3), (1000, 3), (50, 65, 3)])
+def test_lengths_are_numpys_norms_bit_for_bit(shape):
+    """Random vectors of lengths from 1e-12 to 1e3, with a NaN, an inf and a signed zero
+    among them: the same floats as np.linalg.norm over the last axis (NaN where it gives
+    NaN)."""
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=shape) * 10.0 ** rng.uniform(-12, 3, size=(*shape[:-1], 1))
+    if vectors.size:
+        vectors.reshape(-1, 3)[:3] = [[np.nan, 0, 0], [np.inf, 1, 2], [-0.0, 0.0, 0.0]]
+    np.testing.assert_array_equal(geo.lengths(vectors), np.linalg.norm(vectors, axis=-1))
+
+
 @given(lons, lats, lons, lats)
 @settings(max_examples=200, deadline=None)
 def test_haversine_and_chord_agree_with_vincenty(lon1, lat1, lon2, lat2):

@@ -65,7 +65,7 @@ def _caps(geometries: list) -> tuple[np.ndarray, np.ndarray]:
     x0, y0, x1, y1 = bounds.T
     centres = geo.unit_vectors((x0 + x1) / 2, (y0 + y1) / 2).reshape(-1, 3)
     corners = [geo.unit_vectors(x, y) for x in (x0, x1) for y in (y0, y1)]
-    radii = np.max([np.linalg.norm(corner - centres, axis=-1) for corner in corners], axis=0)
+    radii = np.max([geo.lengths(corner - centres) for corner in corners], axis=0)
     radii = np.where(x1 - x0 > 180.0, 2.0, radii * (1 + 1e-9) + 1e-12)
     return centres, radii
 
@@ -99,7 +99,7 @@ def _pixels_near(
     buffered polygon."""
     rows, cols, xyz = tie.interval_pixels(rows, intervals)
     features = np.broadcast_to(features[:, None], cols.shape)
-    near = np.linalg.norm(xyz - centres[features], axis=-1) <= reach[features]
+    near = geo.lengths(xyz - centres[features]) <= reach[features]
     xyz, rows, cols, features = xyz[near], rows[near], cols[near], features[near]
     polygons = buffered[features]
     tested = polygons != None  # noqa: E711 (an object array, elementwise)

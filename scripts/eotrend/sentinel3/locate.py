@@ -187,8 +187,8 @@ class TieGrid:
     def read(cls, product: Path) -> TieGrid:
         lon, lat, step = read_tie_lonlat(product)
         xyz = geo.unit_vectors(lon, lat)
-        across = np.linalg.norm(np.diff(xyz, axis=1), axis=-1) / step
-        along = np.linalg.norm(np.diff(xyz, axis=0), axis=-1)
+        across = geo.lengths(np.diff(xyz, axis=1)) / step
+        along = geo.lengths(np.diff(xyz, axis=0))
         spacing = float(max(np.nanmax(across), np.nanmax(along) if len(along) else 0.0))
         return cls(
             lon=lon,
@@ -260,9 +260,9 @@ class TieGrid:
         with np.errstate(invalid="ignore", divide="ignore"):
             t = np.clip(np.sum((points - s) * d, axis=-1) / np.sum(d * d, axis=-1), 0.0, 1.0)
             closest = s + d * t[:, None]
-            lower = np.linalg.norm(points - closest, axis=-1) - sagitta[rows, cols]
-            arc = closest / np.linalg.norm(closest, axis=-1, keepdims=True)
-        return t, lower, np.linalg.norm(points - arc, axis=-1)
+            lower = geo.lengths(points - closest) - sagitta[rows, cols]
+            arc = closest / geo.lengths(closest)[:, None]
+        return t, lower, geo.lengths(points - arc)
 
     def intervals_near(self, points: np.ndarray, reach: np.ndarray) -> Intervals:
         """The tie intervals (the pixels between two tie points of a row, predicted on
@@ -339,7 +339,7 @@ class TieGrid:
             rows = np.broadcast_to(near.rows[keep][:, None], cols.shape)
             xyz = self.predict(rows, cols)
         index = np.broadcast_to(index[:, None], cols.shape)
-        close = inside & (np.linalg.norm(xyz - points[index], axis=-1) <= limit[index])
+        close = inside & (geo.lengths(xyz - points[index]) <= limit[index])
         return index[close], rows[close] * self.columns + cols[close]
 
     def aoi_window(self, features: list[Feature], lon0: float) -> Window | None:
@@ -384,12 +384,12 @@ def predict_between(xyz: np.ndarray, step: int, rows: np.ndarray, cols: np.ndarr
     start = xyz[rows, j - first]
     point = start + (xyz[rows, j - first + 1] - start) * fraction
     with np.errstate(invalid="ignore"):
-        return point / np.linalg.norm(point, axis=-1, keepdims=True)
+        return point / geo.lengths(point)[..., None]
 
 
 def _largest_chord(a: np.ndarray, b: np.ndarray) -> float:
     """The largest chord between matching unit vectors (NaN pairs ignored; 0 if none)."""
-    chord = np.linalg.norm(a - b, axis=-1)
+    chord = geo.lengths(a - b)
     finite = np.isfinite(chord)
     return float(chord[finite].max()) if finite.any() else 0.0
 
@@ -472,7 +472,7 @@ def nearest_task(
     found_lon, found_lat = _read_pixels(Path(product), rows, cols)
     measured = tie.prediction_error(rows, cols, found_lon, found_lat)
     found = geo.unit_vectors(found_lon, found_lat).reshape(-1, 3)
-    chords = np.linalg.norm(found[where] - points[owner], axis=-1)
+    chords = geo.lengths(found[where] - points[owner])
     chords[~np.isfinite(chords)] = np.inf
     # Per point the smallest chord; among equals the lowest row, then column.
     order = np.lexsort((pixels, chords, owner))
