@@ -57,7 +57,7 @@ def swath_ring(tie_lon: np.ndarray, tie_lat: np.ndarray, step: int) -> np.ndarra
         xyz = np.concatenate([west[:, None], xyz, east[:, None]], axis=1)
     rows = np.unique(np.r_[np.arange(0, xyz.shape[0], RING_STEP), xyz.shape[0] - 1])
     edge = np.concatenate([xyz[rows, 0], xyz[-1, :], xyz[rows[::-1], -1], xyz[0, ::-1]])
-    edge /= np.linalg.norm(edge, axis=1, keepdims=True)
+    edge /= geo.lengths(edge)[:, None]
     lon = np.degrees(np.arctan2(edge[:, 1], edge[:, 0]))
     lat = np.degrees(np.arcsin(np.clip(edge[:, 2], -1.0, 1.0)))
     keep = np.isfinite(lon) & np.isfinite(lat)

@@ -47,21 +47,15 @@ def read_footprint(product: str | Path) -> np.ndarray:
     return pairs[:, ::-1].copy()  # lat lon -> lon lat
 
 
-def _unit_vectors(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """(n, 3) unit vectors of (lon, lat) degrees."""
-    lam, phi = np.radians(lon), np.radians(lat)
-    return np.column_stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
-
-
 def follow_great_circles(ring: np.ndarray, step_deg: float = STEP_DEG) -> np.ndarray:
     """The closed ring (n, 2) (lon, lat) with points along each edge's great circle, at
     most ``step_deg`` of arc apart: (m, 2) (lon, lat), closed, longitudes in [-180, 180]."""
     ring = np.asarray(ring, dtype=np.float64)
     if not np.array_equal(ring[0], ring[-1]):
         ring = np.vstack([ring, ring[:1]])
-    xyz = _unit_vectors(ring[:, 0], ring[:, 1])
+    xyz = geo.unit_vectors(ring[:, 0], ring[:, 1])
     a, b = xyz[:-1], xyz[1:]
-    arc = np.arctan2(np.linalg.norm(np.cross(a, b), axis=1), np.einsum("ij,ij->i", a, b))
+    arc = np.arctan2(geo.lengths(np.cross(a, b)), np.einsum("ij,ij->i", a, b))
     steps = np.maximum(1, np.ceil(np.degrees(arc) / step_deg)).astype(int)
     edge = np.repeat(np.arange(len(a)), steps)
     t = (np.arange(steps.sum()) - np.repeat(np.cumsum(steps) - steps, steps)) / steps[edge]
@@ -94,7 +88,7 @@ def enclosed_pole(ring: np.ndarray, step_deg: float = STEP_DEG) -> int:
     lon = continuous_lon(follow_great_circles(ring, step_deg)[:, 0])
     if abs(lon[-1] - lon[0]) < 180.0:  # no turn around the polar axis
         return 0
-    mean_z = _unit_vectors(ring[:, 0], ring[:, 1])[:, 2].mean()
+    mean_z = geo.unit_vectors(ring[:, 0], ring[:, 1])[:, 2].mean()
     return 1 if mean_z > 0 else -1
 
 
