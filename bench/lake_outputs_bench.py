@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from eotrend.sentinel3 import batches
 from eotrend.sentinel3.extract import SceneExtract, write_pixels
 from eotrend.sentinel3.partition import FeaturePixels
+from eotrend.sentinel3.pixel_table import PixelTable
 
 LAKES = 3000
 SCENES = 200
@@ -88,11 +89,12 @@ def write_batches(folder: Path) -> tuple[list[Path], list[Path], int]:
         n = seen.size * pixels_per_lake
         lake_of = np.repeat(seen, pixels_per_lake)
         values = (2 + 0.001 * k + rng.normal(0, 0.3, n)).astype(np.float32)
-        frame = pd.DataFrame(
+        frame = PixelTable(
+            name,
+            when,
+            names,
+            lake_of,
             {
-                "scene": pd.Categorical.from_codes(np.zeros(n, np.int8), categories=[name]),
-                "time": pd.Series(pd.Timestamp(when), index=range(n)).astype("datetime64[us, UTC]"),
-                "feature": pd.Categorical.from_codes(lake_of, categories=names),
                 "row": np.tile(np.arange(pixels_per_lake, dtype=np.int32), seen.size),
                 "col": lake_of.astype(np.int32),
                 "lon": lakes[lake_of, 0] + np.tile(dx, seen.size),
@@ -100,7 +102,7 @@ def write_batches(folder: Path) -> tuple[list[Path], list[Path], int]:
                 COLUMN: values,
                 "flags": np.zeros(n, np.uint64),
                 "valid": rng.random(n) < 0.9,
-            }
+            },
         )
         path = folder / f"scene{k}.parquet"
         write_pixels(path, SceneExtract(name, when, frame, {"TSM_NN": COLUMN}, {"TSM_NN": "g.m-3"}))

@@ -104,7 +104,7 @@ def test_collection4_variables_are_extracted_by_name(archive):
     result = extract_scene(
         product, features, window_for(product, aoi), variables, "none", product_masks=False
     )
-    pixels = result.pixels
+    pixels = result.pixels.to_pandas()
     assert len(pixels) > 50
     assert result.columns == {"chlor_a": "chlor_a_mg.m-3", "FPH": "FPH"}
     assert result.units == {"chlor_a": "mg.m-3", "FPH": "mW.m-2.sr-1.nm-1"}

@@ -23,6 +23,7 @@ from eotrend.geo.grids import feature_grid
 from eotrend.sentinel3 import batches
 from eotrend.sentinel3.extract import SceneExtract, write_grids, write_pixels
 from eotrend.sentinel3.partition import write_feature_pixels
+from eotrend.sentinel3.pixel_table import PixelTable
 from eotrend.stages import lake_grids, stack, trend
 from support.scenes import square_ring, write_polygons
 
@@ -89,12 +90,9 @@ def lake_pixels(rng: np.random.Generator, lake: str, k: int, part: float) -> pd.
 def extract_of(scene: str, pixels: pd.DataFrame, features: list[str]) -> SceneExtract:
     time = start_of(scene)
     pixels = pixels.reset_index(drop=True)
-    pixels.insert(0, "scene", pd.Categorical([scene] * len(pixels), categories=[scene]))
-    pixels.insert(
-        1, "time", pd.Series(pd.Timestamp(time), index=pixels.index).astype("datetime64[us, UTC]")
-    )
     pixels["feature"] = pd.Categorical(pixels["feature"], categories=features)
-    return SceneExtract(scene, time, pixels, {"TSM_NN": COLUMN}, {"TSM_NN": "g.m-3"})
+    table = PixelTable.from_pandas(pixels, scene, time)
+    return SceneExtract(scene, time, table, {"TSM_NN": COLUMN}, {"TSM_NN": "g.m-3"})
 
 
 @pytest.fixture(scope="module")

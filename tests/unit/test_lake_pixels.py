@@ -29,6 +29,7 @@ from eotrend.core.errors import InputError
 from eotrend.sentinel3 import batches
 from eotrend.sentinel3.extract import SceneExtract, write_pixels
 from eotrend.sentinel3.partition import FeaturePixels, read_feature_pixels, write_feature_pixels
+from eotrend.sentinel3.pixel_table import PixelTable
 
 # AOI order on purpose not alphabetical; "empty" has no pixel in any scene, "big" many.
 FEATURES = ["zeta", "big", "alpha", "empty", "10", "mid"]
@@ -76,7 +77,7 @@ def scene_table(k: int, rng: np.random.Generator) -> SceneExtract:
     return SceneExtract(
         name,
         when,
-        pixels,
+        PixelTable.from_pandas(pixels, name, when),
         {"TSM_NN": COLUMN},
         {"TSM_NN": "g.m-3"},
         flag_variable="WQSF",
@@ -99,7 +100,9 @@ def batch_tables(tmp_path_factory) -> list[Path]:
                 extract = SceneExtract(
                     extract.scene,
                     extract.time,
-                    extract.pixels.iloc[:0],
+                    PixelTable.from_pandas(
+                        extract.pixels.to_pandas().iloc[:0], extract.scene, extract.time
+                    ),
                     extract.columns,
                     extract.units,
                 )

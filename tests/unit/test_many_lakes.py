@@ -16,7 +16,9 @@ footprint, and a lake too small to hold a pixel centre.
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 
 import numpy as np
 import pandas as pd
@@ -30,9 +32,12 @@ from eotrend.sentinel3.extract import (
     NOTES,
     extract_scene,
     feature_statistics,
+    statistics_rows,
     warn_notes,
 )
 from eotrend.sentinel3.locate import extraction_window
+from eotrend.sentinel3.tables import write_csv
+from support.commands import run
 from support.scenes import full_lonlat, small_scene
 
 ROWS, COLUMNS = 240, 257
@@ -100,7 +105,7 @@ def test_each_lakes_pixels_equal_brute_force(many_lakes):
     left out, both parts of the two-part lake count, and the lake outside the footprint and
     the tiny one have none."""
     _, features, lon, lat, result = many_lakes
-    pixels = result.pixels
+    pixels = result.pixels.to_pandas()
     shared = 0
     seen = set()
     for feature in features:
@@ -134,6 +139,7 @@ def test_each_lake_alone_gives_the_same_rows(many_lakes):
     names = ["lattice_30_46", "west_edge_40", "east_edge_200", "corner", "holed", "two_parts"]
     names += ["outside", "tiny"]
     together = feature_statistics(result, features).set_index("feature")
+    pixels = result.pixels.to_pandas()
     for feature in (f for f in features if f.name in names):
         alone = extract_scene(
             product,
@@ -143,8 +149,8 @@ def test_each_lake_alone_gives_the_same_rows(many_lakes):
             "none",
             threads=1,
         )
-        mine = result.pixels[result.pixels["feature"] == feature.name].reset_index(drop=True)
-        theirs = alone.pixels.reset_index(drop=True)
+        mine = pixels[pixels["feature"] == feature.name].reset_index(drop=True)
+        theirs = alone.pixels.to_pandas()
         for frame in (mine, theirs):
             frame["feature"] = frame["feature"].astype(str)
         pd.testing.assert_frame_equal(mine, theirs)
@@ -160,7 +166,7 @@ def test_poorly_served_lakes_are_warned_of_once_per_note(many_lakes, caplog):
     stats = feature_statistics(result, features)
     assert len(stats) > LOGGED_FEATURES
     with caplog.at_level(logging.WARNING, logger="eotrend"):
-        warn_notes(stats)
+        warn_notes(stats.to_dict("records"))
     lines = [r.getMessage() for r in caplog.records]
     flagged = stats[~stats["note"].isin(["ok", "outside_swath"])]
     # The scenes' edge and corner lakes are seen in part, the tiny one holds no pixel.
@@ -174,6 +180,46 @@ def test_poorly_served_lakes_are_warned_of_once_per_note(many_lakes, caplog):
     caplog.clear()
     assert len(flagged) <= LOGGED_FEATURES
     with caplog.at_level(logging.WARNING, logger="eotrend"):
-        warn_notes(flagged)
+        warn_notes(flagged.to_dict("records"))
     expected = [f"feature {f}: {NOTES[n]}" for f, n in flagged[["feature", "note"]].to_numpy()]
     assert [r.getMessage() for r in caplog.records] == expected
+
+
+def test_statistics_csv_is_the_text_pandas_writes(many_lakes, tmp_path):
+    """extract writes a scene's statistics without pandas (tables.write_csv); the text is
+    what pandas' to_csv gives the same table, lakes without pixels (empty fields) and
+    log10 products' gmean included, and reads back to the same values."""
+    *_, features, _, _, result = many_lakes
+    write_csv(statistics_rows(result, features), tmp_path / "stats.csv")
+    expected = feature_statistics(result, features)
+    assert expected.isna().any().any() and "TSM_NN_g.m-3_gmean" in expected
+    assert (tmp_path / "stats.csv").read_text() == expected.to_csv(index=False)
+
+
+def test_the_extract_command_gives_the_same_tables_without_importing_pandas(many_lakes, tmp_path):
+    """The one-scene command as a user runs it: its pixel and statistics tables are those
+    of extracting in process; and it never imports pandas (pyarrow would on its first
+    numpy conversion; that import was a tenth of the command for 300 lakes,
+    bench/lakes_bench.py), which Python's own import log (-X importtime) shows."""
+    product, features, _, _, result = many_lakes
+    aoi = tmp_path / "lakes.geojson"
+    collection = [
+        {
+            "type": "Feature",
+            "properties": {"name": f.name},
+            "geometry": shapely.geometry.mapping(f.geometry),
+        }
+        for f in features
+    ]
+    aoi.write_text(json.dumps({"type": "FeatureCollection", "features": collection}))
+    pixels, stats = tmp_path / "pixels.parquet", tmp_path / "stats.csv"
+    command = [sys.executable, "-X", "importtime", "-m", "eotrend", "extract", str(product)]
+    command += [str(aoi), "-o", str(pixels), "--stats", str(stats), "--quality", "none"]
+    command += ["--variables", "Oa08_reflectance", "TSM_NN", "--workers", "1"]
+    done = run(command, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert {"numpy", "netCDF4", "pyarrow", "scipy.spatial"} <= imported
+    assert not {name for name in imported if name.split(".")[0] == "pandas"}
+    pd.testing.assert_frame_equal(pd.read_parquet(pixels), result.pixels.to_pandas())
+    assert stats.read_text() == feature_statistics(result, features).to_csv(index=False)

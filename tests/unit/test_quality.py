@@ -117,7 +117,7 @@ def test_water_preset_is_snaps_recommended_mask_of_each_product(flagged):
     Each variable is NaN exactly where its own recommended mask rejects the pixel."""
     layout, product, aoi, flags = flagged
     result = extract_scene(product, read_aoi(aoi), whole(product), VARIABLES, "water", threads=1)
-    pixels = result.pixels
+    pixels = result.pixels.to_pandas()
     rows, cols = pixels["row"].to_numpy(), pixels["col"].to_numpy()
     raw = flags[rows, cols]
     any_valid = np.zeros(len(pixels), bool)
@@ -144,7 +144,7 @@ def test_explicit_rule_applies_to_every_variable_with_its_own_failure_flag(flagg
     layout, product, aoi, flags = flagged
     rule = {"exclude": ["CLOUD"]}
     result = extract_scene(product, read_aoi(aoi), whole(product), VARIABLES, rule, threads=1)
-    pixels = result.pixels
+    pixels = result.pixels.to_pandas()
     rows, cols = pixels["row"].to_numpy(), pixels["col"].to_numpy()
     raw = flags[rows, cols]
     bits = BITS[layout]
@@ -221,7 +221,7 @@ def test_a_preset_applies_the_flags_the_file_has_and_says_which_it_could_not(
         result = extract_scene(
             copy, read_aoi(aoi), whole(copy), ["Oa08_reflectance", "TSM_NN"], "water"
         )
-    pixels = result.pixels
+    pixels = result.pixels.to_pandas()
     rows, cols = pixels["row"].to_numpy(), pixels["col"].to_numpy()
     want = snap_recommended(flags[rows, cols], bits, "Oa08_reflectance")
     want &= ~is_fill(copy, "Oa08_reflectance", rows, cols)
@@ -281,7 +281,7 @@ def test_the_tsm_trend_matches_the_truth_only_with_the_per_product_mask(tmp_path
         per_product = extract_scene(product, features, whole(product), ["TSM_NN"], "water")
         rule = reflectance_rule_of(product)
         masked = extract_scene(product, features, whole(product), ["TSM_NN"], rule)
-        pixels = per_product.pixels
+        pixels = per_product.pixels.to_pandas()
         t = decimal_year(when)
         years.append(t)
         truth.append(np.median(water_truth("TSM_NN", pixels["lon"], pixels["lat"], t)))

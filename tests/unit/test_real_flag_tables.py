@@ -179,7 +179,7 @@ def test_each_variable_is_valid_where_its_mask_by_name_says(flagged):
     table, product, aoi, flags = flagged
     variables = VARIABLES[table]
     result = extract(product, aoi, variables)
-    pixels = result.pixels
+    pixels = result.pixels.to_pandas()
     rows, cols = pixels["row"].to_numpy(), pixels["col"].to_numpy()
     raw = flags[rows, cols]
     for variable in variables:
@@ -206,7 +206,7 @@ def test_the_renamed_and_new_flags_decide_pixels(flagged):
     table, product, aoi, flags = flagged
     masks = real_table(TABLES[table][0])
     result = extract(product, aoi, ["chlor_a", "KD490_M07", "TSM_NN", "Oa08_reflectance"])
-    pixels = result.pixels
+    pixels = result.pixels.to_pandas()
     rows, cols = pixels["row"].to_numpy(), pixels["col"].to_numpy()
     raw = flags[rows, cols]
     cases = [("CHLOR_A_FAIL", "chlor_a"), ("KD_FAIL", "KD490_M07"),
@@ -237,7 +237,7 @@ def test_a_collection4_chlorophyll_pixel_with_chlor_a_fail_is_not_valid(
     it), and leaves TSM_NN, whose flag it is not, as it was."""
     product, aoi = collection4
     variables = ["chlor_a", "TSM_NN"]
-    before = extract(product, aoi, variables, quality).pixels
+    before = extract(product, aoi, variables, quality).pixels.to_pandas()
     chl, tsm = value_column("chlor_a"), value_column("TSM_NN")
     targets = before.index[before[chl].notna()][::7][:20]
     assert len(targets) == 20
@@ -247,7 +247,7 @@ def test_a_collection4_chlorophyll_pixel_with_chlor_a_fail_is_not_valid(
     rows, cols = before.loc[targets, "row"], before.loc[targets, "col"]
     flags[rows, cols] |= np.uint64(real_table(TABLES["collection4"][0])["CHLOR_A_FAIL"])
     write_wqsf(copy, flags)
-    after = extract(copy, aoi, variables, quality).pixels
+    after = extract(copy, aoi, variables, quality).pixels.to_pandas()
     assert after.loc[targets, chl].isna().all()
     others = before.index.difference(targets)
     np.testing.assert_array_equal(after.loc[others, chl], before.loc[others, chl])

@@ -40,9 +40,9 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
@@ -55,7 +55,7 @@ from eotrend.geo import geometry as geo
 from eotrend.geo import grids as gridding
 from eotrend.geo import raster
 from eotrend.geo.aoi import Feature, mean_lon, read_aoi
-from eotrend.sentinel3 import angles, coverage, layout, quality, reader
+from eotrend.sentinel3 import angles, coverage, layout, quality, reader, tables
 from eotrend.sentinel3.candidates import candidate_pixels
 
 # The naming rule of value and statistics columns (in layout: figures read it without pandas).
@@ -66,6 +66,10 @@ from eotrend.sentinel3.layout import (  # noqa: F401
     whole_counts,
 )
 from eotrend.sentinel3.locate import PREDICTION_SPACINGS, SPACING_SAFETY, TieGrid
+from eotrend.sentinel3.pixel_table import PixelTable
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +103,8 @@ class SceneExtract:
 
     Attributes:
         scene: product name (without ``.SEN3``). time: sensing start (UTC).
-        pixels: one row per (feature, pixel inside it): scene (str), time (UTC
-            timestamp), feature (str), row, col (int32 image indices), lon, lat (float64
+        pixels: one row per (feature, pixel inside it) (:class:`PixelTable`): scene,
+            time, feature, row, col (int32 image indices), lon, lat (float64
             degrees, pixel centre), one float32 column per variable in physical units
             (:func:`value_column`; NaN where missing or rejected by its quality rule),
             flags (uint64, the raw WQSF/LQSF) and valid (bool: valid for at least one
@@ -118,7 +122,7 @@ class SceneExtract:
 
     scene: str
     time: datetime
-    pixels: pd.DataFrame
+    pixels: PixelTable
     columns: dict[str, str]
     units: dict[str, str]
     note: str = "ok"
@@ -362,7 +366,7 @@ def extract_scene(
         columns = {v: value_column(v, u) for v, u in stored.items()}
         units = {v: (layout.log10_unit(u) or u) if u is not None else "" for v, u in stored.items()}
         names = [feature.name for feature in features]
-        pixels = _pixel_frame(product.name, product.sensing_start, names, columns)
+        pixels = _pixel_table(product.name, product.sensing_start, names, columns)
         areas = [coverage.area_km2(feature.geometry) for feature in features]
         return SceneExtract(
             product.name, product.sensing_start, pixels, columns, units, "outside_swath",
@@ -414,7 +418,7 @@ def extract_scene(
         "valid": valid,
         "values": values,
     }
-    pixels = _pixel_frame(
+    pixels = _pixel_table(
         product.name,
         product.sensing_start,
         [feature.name for feature in features],
@@ -538,18 +542,17 @@ def _angles(
     return zen, azi
 
 
-def _pixel_frame(
+def _pixel_table(
     scene: str,
     time: datetime,
     features: list[str],
     columns: dict[str, str],
     members: list[np.ndarray] | None = None,
     parts: dict | None = None,
-) -> pd.DataFrame:
+) -> PixelTable:
     """The pixel table (see :class:`SceneExtract`): for each feature in turn, the pixels
     at positions ``members[i]`` of the arrays in ``parts``; empty, with every column and
-    its dtype, when ``parts`` is None. scene and feature are categorical (every feature
-    a category, with pixels or not). Empties ``parts["values"]``."""
+    its dtype, when ``parts`` is None. Empties ``parts["values"]``."""
     if parts is None:
         members, parts = [np.empty(0, np.int64)] * len(features), {}
     order = np.concatenate(members) if members else np.empty(0, np.int64)
@@ -563,20 +566,17 @@ def _pixel_frame(
         return (array if ordered else array[order]).astype(dtype, copy=False)
 
     values = parts.get("values", {})  # emptied as the table is built: no second copy
-    frame = {
-        "scene": pd.Categorical.from_codes(np.zeros(len(order), np.int8), categories=[scene]),
-        "time": pd.Series(pd.Timestamp(time), index=range(len(order)), dtype="datetime64[us, UTC]"),
-        "feature": pd.Categorical.from_codes(codes, categories=features),
+    table = {
         "row": pick(parts.get("rows"), np.int32),
         "col": pick(parts.get("cols"), np.int32),
         "lon": pick(parts.get("lon"), np.float64),
         "lat": pick(parts.get("lat"), np.float64),
     }
     for variable, column in columns.items():
-        frame[column] = pick(values.pop(variable, None), np.float32)
-    frame["flags"] = pick(parts.get("flags"), np.uint64)
-    frame["valid"] = pick(parts.get("valid"), bool)
-    return pd.DataFrame(frame, copy=False)
+        table[column] = pick(values.pop(variable, None), np.float32)
+    table["flags"] = pick(parts.get("flags"), np.uint64)
+    table["valid"] = pick(parts.get("valid"), bool)
+    return PixelTable(scene, time, list(features), codes.astype(np.int64), table)
 
 
 def _summary(values: np.ndarray, *, azimuth: bool, log10: bool) -> dict[str, float]:
@@ -614,12 +614,12 @@ def _summary(values: np.ndarray, *, azimuth: bool, log10: bool) -> dict[str, flo
     return stats
 
 
-def feature_statistics(extract: SceneExtract, features: list[Feature]) -> pd.DataFrame:
-    """One row per feature: scene, time, feature, note (a key of :data:`NOTES`), count
-    (pixels inside), valid_count, fraction_valid, coverage (fraction of the feature the
-    scene observes, :mod:`eotrend.sentinel3.coverage`) and, per variable,
-    ``<column>_<statistic>`` for the :data:`STATISTICS` (plus ``gmean`` for log10
-    products) over the valid pixels that have a value (count = how many).
+def statistics_rows(extract: SceneExtract, features: list[Feature]) -> list[dict]:
+    """One row (a dict, in column order) per feature: scene, time, feature, note (a key
+    of :data:`NOTES`), count (pixels inside), valid_count, fraction_valid, coverage
+    (fraction of the feature the scene observes, :mod:`eotrend.sentinel3.coverage`) and,
+    per variable, ``<column>_<statistic>`` for the :data:`STATISTICS` (plus ``gmean`` for
+    log10 products) over the valid pixels that have a value (count = how many).
 
     Statistics are on physical values. For log10 products the median and percentiles
     are those of the physical values: the median commutes with 10 ** (up to the
@@ -627,12 +627,10 @@ def feature_statistics(extract: SceneExtract, features: list[Feature]) -> pd.Dat
     A feature with no pixel or no valid pixel still gets its row, with NaN statistics.
     """
     pixels = extract.pixels
-    # Each feature's rows at once (one pass over the table, not one per feature).
-    rows_of = pixels.groupby("feature", observed=True, sort=False).indices
-    valid = pixels["valid"].to_numpy(bool)
+    rows_of = pixels.rows_by_feature()
+    valid = pixels["valid"]
     nothing = np.zeros(0, np.int64)
-    columns = {column: pixels[column].to_numpy() for column in extract.columns.values()}
-    records = []
+    rows = []
     for feature in features:
         own = rows_of.get(feature.name, nothing)
         good = own[valid[own]]
@@ -649,9 +647,9 @@ def feature_statistics(extract: SceneExtract, features: list[Feature]) -> pd.Dat
             note = "partial"
         else:
             note = "ok"
-        record = {
+        row = {
             "scene": extract.scene,
-            "time": pd.Timestamp(extract.time),
+            "time": extract.time,
             "feature": feature.name,
             "note": note,
             "count": count,
@@ -660,32 +658,42 @@ def feature_statistics(extract: SceneExtract, features: list[Feature]) -> pd.Dat
             "coverage": extract.coverage.get(feature.name, np.nan),
         }
         for variable, column in extract.columns.items():
-            values = columns[column][good].astype(np.float64)
+            values = pixels[column][good].astype(np.float64)
             summary = _summary(
                 values[np.isfinite(values)],
                 azimuth=variable in angles.AZIMUTHS,
                 log10=column != variable,
             )
-            record.update({f"{column}_{key}": value for key, value in summary.items()})
-        records.append(record)
-    table = pd.DataFrame.from_records(records)
-    # Counts are whole numbers in every row (never NaN here): int64, written as such.
+            row.update({f"{column}_{key}": value for key, value in summary.items()})
+        rows.append(row)
+    return rows
+
+
+def feature_statistics(extract: SceneExtract, features: list[Feature]) -> pd.DataFrame:
+    """:func:`statistics_rows` as a DataFrame (counts int64, time ``datetime64[us,
+    UTC]``), for analysis; the extract command writes the rows without pandas."""
+    import pandas as pd  # not at the top: see eotrend.sentinel3.pixel_table
+
+    table = pd.DataFrame.from_records(statistics_rows(extract, features))
     return table.astype({column: np.int64 for column in count_columns(table.columns)})
 
 
-def warn_notes(stats: pd.DataFrame) -> None:
-    """Warn of the features a scene serves poorly: those whose note (in ``stats``, from
-    :func:`feature_statistics`) is neither ok nor outside_swath. A line per feature, or,
+def warn_notes(rows: list[dict]) -> None:
+    """Warn of the features a scene serves poorly: those whose note (in ``rows``, from
+    :func:`statistics_rows`) is neither ok nor outside_swath. A line per feature, or,
     for more than :data:`LOGGED_FEATURES` features, a line per note with how many and the
     first :data:`NAMED_FEATURES` of them: the statistics table notes each (5,000 lakes over
     200 scenes logged 24 MB a line per lake)."""
-    flagged = stats.loc[~stats["note"].isin(["ok", "outside_swath"]), ["feature", "note"]]
-    if len(stats) <= LOGGED_FEATURES:
-        for feature, note in flagged.itertuples(index=False):
-            log.warning("feature %s: %s", feature, NOTES[note])
+    flagged = [row for row in rows if row["note"] not in ("ok", "outside_swath")]
+    if len(rows) <= LOGGED_FEATURES:
+        for row in flagged:
+            log.warning("feature %s: %s", row["feature"], NOTES[row["note"]])
         return
-    for note, names in flagged.groupby("note", sort=False)["feature"]:
-        named = ", ".join(names.iloc[:NAMED_FEATURES])
+    by_note: dict[str, list[str]] = {}
+    for row in flagged:
+        by_note.setdefault(row["note"], []).append(row["feature"])
+    for note, names in by_note.items():
+        named = ", ".join(names[:NAMED_FEATURES])
         more = f" and {len(names) - NAMED_FEATURES} more" if len(names) > NAMED_FEATURES else ""
         log.warning("%d features: %s: %s%s", len(names), NOTES[note], named, more)
 
@@ -699,7 +707,7 @@ def write_pixels(path: Path, extract: SceneExtract) -> None:
     was judged by and the preset flags the file lacks, so flags can be decoded and the
     rules re-applied without the product.
     """
-    table = pa.Table.from_pandas(extract.pixels, preserve_index=False)
+    table = extract.pixels.to_arrow()
     units = {"lon": "degrees_east", "lat": "degrees_north"}
     units.update({column: extract.units[v] for v, column in extract.columns.items()})
     fields = [
@@ -715,7 +723,7 @@ def write_pixels(path: Path, extract: SceneExtract) -> None:
         "quality_rules": extract.rules,
         "unapplied_flags": extract.unapplied,
     }
-    metadata = {**(table.schema.metadata or {}), b"eotrend": json.dumps(description).encode()}
+    metadata = {b"eotrend": json.dumps(description).encode()}
     table = pa.Table.from_arrays(table.columns, schema=pa.schema(fields, metadata=metadata))
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
@@ -736,13 +744,17 @@ def write_grids(
     product's units attribute, physical for log10 products; "1", CF's unit of
     dimensionless values, when the product gives none) and VARIABLE.
     """
-    good = extract.pixels[extract.pixels["valid"].to_numpy(bool)].drop_duplicates(["row", "col"])
+    pixels = extract.pixels
+    valid = np.flatnonzero(pixels["valid"])
+    # A pixel inside two features is one pixel of the grid: its first row.
+    flat = (pixels["row"][valid].astype(np.int64) << 32) | pixels["col"][valid]
+    good = valid[np.sort(np.unique(flat, return_index=True)[1])]
     columns = list(extract.columns.values())
     filled = gridding.nearest_fill(
         grid,
-        good["lon"].to_numpy(),
-        good["lat"].to_numpy(),
-        good[columns].to_numpy(np.float64).reshape(len(good), len(columns)),
+        pixels["lon"][good],
+        pixels["lat"][good],
+        np.column_stack([pixels[c][good] for c in columns]).astype(np.float64),
         max_distance_m,
     )
     with atomic_path(grid_dir, suffix="") as tmp:
@@ -776,8 +788,9 @@ def extract_to_files(
     threads: int | None = None,
     mem_mb: float | None = None,
     provenance: dict[str, str] | None = None,
-) -> pd.DataFrame:
-    """Run the extract stage for one scene and write its outputs; returns the statistics.
+) -> list[dict]:
+    """Run the extract stage for one scene and write its outputs; returns the statistics
+    (:func:`statistics_rows`).
 
     ``window`` None means the scene does not cover the AOI: the outputs are written
     empty (statistics rows with count 0 and note ``outside_swath``, all-NaN grids), not
@@ -798,12 +811,11 @@ def extract_to_files(
     )
     if extract.note != "ok":
         log.warning("%s does not cover the AOI: writing empty outputs", extract.scene)
-    stats = feature_statistics(extract, features)
+    stats = statistics_rows(extract, features)
     warn_notes(stats)
     write_pixels(Path(pixels_out), extract)
     if stats_out is not None:
-        with atomic_path(stats_out) as tmp:
-            stats.to_csv(tmp, index=False)
+        tables.write_csv(stats, stats_out)
     if grid_dir is not None:
         grid = gridding.dataset_grid(
             features,

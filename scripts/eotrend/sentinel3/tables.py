@@ -13,19 +13,28 @@ In the Parquet file each statistic of a variable carries its unit in its field m
 
 A CSV holds the same values: floats are written to the shortest text that reads back to
 the same float64, times as ISO 8601 with the UTC offset, missing values as empty fields.
+
+pandas is imported where it is used: extract writes a scene's statistics rows with
+:func:`write_csv`, without pandas (see :mod:`eotrend.sentinel3.pixel_table`).
 """
 
 from __future__ import annotations
 
+import csv
+import math
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from eotrend.core.atomic import atomic_path
 from eotrend.core.errors import InputError
 from eotrend.sentinel3.layout import count_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STRING_COLUMNS = ("scene", "feature", "note")
 """The string columns of a statistics table."""
@@ -40,6 +49,8 @@ UNIT_STATISTICS = ("median", "mean", "std", "p25", "p75", "gmean")
 def typed(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` with the dtypes of the module docstring (strings, UTC time, Int64
     counts); other columns are left as they are."""
+    import pandas as pd
+
     dtypes = {c: "str" for c in STRING_COLUMNS if c in table.columns}
     dtypes.update({c: "Int64" for c in count_columns(table.columns)})
     table = table.astype(dtypes)
@@ -77,6 +88,27 @@ def write_statistics(table: pd.DataFrame, path: str | Path, units: dict | None =
         pq.write_table(pa.Table.from_arrays(arrow.columns, schema=schema), tmp)
 
 
+def write_csv(rows: list[dict], path: str | Path) -> None:
+    """Write statistics rows (dicts with the same keys, in column order, as
+    :func:`eotrend.sentinel3.extract.statistics_rows` gives them) as CSV (atomically),
+    in the text :func:`write_statistics` gives the same table: floats by ``repr`` (the
+    shortest text that reads back to the same float64), NaN as empty fields, times as
+    ISO 8601 with a space and the UTC offset."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(rows[0] if rows else [])
+        writer.writerows([_csv_field(value) for value in row.values()] for row in rows)
+
+
+def _csv_field(value: object) -> object:
+    """One value of :func:`write_csv` as the csv module writes it (None: empty)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    return value
+
+
 def read_statistics(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
     """A statistics table (Parquet, or CSV by any other suffix) with the dtypes of the
     module docstring; ``columns`` limits the columns read.
@@ -84,6 +116,8 @@ def read_statistics(path: str | Path, columns: list[str] | None = None) -> pd.Da
     Raises:
         InputError: the file cannot be read, or lacks one of ``columns``.
     """
+    import pandas as pd
+
     path = Path(path)
     try:
         if path.suffix == ".parquet":

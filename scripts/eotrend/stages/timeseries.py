@@ -25,6 +25,7 @@ from eotrend.sentinel3.extract import (
     feature_statistics,
     whole_counts,
 )
+from eotrend.sentinel3.pixel_table import PixelTable
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +121,12 @@ def _pass_row(
     pixels["feature"] = pd.Categorical(pixels["feature"].astype(str), categories=[feature])
     columns = tables[0][1]["columns"]
     covered = min(1.0, float(rows["coverage"].sum()))
+    scene = "+".join(rows["scene"])
+    time = pd.Timestamp(rows["time"].iloc[0]).to_pydatetime()
     extract = SceneExtract(
-        "+".join(rows["scene"]),
-        pd.Timestamp(rows["time"].iloc[0]).to_pydatetime(),
-        pixels,
+        scene,
+        time,
+        PixelTable.from_pandas(pixels, scene, time),
         columns,
         {},
         coverage={feature: covered},
