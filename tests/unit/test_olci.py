@@ -12,6 +12,7 @@ import pytest
 
 from eotrend.core.errors import InputError
 from eotrend.sentinel3 import layout, reader
+from support.chunks import chunk_shape, rechunk
 from support.scenes import small_scene
 
 WINDOW = reader.Window(30, 90, 40, 200)
@@ -221,3 +222,22 @@ def test_chl_oc4me_is_looked_for_in_every_file_before_failing(product_004, tmp_p
     (copy / "chlor_a.nc").unlink()
     with pytest.raises(InputError, match=r"product without chlor_a\.nc.*incomplete"):
         reader.variable_file(copy, "CHL_OC4ME")
+
+
+@pytest.mark.parametrize("chunks", [(16, 32), (7, 5), None])
+def test_scattered_pixels_read_as_the_whole_window_holds_them(product, tmp_path, chunks):
+    """read_packed at scattered pixels (runs of neighbouring chunks read as one rectangle,
+    single chunks, pixels on chunk edges, the same pixel twice, any order) gives the values
+    of the whole window read at those pixels, for chunkings that do and do not divide the
+    window, and the netCDF library's default chunking (None)."""
+    copy = rechunk(product, tmp_path, chunks, files=["Oa08_reflectance.nc"])
+    path = copy / "Oa08_reflectance.nc"
+    assert chunks is None or chunk_shape(path, "Oa08_reflectance") == chunks
+    whole = reader.read_packed(path, ("Oa08_reflectance",), (10, 110, 20, 250))
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 100 * 230, 900)
+    band = 40 * 230 + np.arange(0, 230)  # one full row: every chunk of a band in a run
+    pixels = np.r_[pixels, band, pixels[:50]]
+    read = reader.read_packed(path, ("Oa08_reflectance",), (10, 110, 20, 250), pixels=pixels)
+    expected = whole["Oa08_reflectance"].raw.ravel()[pixels]
+    np.testing.assert_array_equal(read["Oa08_reflectance"].raw, expected)

@@ -375,8 +375,10 @@ def read_packed(
 
 def _read_pixels(var: netCDF4.Variable, win: Window, pixels: np.ndarray) -> np.ndarray:
     """The stored values of a variable at flat indices ``pixels`` of window ``win``: per
-    chunk of the variable's own chunking that holds some of them, the smallest rectangle
-    around them (a contiguous variable: one rectangle around all)."""
+    run of neighbouring chunks (of the variable's own chunking, in one row of chunks)
+    that hold some of them, the smallest rectangle around them, which lies in those
+    chunks alone (a contiguous variable: one rectangle around all). A run is one read
+    call: each call costs netCDF4 about 0.15 ms besides the chunks it decompresses."""
     rows, cols = np.divmod(pixels, win.shape[1])
     rows += win.row0
     cols += win.col0
@@ -385,9 +387,11 @@ def _read_pixels(var: netCDF4.Variable, win: Window, pixels: np.ndarray) -> np.n
         return values
     chunking = var.chunking()
     height, width = var.shape if chunking == "contiguous" else chunking
-    keys = (rows // height) * (var.shape[1] // width + 1) + cols // width
+    # Chunks numbered along rows of chunks, with a gap between rows: neighbours differ by 1.
+    stride = -(-var.shape[1] // width) + 1
+    keys = (rows // height) * stride + cols // width
     order = np.argsort(keys, kind="stable")
-    bounds = np.flatnonzero(np.diff(keys[order])) + 1
+    bounds = np.flatnonzero(np.diff(keys[order]) > 1) + 1
     for part in np.split(order, bounds):
         r, c = rows[part], cols[part]
         r0, c0 = int(r.min()), int(c.min())
