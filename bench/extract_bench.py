@@ -153,7 +153,8 @@ def main() -> str:
 
     def stage() -> None:
         extract_to_files(
-            product, SEED, window, pixels, OUT / "extract_stats.csv", OUT / "extract_grid",
+            product, read_aoi(SEED), window,
+            pixels, OUT / "extract_stats.csv", OUT / "extract_grid",
             VARIABLES, "none", GRID, threads=2,
         )  # fmt: skip
 

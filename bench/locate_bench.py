@@ -19,6 +19,7 @@ from pathlib import Path
 import shapely
 from common import EOTREND, OUT, REPO, SEED, command, full_scene, peak_rss_mb, table, timed
 
+from eotrend.geo.aoi import read_aoi
 from eotrend.sentinel3.locate import locate_to_files
 
 
@@ -57,7 +58,7 @@ def main() -> str:
     search(grid, vertices)
     published = time.perf_counter() - start
     del grid
-    ours = timed(lambda: locate_to_files(product, SEED, OUT / "vertices.csv"), repeat=3)
+    ours = timed(lambda: locate_to_files(product, read_aoi(SEED), OUT / "vertices.csv"), repeat=3)
     published_cmd, published_rss = command(
         [
             sys.executable,
@@ -79,7 +80,9 @@ def main() -> str:
         ]
     )
     dense = densified(1000)
-    ours_dense = timed(lambda: locate_to_files(product, dense, OUT / "vertices_dense.csv"))
+    ours_dense = timed(
+        lambda: locate_to_files(product, read_aoi(dense), OUT / "vertices_dense.csv")
+    )
     n_dense = len((OUT / "vertices_dense.csv").read_text().splitlines()) - 1
     per_vertex = (published - read) / len(vertices)
     published_dense = read + per_vertex * n_dense

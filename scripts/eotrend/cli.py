@@ -16,6 +16,7 @@ import inspect
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from eotrend.core.config import schema_default
 from eotrend.core.logs import setup_logging, user_errors
@@ -230,16 +231,26 @@ def _locate(args: argparse.Namespace) -> None:
     from eotrend.sentinel3.locate import locate_to_files
     from eotrend.sentinel3.remote import shared_reads
 
+    product, features = _product_and_aoi(args)
     with shared_reads():
         locate_to_files(
-            args.product,
-            args.aoi,
+            product,
+            features,
             args.output,
             args.window,
-            id_column=args.aoi_id,
             threads=args.workers,
             mem_mb=args.mem_mb,
         )
+
+
+def _product_and_aoi(args: argparse.Namespace) -> tuple[Path, list]:
+    """The product folder (checked first: a wrong folder is the likelier mistake) and the
+    AOI's features, read once for the whole command."""
+    from eotrend.geo.aoi import read_aoi
+    from eotrend.sentinel3.reader import open_product
+
+    product = open_product(args.product).path
+    return product, read_aoi(args.aoi, args.aoi_id)
 
 
 def _extract_arguments(parser: argparse.ArgumentParser) -> None:
@@ -264,12 +275,17 @@ def _extract(args: argparse.Namespace) -> None:
 def _extract_scene(args: argparse.Namespace, settings: dict) -> None:
     from eotrend.core import provenance
     from eotrend.sentinel3.extract import extract_to_files
-    from eotrend.sentinel3.locate import read_window, window_for
+    from eotrend.sentinel3.locate import TieGrid, extraction_window, read_window
 
-    window = read_window(args.window) if args.window else window_for(args.product, args.aoi)
+    product, features = _product_and_aoi(args)
+    if args.window:
+        window, tie = read_window(args.window), None
+    else:  # the window from the tie grid, which extract then uses too
+        tie = TieGrid.read(product)
+        window = extraction_window(product, features, tie)
     extract_to_files(
-        args.product,
-        args.aoi,
+        product,
+        features,
         window,
         args.output,
         args.stats,
@@ -278,10 +294,10 @@ def _extract_scene(args: argparse.Namespace, settings: dict) -> None:
         settings["quality"],
         settings["grid"],
         product_masks=settings["product_masks"],
-        id_column=args.aoi_id,
         threads=args.workers,
         mem_mb=args.mem_mb,
         provenance=provenance.tags(),
+        tie=tie,
     )
 
 

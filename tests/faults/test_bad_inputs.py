@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from eotrend.geo import raster
+from eotrend.geo.aoi import read_aoi
 from eotrend.sentinel3 import locate as locating
 from eotrend.stats import regression
 from eotrend.synthetic.product import write_product
@@ -59,7 +60,7 @@ def base(tmp_path_factory) -> Base:
     product = small_scene(root / "products", -60.0, -3.0)
     aoi = write_polygons(root / "aoi.geojson", [LAKE], ["lake"])
     window = root / "window.json"
-    locating.locate_to_files(product, aoi, root / "vertices.csv", window)
+    locating.locate_to_files(product, read_aoi(aoi), root / "vertices.csv", window)
     series = write_yearly_series(root / "series", years=range(2001, 2007), width=30, height=20)
     return Base(product, aoi, window, series)
 

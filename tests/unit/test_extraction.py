@@ -330,7 +330,8 @@ def test_outputs_are_written_and_self_describing(layout_scene, tmp_path):
     _, product, aoi, _, _ = layout_scene
     variables = ["Oa08_reflectance", "TSM_NN", "SZA"]
     stats = extract_to_files(
-        product, aoi, window_for(product, aoi), tmp_path / "p.parquet", tmp_path / "s.csv",
+        product, read_aoi(aoi), window_for(product, aoi),
+        tmp_path / "p.parquet", tmp_path / "s.csv",
         tmp_path / "grid", variables, "water", GRID, provenance={"EOTREND_VERSION": "x"},
     )  # fmt: skip
     table = pq.read_table(tmp_path / "p.parquet")
@@ -364,7 +365,7 @@ def test_outputs_are_written_and_self_describing(layout_scene, tmp_path):
 def test_scene_outside_the_swath_gives_empty_outputs(layout_scene, tmp_path):
     _, product, aoi, _, _ = layout_scene
     stats = extract_to_files(
-        product, aoi, None, tmp_path / "p.parquet", tmp_path / "s.csv", tmp_path / "grid",
+        product, read_aoi(aoi), None, tmp_path / "p.parquet", tmp_path / "s.csv", tmp_path / "grid",
         ["Oa08_reflectance", "TSM_NN"], "water", GRID,
     )  # fmt: skip
     pixels = pd.read_parquet(tmp_path / "p.parquet")

@@ -31,6 +31,7 @@ from scipy import stats as sps
 
 from eotrend.core.errors import InputError
 from eotrend.geo import raster
+from eotrend.geo.aoi import read_aoi
 from eotrend.sentinel3 import batches
 from eotrend.sentinel3.extract import extract_to_files
 from eotrend.sentinel3.locate import window_for
@@ -142,7 +143,8 @@ def test_trend_colour_bar_holds_the_unit_of_the_products_attribute(
     product gives no unit (water-leaving reflectance)."""
     product, aoi = lake_scene
     extract_to_files(
-        product, aoi, window_for(product, aoi), tmp_path / "p.parquet", tmp_path / "s.csv",
+        product, read_aoi(aoi), window_for(product, aoi),
+        tmp_path / "p.parquet", tmp_path / "s.csv",
         tmp_path / "grid", [variable], "water", GRID,
     )  # fmt: skip
     grid = tmp_path / "grid" / f"{variable}.tif"
@@ -500,11 +502,12 @@ def test_counts_are_integers_in_every_table(lake_scene, tmp_path):
     product, aoi = lake_scene
     variables = ["Oa08_reflectance", "TSM_NN"]
     extract_to_files(
-        product, aoi, window_for(product, aoi), tmp_path / "a.parquet", tmp_path / "a.csv",
+        product, read_aoi(aoi), window_for(product, aoi),
+        tmp_path / "a.parquet", tmp_path / "a.csv",
         None, variables, "water", GRID,
     )  # fmt: skip
     extract_to_files(
-        product, aoi, None, tmp_path / "b.parquet", tmp_path / "b.csv", None, variables,
+        product, read_aoi(aoi), None, tmp_path / "b.parquet", tmp_path / "b.csv", None, variables,
         "water", GRID,
     )  # fmt: skip
     batches.write_stats([tmp_path / "a.csv", tmp_path / "b.csv"], tmp_path / "batch.csv")

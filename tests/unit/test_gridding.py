@@ -11,7 +11,7 @@ from osgeo import osr
 
 from eotrend.geo import geometry as geo
 from eotrend.geo import raster
-from eotrend.geo.aoi import Feature, mean_lon
+from eotrend.geo.aoi import Feature, mean_lon, read_aoi
 from eotrend.geo.grids import Grid, cell_centres_lonlat, dataset_grid, nearest_fill
 from eotrend.sentinel3.extract import extract_to_files
 from support.scenes import small_scene, write_polygons
@@ -85,7 +85,7 @@ def test_scenes_on_different_swaths_stack(tmp_path):
         folder = tmp_path / f"scene{index}"
         product = small_scene(folder, lon, lat, heading=heading, rows=300, seed=index)
         extract_to_files(
-            product, aoi, _whole(product), folder / "p.parquet", None,
+            product, read_aoi(aoi), _whole(product), folder / "p.parquet", None,
             folder / "grid", ["Oa08_reflectance"], "none", settings,
         )  # fmt: skip
         info = raster.read_info(folder / "grid" / "Oa08_reflectance.tif")

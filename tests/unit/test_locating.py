@@ -187,5 +187,5 @@ def test_a_folder_that_is_not_a_product_names_what_is_missing(scene, tmp_path):
     (broken / "geo_coordinates.nc").unlink()
     aoi = write_polygons(tmp_path / "a.geojson", [[[(0, 0), (1, 0), (1, 1)]]])
     with pytest.raises(InputError, match=r"missing geo_coordinates\.nc"):
-        locate_to_files(broken, aoi, tmp_path / "v.csv")
+        locate_to_files(broken, read_aoi(aoi), tmp_path / "v.csv")
     assert not (tmp_path / "v.csv").exists()

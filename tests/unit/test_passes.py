@@ -13,6 +13,7 @@ import shapely
 
 from eotrend.core.errors import InputError
 from eotrend.geo import raster
+from eotrend.geo.aoi import read_aoi
 from eotrend.sentinel3.extract import extract_to_files
 from eotrend.sentinel3.locate import window_for
 from eotrend.sentinel3.passes import pass_coverage, pass_groups
@@ -76,7 +77,8 @@ def two_frames(tmp_path_factory):
         out = folder / "out" / product.name
         out.mkdir(parents=True)
         extract_to_files(
-            product, aoi, window_for(product, aoi), out / "pixels.parquet", out / "stats.csv",
+            product, read_aoi(aoi), window_for(product, aoi),
+            out / "pixels.parquet", out / "stats.csv",
             out / "grid", ["TSM_NN"], "water", GRID,
         )  # fmt: skip
         outputs.append(out)

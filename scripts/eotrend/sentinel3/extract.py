@@ -54,7 +54,7 @@ from eotrend.engine.pool import Task, iter_tasks
 from eotrend.geo import geometry as geo
 from eotrend.geo import grids as gridding
 from eotrend.geo import raster
-from eotrend.geo.aoi import Feature, mean_lon, read_aoi
+from eotrend.geo.aoi import Feature, mean_lon
 from eotrend.sentinel3 import angles, coverage, layout, quality, reader, tables
 from eotrend.sentinel3.candidates import candidate_pixels
 
@@ -301,6 +301,7 @@ def _read(
     *,
     threads: int | None,
     mem_mb: float | None,
+    tie: TieGrid | None,
 ) -> tuple[
     _ReadPlan,
     _Selection,
@@ -312,7 +313,7 @@ def _read(
     """The selection with the kept pixels' lon and lat (:func:`_read_geo`), then, on the
     worker pool, every variable at the kept pixels (stored values, 1-D: only the chunks
     holding them are read) and the tie-grid angles; with the plan of those reads."""
-    tie = TieGrid.read(product)
+    tie = tie or TieGrid.read(product)
     selection, lon, lat = _select(
         *_read_geo(product / "geo_coordinates.nc", window, tie, geometries, lon0),
         geometries,
@@ -349,14 +350,16 @@ def extract_scene(
     product_masks: bool = True,
     threads: int | None = None,
     mem_mb: float | None = None,
+    tie: TieGrid | None = None,
 ) -> SceneExtract:
     """Extract the pixels of every feature from one scene (see :class:`SceneExtract`).
 
     ``window`` is the locate window (every pixel centre inside the AOI lies in it), None
     when the scene does not cover the AOI: the result is then empty, with note
-    ``outside_swath``. ``setting`` is the dataset's ``quality`` (a preset name or an
-    explicit rule, see :mod:`eotrend.sentinel3.quality`). Raises InputError for a missing file or
-    variable, or a flag of an explicit rule that the file does not define.
+    ``outside_swath``. ``tie``: the scene's tie grid when the caller has read it.
+    ``setting`` is the dataset's ``quality`` (a preset name or an explicit rule, see
+    :mod:`eotrend.sentinel3.quality`). Raises InputError for a missing file or variable,
+    or a flag of an explicit rule that the file does not define.
     """
     product = reader.open_product(product_path)
     quality.check_setting(setting)
@@ -375,7 +378,7 @@ def extract_scene(
     lon0 = mean_lon(features)
     geometries = [geo.unwrap_geometry(feature.geometry, lon0) for feature in features]
     reading, selection, lon, lat, picked, tie_read = _read(
-        product.path, variables, window, geometries, lon0, threads=threads, mem_mb=mem_mb
+        product.path, variables, window, geometries, lon0, threads=threads, mem_mb=mem_mb, tie=tie
     )
     frame = selection.frame
     flag_path, flag_variable = reading.reads[0].path, reading.flag_variable
@@ -774,7 +777,7 @@ def write_grids(
 
 def extract_to_files(
     product_path: Path,
-    aoi_path: Path,
+    features: list[Feature],
     window: reader.Window | None,
     pixels_out: Path,
     stats_out: Path | None,
@@ -784,10 +787,10 @@ def extract_to_files(
     grid_settings: dict,
     *,
     product_masks: bool = True,
-    id_column: str | None = None,
     threads: int | None = None,
     mem_mb: float | None = None,
     provenance: dict[str, str] | None = None,
+    tie: TieGrid | None = None,
 ) -> list[dict]:
     """Run the extract stage for one scene and write its outputs; returns the statistics
     (:func:`statistics_rows`).
@@ -795,10 +798,10 @@ def extract_to_files(
     ``window`` None means the scene does not cover the AOI: the outputs are written
     empty (statistics rows with count 0 and note ``outside_swath``, all-NaN grids), not
     an error. ``grid_settings``: crs, resolution, margin, max_distance_m (see
-    :func:`gridding.dataset_grid`). Features are named by their ``id_column``
-    (:func:`~eotrend.geo.aoi.read_aoi`).
+    :func:`gridding.dataset_grid`). ``features``: the AOI
+    (:func:`~eotrend.geo.aoi.read_aoi`); ``tie``: the scene's tie grid when the caller
+    has read it.
     """
-    features = read_aoi(aoi_path, id_column)
     extract = extract_scene(
         Path(product_path),
         features,
@@ -808,6 +811,7 @@ def extract_to_files(
         product_masks=product_masks,
         threads=threads,
         mem_mb=mem_mb,
+        tie=tie,
     )
     if extract.note != "ok":
         log.warning("%s does not cover the AOI: writing empty outputs", extract.scene)

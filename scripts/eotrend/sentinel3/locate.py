@@ -542,32 +542,31 @@ def read_window(path: str | Path) -> Window | None:
 
 def locate_to_files(
     product_path: Path,
-    aoi_path: Path,
+    features: list[Feature],
     vertices_csv: Path,
     window_json: Path | None = None,
     *,
-    id_column: str | None = None,
     threads: int | None = None,
     mem_mb: float | None = None,
+    tie: TieGrid | None = None,
 ) -> Window | None:
     """Run the locate stage for one scene and write its vertex table (and window).
 
-    The window file holds the scene name, ``window`` (row0/row1/col0/col1 half-open, or
-    null when the AOI lies outside the scene), ``covers_aoi`` and vertex counts. Returns
-    that window (None: the scene misses the AOI), the one extraction reads. Features are
-    named by their ``id_column`` (:func:`~eotrend.geo.aoi.read_aoi`).
+    ``features``: the AOI (:func:`~eotrend.geo.aoi.read_aoi`); ``tie``: the scene's tie
+    grid when the caller has read it (extract of the same scene uses it too). The window
+    file holds the scene name, ``window`` (row0/row1/col0/col1 half-open, or null when
+    the AOI lies outside the scene), ``covers_aoi`` and vertex counts. Returns that window
+    (None: the scene misses the AOI), the one extraction reads.
     """
     product = open_product(product_path)
-    features = read_aoi(aoi_path, id_column)
-    tie = TieGrid.read(product.path)
+    tie = tie or TieGrid.read(product.path)
     located = locate(product.path, vertex_table(features), tie=tie, threads=threads, mem_mb=mem_mb)
     window = extraction_window(product.path, features, tie)
     inside = int(located.in_swath.sum())
     if window is None or inside == 0:
         log.warning(
-            "%s: the AOI %s lies outside the scene (no vertex within a pixel of the swath)",
+            "%s: the AOI lies outside the scene (no vertex within a pixel of the swath)",
             product.name,
-            aoi_path,
         )
     else:
         log.info(

@@ -25,6 +25,7 @@ extraction windows and the grids.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -39,7 +40,7 @@ from eotrend.core.atomic import atomic_path, write_text
 from eotrend.core.errors import EotrendError
 from eotrend.engine.limits import plan_workers
 from eotrend.engine.pool import Task, WorkerCrashError, iter_tasks
-from eotrend.geo.aoi import read_aoi
+from eotrend.geo.aoi import Feature, read_aoi
 from eotrend.sentinel3 import batches
 from eotrend.sentinel3.memory import scene_task_mb
 from eotrend.sentinel3.remote import shared_reads
@@ -250,23 +251,23 @@ def process_scene(
 def _process_scene(
     job: SceneJob, folder: Path, aoi: str, settings: dict, stamp: dict
 ) -> tuple[str, str]:
-    """The body of :func:`process_scene`: (status, message)."""
+    """The body of :func:`process_scene`: (status, message). Locate and extract share
+    the AOI (read once per process) and the scene's tie grid."""
     from eotrend.sentinel3.extract import extract_to_files
-    from eotrend.sentinel3.locate import locate_to_files
+    from eotrend.sentinel3.locate import TieGrid, locate_to_files
+    from eotrend.sentinel3.reader import open_product
 
     try:
         (folder / STAMP).unlink(missing_ok=True)
+        features = list(_features(aoi, settings["aoi_id"]))
+        tie = TieGrid.read(open_product(job.product).path)
         window = locate_to_files(
-            job.product,
-            aoi,
-            folder / "vertices.csv",
-            folder / "window.json",
-            id_column=settings["aoi_id"],
-            threads=1,
-        )
+            job.product, features, folder / "vertices.csv", folder / "window.json",
+            threads=1, tie=tie,
+        )  # fmt: skip
         extract_to_files(
             job.product,
-            aoi,
+            features,
             window,
             folder / "pixels.parquet",
             folder / "stats.csv",
@@ -275,9 +276,9 @@ def _process_scene(
             settings["quality"],
             settings["grid"],
             product_masks=settings["product_masks"],
-            id_column=settings["aoi_id"],
             threads=1,
             provenance=provenance.tags(stamp["config"]),
+            tie=tie,
         )
         write_text(folder / STAMP, json.dumps({"product": job.product, **stamp}, indent=1))
         return "done", ""
@@ -287,6 +288,13 @@ def _process_scene(
     except Exception as error:  # a bug: its traceback goes to the scene's log
         logging.getLogger("eotrend").exception("unexpected error")
         return "failed", f"{type(error).__name__}: {error} (traceback in {job.log})"
+
+
+@functools.lru_cache(maxsize=1)
+def _features(aoi: str, aoi_id: str | None) -> tuple[Feature, ...]:
+    """The batch's AOI, read once per process for all its scenes: an input of the job, it
+    does not change while the job runs (5,000 lakes take 0.3 s to read)."""
+    return tuple(read_aoi(aoi, aoi_id))
 
 
 def _scene_log(path: Path) -> logging.Handler:
