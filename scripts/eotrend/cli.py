@@ -17,9 +17,13 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eotrend.core.config import schema_default
 from eotrend.core.logs import setup_logging, user_errors
+
+if TYPE_CHECKING:
+    from eotrend.geo.aoi import Feature
 
 PROG = "python -m eotrend"
 
@@ -243,7 +247,7 @@ def _locate(args: argparse.Namespace) -> None:
         )
 
 
-def _product_and_aoi(args: argparse.Namespace) -> tuple[Path, list]:
+def _product_and_aoi(args: argparse.Namespace) -> tuple[Path, list[Feature]]:
     """The product folder (checked first: a wrong folder is the likelier mistake) and the
     AOI's features, read once for the whole command."""
     from eotrend.geo.aoi import read_aoi

@@ -259,7 +259,7 @@ def _process_scene(
 
     try:
         (folder / STAMP).unlink(missing_ok=True)
-        features = list(_features(aoi, settings["aoi_id"]))
+        features = _features(aoi, settings["aoi_id"])
         tie = TieGrid.read(open_product(job.product).path)
         window = locate_to_files(
             job.product, features, folder / "vertices.csv", folder / "window.json",
@@ -290,10 +290,15 @@ def _process_scene(
         return "failed", f"{type(error).__name__}: {error} (traceback in {job.log})"
 
 
+def _features(aoi: str, aoi_id: str | None) -> list[Feature]:
+    """The batch's AOI, read once per process for all its scenes (5,000 lakes take 0.3 s
+    to read); read again when the file has changed (its size or time)."""
+    stat = Path(aoi).stat()
+    return list(_read_features(aoi, aoi_id, stat.st_mtime_ns, stat.st_size))
+
+
 @functools.lru_cache(maxsize=1)
-def _features(aoi: str, aoi_id: str | None) -> tuple[Feature, ...]:
-    """The batch's AOI, read once per process for all its scenes: an input of the job, it
-    does not change while the job runs (5,000 lakes take 0.3 s to read)."""
+def _read_features(aoi: str, aoi_id: str | None, *_version: int) -> tuple[Feature, ...]:
     return tuple(read_aoi(aoi, aoi_id))
 
 
