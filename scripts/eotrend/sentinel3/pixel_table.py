@@ -23,10 +23,6 @@ import pyarrow as pa
 if TYPE_CHECKING:
     import pandas as pd
 
-# Columns every table has, before the value columns and after them.
-LEADING = ("row", "col", "lon", "lat")
-TRAILING = ("flags", "valid")
-
 
 @dataclass(frozen=True)
 class PixelTable:
@@ -99,16 +95,16 @@ class PixelTable:
         )
 
 
-def _array(values: np.ndarray, type: pa.DataType | None = None) -> pa.Array:
-    """A 1-D numpy array (numbers or bool) as an Arrow array of ``type`` (by default its
-    dtype's), from its buffer."""
+def _array(values: np.ndarray, arrow_type: pa.DataType | None = None) -> pa.Array:
+    """A 1-D numpy array (numbers or bool) as an Arrow array of ``arrow_type`` (by default
+    its dtype's), from its buffer."""
     values = np.ascontiguousarray(values)
     if values.dtype == bool:
         return pa.Array.from_buffers(
             pa.bool_(), len(values), [None, pa.py_buffer(np.packbits(values, bitorder="little"))]
         )
-    type = type or pa.from_numpy_dtype(values.dtype)
-    return pa.Array.from_buffers(type, len(values), [None, pa.py_buffer(values)])
+    arrow_type = arrow_type or pa.from_numpy_dtype(values.dtype)
+    return pa.Array.from_buffers(arrow_type, len(values), [None, pa.py_buffer(values)])
 
 
 def _strings(names: list[str]) -> pa.Array:
